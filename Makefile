@@ -1,0 +1,22 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+#
+# The two commands of the README. Both are idempotent and set up everything
+# they need (.venv, Odoo 17.0 source, PostgreSQL) on the first run.
+# Variables: ODOO_SRC, DB, HTTP_PORT, GEVENT_PORT, WORKERS, PG_PORT, PGHOST...
+
+PYTHON ?= python3
+
+.PHONY: run test bootstrap clean
+
+run:  ## multi-worker dev instance on http://127.0.0.1:$(HTTP_PORT)
+	@$(PYTHON) tools/devenv.py run
+
+test:  ## the whole test suite, ends with "N passed, N failed"
+	@$(PYTHON) tools/devenv.py test
+
+bootstrap:  ## only .venv, Odoo source, PostgreSQL and .dev/odoo.conf
+	@$(PYTHON) tools/devenv.py bootstrap --database
+
+clean:  ## forget the dev instance (database cluster included)
+	rm -rf .dev .venv

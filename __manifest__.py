@@ -1,0 +1,21 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+{
+    "name": "Async Lab",
+    "summary": "See and measure how Odoo does concurrent work: "
+    "processes, workers, queue_job channels and concurrency experiments",
+    "version": "17.0.1.0.0",
+    "category": "Technical",
+    "website": "https://github.com/async-lab/async_lab",
+    "author": "Async Lab contributors",
+    "license": "LGPL-3",
+    "application": True,
+    "installable": True,
+    "depends": ["base", "web", "queue_job"],
+    "external_dependencies": {"python": ["psutil", "requests"]},
+    "data": [
+        "security/async_lab_groups.xml",
+        "security/ir.model.access.csv",
+        "views/async_lab_menus.xml",
+    ],
+}

@@ -1,0 +1,5 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+# Odoo's test loader imports only the modules listed here; tests/integration
+# (multi-worker tests that start their own server) is run by pytest instead.
+from . import test_security

@@ -1,0 +1,141 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Start a real Odoo server process for the multi-worker integration tests.
+
+Odoo's own test runner only supports workers=0, so these tests (plain pytest,
+run by ``make test``) start a separate server from a config derived from the
+dev config, on free ports, and look at it from outside: HTTP, its log and
+its process tree (psutil).
+"""
+
+import configparser
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+ODOO_BIN = Path(sys.executable).parent / "odoo"
+WORKER_ALIVE = re.compile(r"Worker (?P<cls>\w+) \((?P<pid>\d+)\) alive")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OdooServer:
+    """One Odoo server process (prefork when workers > 0) and its log."""
+
+    def __init__(self, base_conf, db, tmp_path, *, workers=3, max_cron_threads=1,
+                 channels=None, options=None):  # fmt: skip
+        self.db = db
+        self.port = free_port()
+        self.gevent_port = free_port()
+        self.logfile = tmp_path / ("odoo-%d.log" % self.port)
+        self.conf_path = tmp_path / ("odoo-%d.conf" % self.port)
+        conf = configparser.ConfigParser(interpolation=None)
+        conf.read(base_conf)
+        opts = conf["options"]
+        opts.update(
+            db_name=db,
+            dbfilter="^%s$" % re.escape(db),
+            http_port=str(self.port),
+            gevent_port=str(self.gevent_port),
+            workers=str(workers),
+            max_cron_threads=str(max_cron_threads),
+            logfile=str(self.logfile),
+            log_level="info",
+            server_wide_modules="base,web,queue_job",
+            **(options or {}),
+        )
+        if not conf.has_section("queue_job"):
+            conf.add_section("queue_job")
+        conf["queue_job"]["port"] = str(self.port)
+        conf["queue_job"]["host"] = "127.0.0.1"
+        if channels:
+            conf["queue_job"]["channels"] = channels
+        with open(self.conf_path, "w") as fh:
+            conf.write(fh)
+        self.proc = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=120):
+        self.proc = subprocess.Popen(
+            [str(ODOO_BIN), "-c", str(self.conf_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("Odoo exited (%s):\n%s" % (self.proc.returncode, self.log()[-3000:]))
+            try:
+                if requests.get(self.url + "/web/health", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("Odoo did not become healthy:\n%s" % self.log()[-3000:])
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        return self.logfile.read_text() if self.logfile.exists() else ""
+
+    def workers_from_log(self):
+        """{pid: worker class} as announced by each worker when it starts."""
+        return {int(m["pid"]): m["cls"] for m in WORKER_ALIVE.finditer(self.log())}
+
+    def children(self):
+        return psutil.Process(self.pid).children()
+
+    def wait_for(self, predicate, timeout, interval=0.5, what="condition"):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+            time.sleep(interval)
+
+    def session(self, login="admin", password="admin"):
+        """A requests session logged in through /web/session/authenticate."""
+        sess = requests.Session()
+        resp = sess.post(
+            self.url + "/web/session/authenticate",
+            json={"jsonrpc": "2.0", "params": {"db": self.db, "login": login, "password": password}},
+            timeout=30,
+        )
+        resp.raise_for_status()
+        assert resp.json().get("result", {}).get("uid"), resp.text
+        return sess
+
+    def stop(self, timeout=30):
+        """Graceful stop (SIGTERM to the master), then kill any straggler."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

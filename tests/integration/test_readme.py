@@ -1,0 +1,21 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""README.rst is generated from readme/ and documents the two commands."""
+
+import subprocess
+import sys
+
+from odoo_server import REPO
+
+
+def test_readme_is_generated_from_fragments():
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "gen_readme.py"), "--check"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_readme_documents_the_two_commands_and_ci_calls_one():
+    readme = (REPO / "README.rst").read_text()
+    for needle in ("make run", "make test", "ODOO_SRC", "server_wide_modules", "[queue_job]", "addons_path"):
+        assert needle in readme, needle
+    assert "make test" in (REPO / ".ci" / "run").read_text()

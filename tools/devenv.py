@@ -1,0 +1,803 @@
+#!/usr/bin/env python3
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""One-command dev instance and test runner for async_lab.
+
+``make run`` and ``make test`` call this script with the system Python; it
+needs only the standard library until it has built ``.venv``.
+
+Steps (each idempotent):
+
+1. ``.venv`` with the pinned requirements (``requirements.txt``);
+2. the Odoo 17.0 source: ``$ODOO_SRC``, else the source remembered in
+   ``~/.cache/async_lab/``, else the official 17.0 source downloaded there;
+3. ``.dev/addons/async_lab``, a link to this repository, whatever the
+   clone's folder is called;
+4. PostgreSQL: a reachable server, else a cluster of our own under ``.dev/``;
+5. ``.dev/odoo.conf``, derived from ``odoo.conf.example``.
+
+Variables: ODOO_SRC, DB (database, default async_lab), HTTP_PORT (8069),
+GEVENT_PORT (8072), WORKERS (3), PGHOST/PGPORT/PGUSER/PGPASSWORD (use that
+server), PG_PORT (port of the cluster we start, 5488).
+"""
+
+import argparse
+import configparser
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEV = REPO / ".dev"
+VENV = REPO / ".venv"
+VENV_PY = VENV / "bin" / "python"
+ODOO_BIN = VENV / "bin" / "odoo"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "async_lab"
+REMEMBERED_SRC = CACHE / "odoo_src"
+DOWNLOADED_SRC = CACHE / "odoo-17.0"
+ODOO_TARBALL_URL = os.environ.get(
+    "ODOO_SRC_URL", "https://nightly.odoo.com/17.0/nightly/src/odoo_17.0.latest.tar.gz"
+)
+ODOO_GIT_URL = os.environ.get("ODOO_GIT_URL", "https://github.com/odoo/odoo.git")
+MODULE = "async_lab"
+PG_ROLE = "async_lab"
+ADMIN_LOGIN = ADMIN_PASSWORD = "admin"
+
+SOURCE_HELP = (
+    "Set ODOO_SRC to an Odoo 17.0 source folder (the one holding odoo-bin and "
+    "odoo/release.py), e.g. `ODOO_SRC=/path/to/odoo-17.0 make run`. It is "
+    "remembered in %s for later runs." % REMEMBERED_SRC
+)
+
+
+class SetupError(Exception):
+    """A problem the user must fix; printed as one clear message."""
+
+
+def log(msg, *args):
+    print("[async_lab] " + (msg % args if args else msg), flush=True)
+
+
+def run(cmd, **kw):
+    kw.setdefault("check", True)
+    return subprocess.run([str(c) for c in cmd], **kw)
+
+
+# --------------------------------------------------------------------------
+# Odoo source
+# --------------------------------------------------------------------------
+def odoo_series(src):
+    """Return the "17.0"-style series of an Odoo source folder, or None."""
+    release = Path(src) / "odoo" / "release.py"
+    if not release.is_file():
+        return None
+    match = re.search(
+        r"^version_info\s*=\s*\(\s*(\d+)\s*,\s*(\d+)", release.read_text(), re.M
+    )
+    return match and "%s.%s" % match.groups()
+
+
+def check_source(src, origin):
+    src = Path(src).expanduser().resolve()
+    series = odoo_series(src)
+    if series is None:
+        raise SetupError(
+            "%s (%s) is not an Odoo source folder: no odoo/release.py in it. %s"
+            % (origin, src, SOURCE_HELP)
+        )
+    if series != "17.0":
+        raise SetupError(
+            "%s (%s) is Odoo %s, but async_lab needs Odoo 17.0. %s"
+            % (origin, src, series, SOURCE_HELP)
+        )
+    return src
+
+
+def download_source():
+    """Fetch the official 17.0 source into the cache (tarball, then git)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    errors = []
+    partial = Path(tempfile.mkdtemp(prefix="odoo-17.0.", dir=CACHE))
+    try:
+        log("downloading the Odoo 17.0 nightly source from %s", ODOO_TARBALL_URL)
+        archive = partial / "odoo.tar.gz"
+        with urllib.request.urlopen(ODOO_TARBALL_URL, timeout=30) as resp, open(
+            archive, "wb"
+        ) as out:
+            shutil.copyfileobj(resp, out)
+        with tarfile.open(archive) as tar:
+            tar.extractall(partial / "x")  # noqa: S202 (official archive)
+        (top,) = (partial / "x").iterdir()
+        top.rename(DOWNLOADED_SRC)
+        return DOWNLOADED_SRC
+    except Exception as exc:  # noqa: BLE001 -- every failure has the same cure
+        errors.append("%s: %s" % (ODOO_TARBALL_URL, exc))
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if shutil.which("git"):
+        log("trying a shallow git clone of %s (branch 17.0)", ODOO_GIT_URL)
+        target = CACHE / "odoo-17.0.git-partial"
+        shutil.rmtree(target, ignore_errors=True)
+        proc = run(
+            ["git", "clone", "--quiet", "--depth", "1", "--branch", "17.0",
+             ODOO_GIT_URL, target],
+            check=False, capture_output=True, text=True,
+            env=dict(os.environ, GIT_TERMINAL_PROMPT="0"),
+        )  # fmt: skip
+        if proc.returncode == 0:
+            target.rename(DOWNLOADED_SRC)
+            return DOWNLOADED_SRC
+        shutil.rmtree(target, ignore_errors=True)
+        errors.append("%s: %s" % (ODOO_GIT_URL, proc.stderr.strip()[-300:]))
+    raise SetupError(
+        "No Odoo 17.0 source: ODOO_SRC is not set, none is cached in %s, and "
+        "the download failed (no network?):\n  %s\n%s"
+        % (CACHE, "\n  ".join(errors), SOURCE_HELP)
+    )
+
+
+def resolve_source():
+    """$ODOO_SRC, else the remembered source, else a cached or fresh download."""
+    given = os.environ.get("ODOO_SRC")
+    if given:
+        src = check_source(given, "ODOO_SRC")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        if not REMEMBERED_SRC.exists() or REMEMBERED_SRC.read_text().strip() != str(src):
+            REMEMBERED_SRC.write_text("%s\n" % src)
+            log("remembered ODOO_SRC=%s in %s", src, REMEMBERED_SRC)
+        return src
+    if REMEMBERED_SRC.is_file():
+        remembered = REMEMBERED_SRC.read_text().strip()
+        if Path(remembered).is_dir():
+            return check_source(remembered, "the source remembered in %s" % REMEMBERED_SRC)
+        log("the remembered source %s is gone; forgetting it", remembered)
+        REMEMBERED_SRC.unlink()
+    if DOWNLOADED_SRC.is_dir():
+        return check_source(DOWNLOADED_SRC, "the cached download")
+    return check_source(download_source(), "the downloaded source")
+
+
+# --------------------------------------------------------------------------
+# Virtualenv
+# --------------------------------------------------------------------------
+def find_python():
+    for name in ("python3.11", "python3"):
+        exe = shutil.which(name)
+        if exe:
+            out = run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                      capture_output=True, text=True).stdout.strip()  # fmt: skip
+            if out == "3.11":
+                return exe
+    raise SetupError(
+        "async_lab's dev instance needs Python 3.11 (python3.11 on PATH); "
+        "the requirements are pinned for it."
+    )
+
+
+def ensure_venv(src):
+    requirements = REPO / "requirements.txt"
+    stamp = VENV / ".async_lab-stamp"
+    wanted = hashlib.sha256(requirements.read_bytes() + str(src).encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == wanted and ODOO_BIN.exists():
+        return
+    if not VENV_PY.exists():
+        log("creating %s", VENV)
+        run([find_python(), "-m", "venv", VENV])
+    pip = [VENV_PY, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    log("installing Python dependencies (first run: a few minutes)")
+    run(pip + ["install", "setuptools<70", "wheel"])
+    # Odoo first and without its dependency list: requirements.txt pins them,
+    # and queue_job's wheel needs an installed "odoo" distribution. Compat
+    # editable mode keeps the odoo/addons folder of the queue_job wheel from
+    # shadowing the odoo package.
+    run(pip + ["install", "--no-deps", "--editable", src,
+               "--config-settings", "editable_mode=compat"])  # fmt: skip
+    run(pip + ["install", "--requirement", requirements])
+    stamp.write_text(wanted)
+
+
+def venv_python(code, *args, **kw):
+    """Run a snippet with the venv's interpreter; return its stdout."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    return run([VENV_PY, "-c", code, *args], **kw).stdout
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------
+_PG_PROBE = """
+import json, sys, psycopg2
+params = json.loads(sys.argv[1])
+try:
+    conn = psycopg2.connect(dbname="postgres", connect_timeout=3, **params)
+except Exception as exc:
+    print(json.dumps({"error": str(exc).strip()}))
+else:
+    with conn.cursor() as cr:
+        cr.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
+        print(json.dumps({"createdb": cr.fetchone()[0], "user": conn.info.user}))
+"""
+
+
+def pg_probe(params):
+    return json.loads(venv_python(_PG_PROBE, json.dumps(params)))
+
+
+def pg_bindir():
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    raise SetupError(
+        "No reachable PostgreSQL and no PostgreSQL server binaries to start one. "
+        "Install PostgreSQL (Debian: apt-get install postgresql) or point "
+        "PGHOST/PGPORT/PGUSER/PGPASSWORD at a server where the user may create databases."
+    )
+
+
+class OwnCluster:
+    """A PostgreSQL cluster owned by this checkout (run as a non-root user)."""
+
+    def __init__(self):
+        self.port = int(os.environ.get("PG_PORT", "5488"))
+        self.bindir = pg_bindir()
+        self.os_user = None
+        if os.geteuid() == 0:
+            import pwd
+
+            for name in ("postgres", "nobody"):
+                try:
+                    self.os_user = pwd.getpwnam(name)
+                    break
+                except KeyError:
+                    continue
+            if self.os_user is None:
+                raise SetupError("running as root, but no 'postgres' or 'nobody' user to run PostgreSQL as")
+        self.root = self._pick_root()
+        self.data = self.root / "data"
+        self.sockets = self.root / "run"
+        self.logfile = self.root / "postgres.log"
+
+    def _pick_root(self):
+        default = DEV / "postgres"
+        if self.os_user is None or self._reachable_by_user(DEV):
+            return default
+        # The checkout lives under a folder the server's user cannot enter
+        # (e.g. /root): keep the cluster where it can.
+        digest = hashlib.sha1(str(REPO).encode()).hexdigest()[:10]
+        return Path("/var/tmp") / ("async_lab-%s" % digest) / "postgres"
+
+    def _reachable_by_user(self, path):
+        path = path.resolve() if path.exists() else path.parent.resolve()
+        for part in [path, *path.parents]:
+            st = part.stat()
+            if st.st_uid == self.os_user.pw_uid:
+                continue
+            if not st.st_mode & 0o001:  # others may not traverse
+                return False
+        return True
+
+    def _as_user(self, cmd, **kw):
+        if self.os_user is not None:
+            kw.update(user=self.os_user.pw_uid, group=self.os_user.pw_gid, extra_groups=[])
+        return run(cmd, cwd="/", **kw)
+
+    @property
+    def params(self):
+        return {"host": "127.0.0.1", "port": self.port, "user": PG_ROLE}
+
+    def running(self):
+        proc = self._as_user([self.bindir / "pg_ctl", "status", "-D", self.data],
+                             check=False, capture_output=True)  # fmt: skip
+        return proc.returncode == 0
+
+    def start(self):
+        """Start the cluster if needed; return True if this call started it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.os_user is not None:
+            for path in (self.root,):
+                os.chown(path, self.os_user.pw_uid, self.os_user.pw_gid)
+        if not (self.data / "PG_VERSION").exists():
+            log("initialising a PostgreSQL cluster in %s", self.data)
+            self._as_user([self.bindir / "initdb", "-D", self.data, "-U", PG_ROLE,
+                           "--auth=trust", "--encoding=UTF8", "--locale=C"],
+                          capture_output=True)  # fmt: skip
+        self.sockets.mkdir(exist_ok=True)
+        if self.os_user is not None:
+            os.chown(self.sockets, self.os_user.pw_uid, self.os_user.pw_gid)
+        if self.running():
+            return False
+        log("starting PostgreSQL on 127.0.0.1:%s (log: %s)", self.port, self.logfile)
+        options = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (
+            self.port, self.sockets)  # fmt: skip
+        proc = self._as_user(
+            [self.bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", self.data,
+             "-l", self.logfile, "-o", options],
+            check=False, capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode:
+            tail = self.logfile.read_text()[-1500:] if self.logfile.exists() else ""
+            raise SetupError(
+                "PostgreSQL did not start on port %s (set PG_PORT to another port?):\n%s%s"
+                % (self.port, proc.stdout + proc.stderr, tail)
+            )
+        return True
+
+    def stop(self):
+        log("stopping PostgreSQL (%s)", self.data)
+        self._as_user([self.bindir / "pg_ctl", "stop", "-D", self.data, "-m", "fast"],
+                      check=False, capture_output=True)  # fmt: skip
+
+
+def ensure_postgres():
+    """Return (connection params, cluster we started or None)."""
+    explicit = {
+        key: os.environ[var]
+        for key, var in (("host", "PGHOST"), ("port", "PGPORT"),
+                         ("user", "PGUSER"), ("password", "PGPASSWORD"))
+        if os.environ.get(var)
+    }  # fmt: skip
+    if explicit:
+        probe = pg_probe(explicit)
+        if "error" in probe:
+            raise SetupError("PostgreSQL at PG* variables is unreachable: %s" % probe["error"])
+        if probe["user"] == "postgres" or not probe["createdb"]:
+            raise SetupError(
+                "PGUSER=%s cannot be used: Odoo refuses the 'postgres' role and needs "
+                "a role that may create databases." % probe["user"]
+            )
+        return explicit, None
+    cluster = OwnCluster()
+    if (cluster.data / "PG_VERSION").exists():
+        started = cluster.start()
+        return cluster.params, cluster if started else None
+    # No cluster of ours yet: is there a local server we may use as ourselves?
+    import getpass
+
+    if os.geteuid() != 0 and getpass.getuser() != "postgres":
+        probe = pg_probe({})
+        if "error" not in probe and probe["createdb"]:
+            log("using the local PostgreSQL server as role %s", probe["user"])
+            return {}, None
+    started = cluster.start()
+    return cluster.params, cluster if started else None
+
+
+# --------------------------------------------------------------------------
+# Odoo config and database
+# --------------------------------------------------------------------------
+def addons_dirs(src):
+    dirs = [src / "odoo" / "addons"]
+    if (src / "addons").is_dir():
+        dirs.append(src / "addons")
+    dirs.append(DEV / "addons")
+    return dirs
+
+
+def ensure_addon_link():
+    link = DEV / "addons" / MODULE
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() == REPO:
+        return
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(REPO, target_is_directory=True)
+
+
+def http_port():
+    return int(os.environ.get("HTTP_PORT", "8069"))
+
+
+def write_config(path, src, pg, *, db, port, gevent_port, workers, logfile=None):
+    """Derive a dev config from odoo.conf.example."""
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(REPO / "odoo.conf.example")
+    opts = conf["options"]
+    opts.update(
+        addons_path=",".join(str(d) for d in addons_dirs(src)),
+        data_dir=str(DEV / "data"),
+        db_host=str(pg.get("host", "False")),
+        db_port=str(pg.get("port", "False")),
+        db_user=str(pg.get("user", "False")),
+        db_password=str(pg.get("password", "False")),
+        db_name=db,
+        dbfilter="^%s$" % re.escape(db),
+        http_port=str(port),
+        gevent_port=str(gevent_port),
+        workers=str(workers),
+        max_cron_threads="1",
+        proxy_mode="False",
+        logfile=str(logfile or ""),
+        admin_passwd=ADMIN_PASSWORD,
+    )
+    if not logfile:
+        opts.pop("logfile")
+    queue_job = conf["queue_job"]
+    # Dev capacity: leave at least one HTTP worker free for the UI.
+    queue_job.update(
+        channels=os.environ.get(
+            "CHANNELS",
+            "root:2,root.async_lab:2,root.async_lab.io:2,root.async_lab.cpu:1,"
+            "root.async_lab.serial:1:sequential",
+        ),
+        host="127.0.0.1",
+        port=str(port),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write("; Generated by tools/devenv.py from odoo.conf.example: edit that file.\n")
+        conf.write(fh)
+    return path
+
+
+_DB_STATE = """
+import json, sys, psycopg2
+params, db = json.loads(sys.argv[1]), sys.argv[2]
+conn = psycopg2.connect(dbname="postgres", **params)
+with conn.cursor() as cr:
+    cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
+    exists = bool(cr.fetchone())
+state = None
+if exists:
+    with psycopg2.connect(dbname=db, **params) as c2, c2.cursor() as cr:
+        cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
+        if cr.fetchone()[0]:
+            cr.execute("SELECT state FROM ir_module_module WHERE name = %s", [sys.argv[3]])
+            row = cr.fetchone()
+            state = row and row[0]
+print(json.dumps({"exists": exists, "state": state}))
+"""
+
+_DROP_DBS = """
+import json, sys, psycopg2
+params = json.loads(sys.argv[1])
+conn = psycopg2.connect(dbname="postgres", **params)
+conn.autocommit = True
+with conn.cursor() as cr:
+    for db in sys.argv[2:]:
+        cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db])
+        cr.execute('DROP DATABASE IF EXISTS "%s"' % db.replace('"', ''))
+"""
+
+
+def db_state(pg, db):
+    return json.loads(venv_python(_DB_STATE, json.dumps(pg), db, MODULE))
+
+
+def drop_databases(pg, dbs):
+    venv_python(_DROP_DBS, json.dumps(pg), *dbs)
+
+
+def ensure_database(conf, pg, db):
+    state = db_state(pg, db)
+    base = [ODOO_BIN, "-c", conf, "-d", db, "--stop-after-init", "--workers=0",
+            "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"]  # fmt: skip
+    if state["exists"] and state["state"] == "installed":
+        log("updating %s in database %s", MODULE, db)
+        run(base + ["-u", MODULE])
+    else:
+        if state["exists"] and state["state"] is None:
+            raise SetupError(
+                "Database %s exists but is not an Odoo database; set DB to another name." % db
+            )
+        log("creating database %s with %s installed (first run: about a minute)", db, MODULE)
+        run(base + ["-i", MODULE])
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+def bootstrap():
+    src = resolve_source()
+    ensure_venv(src)
+    ensure_addon_link()
+    pg, started = ensure_postgres()
+    return src, pg, started
+
+
+def print_process_tree(master_pid, roles):
+    code = (
+        "import json, sys, psutil\n"
+        "m = psutil.Process(int(sys.argv[1]))\n"
+        "print(json.dumps([(c.pid, c.cmdline()) for c in m.children()]))\n"
+    )
+    children = json.loads(venv_python(code, str(master_pid)))
+    log("master PID %s", master_pid)
+    for pid, cmdline in children:
+        role = roles.get(pid) or ("gevent" if "gevent" in cmdline else "?")
+        log("  +- %-22s PID %s", role, pid)
+
+
+def cmd_run(args):
+    src, pg, started = bootstrap()
+    db = os.environ.get("DB", MODULE)
+    port = http_port()
+    conf = write_config(
+        DEV / "odoo.conf", src, pg, db=db, port=port,
+        gevent_port=int(os.environ.get("GEVENT_PORT", "8072")),
+        workers=int(os.environ.get("WORKERS", "3")),
+    )  # fmt: skip
+    ensure_database(conf, pg, db)
+    log("starting Odoo (prefork) with %s", conf)
+    proc = subprocess.Popen(
+        [str(ODOO_BIN), "-c", str(conf)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    roles = {}
+    ready = threading.Event()
+    worker_re = re.compile(r"Worker (\w+) \((\d+)\) alive")
+
+    def pump():
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            match = worker_re.search(line)
+            if match:
+                roles[int(match.group(2))] = {
+                    "WorkerHTTP": "HTTP worker", "WorkerCron": "cron worker",
+                    "WorkerJobRunner": "queue_job runner",
+                }.get(match.group(1), match.group(1))  # fmt: skip
+            if "queue job runner ready" in line:
+                ready.set()
+        sys.stdout.flush()
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C (and a plain `kill`) stop everything we started, even when the
+    # shell that launched us made SIGINT ignored (background jobs).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        wait_health(port, proc, timeout=120)
+        ready.wait(timeout=20)
+        time.sleep(1)
+        print_process_tree(proc.pid, roles)
+        log("Odoo is up: http://127.0.0.1:%s/web  (login %s / password %s, database %s)",
+            port, ADMIN_LOGIN, ADMIN_PASSWORD, db)  # fmt: skip
+        log("Ctrl-C stops Odoo%s.", " and PostgreSQL" if started else "")
+        proc.wait()
+    except KeyboardInterrupt:
+        log("stopping Odoo (PID %s)", proc.pid)
+    finally:
+        stop_tree(proc)
+        if started:
+            started.stop()
+    return proc.returncode or 0
+
+
+def wait_health(port, proc, timeout):
+    deadline = time.monotonic() + timeout
+    url = "http://127.0.0.1:%d/web/health" % port
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SetupError("Odoo exited with code %s before it served %s" % (proc.returncode, url))
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SetupError("Odoo did not answer %s within %ss" % (url, timeout))
+
+
+def stop_tree(proc):
+    """SIGTERM the master, wait, then make sure none of its children survive."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    try:  # the whole session: workers, job runner and the gevent process
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def check_browser_deps():
+    missing = []
+    if not any(shutil.which(n) for n in ("chromium", "google-chrome", "chromium-browser",
+                                         "google-chrome-stable")):  # fmt: skip
+        missing.append("Chromium (Debian: apt-get install chromium)")
+    if venv_python("import importlib.util as u; print(bool(u.find_spec('websocket')))").strip() != "True":
+        missing.append("websocket-client (pip install websocket-client in .venv)")
+    if missing:
+        raise SetupError(
+            "Browser tests would be skipped, so `make test` refuses to run without: "
+            + "; ".join(missing)
+        )
+
+
+ODOO_TEST_LINE = re.compile(
+    r" (?P<level>INFO|WARNING|ERROR|CRITICAL) \S+ (?P<logger>[\w.]+): (?P<msg>.*)"
+)
+
+
+def summarize_odoo_log(lines, module=MODULE):
+    """Count passed/failed/skipped tests of ``module`` in an Odoo test log.
+
+    A test is counted once however many of its subtests fail.
+
+    >>> prefix = "2026-01-01 00:00:00,000 1 %s db odoo.addons.async_lab.tests.test_x: "
+    >>> summarize_odoo_log([
+    ...   prefix % "INFO" + "Starting TestX.test_a ...",
+    ...   prefix % "INFO" + "Starting TestX.test_b ...",
+    ...   prefix % "INFO" + "Starting TestX.test_c ...",
+    ...   prefix % "ERROR" + "FAIL: Subtest TestX.test_a (model='x')",
+    ...   prefix % "ERROR" + "FAIL: Subtest TestX.test_a (model='y')",
+    ...   prefix % "INFO" + "skipped TestX.test_b : no Chrome",
+    ... ])
+    {'run': 3, 'failed': 1, 'skipped': 1, 'skip_reasons': ['TestX.test_b : no Chrome'], 'passed': 1}
+    """
+    started = set()
+    failed = set()
+    reasons = []
+    prefix = "odoo.addons.%s." % module
+    for line in lines:
+        match = ODOO_TEST_LINE.search(line)
+        if not match or not match["logger"].startswith(prefix):
+            continue
+        msg = match["msg"]
+        if msg.startswith("Starting ") and msg.endswith(" ..."):
+            started.add(msg[len("Starting "):-4])
+        elif match["level"] == "ERROR" and re.match(r"(FAIL|ERROR): ", msg):
+            test = re.sub(r"^(FAIL|ERROR): (Subtest )?", "", msg).split(" ")[0]
+            failed.add(test)
+        elif msg.startswith("skipped "):
+            reasons.append(msg[len("skipped "):])
+    run_count = len(started | failed)  # a setUpClass error starts no test
+    return {"run": run_count, "failed": len(failed), "skipped": len(reasons),
+            "skip_reasons": reasons,
+            "passed": max(run_count - len(failed) - len(reasons), 0)}  # fmt: skip
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cmd_test(args):
+    src, pg, started = bootstrap()
+    check_browser_deps()
+    db = "async_lab_test_%d" % os.getpid()
+    dbs = [db]
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    rc = 0
+    try:
+        conf = write_config(DEV / "odoo-test.conf", src, pg, db=db, port=free_port(),
+                            gevent_port=free_port(), workers=0)  # fmt: skip
+        # 1. The addon's Odoo tests (at_install and post_install, with tours).
+        log("Odoo tests: installing %s in the throwaway database %s", MODULE, db)
+        tags = os.environ.get("TEST_TAGS", "/%s" % MODULE)
+        logpath = DEV / "odoo-test.log"
+        with open(logpath, "w") as out:
+            proc = subprocess.Popen(
+                [str(ODOO_BIN), "-c", str(conf), "-d", db, "-i", MODULE, "--test-enable",
+                 "--test-tags", tags, "--stop-after-init", "--workers=0",
+                 "--max-cron-threads=0", "--without-demo=all", "--log-level=test"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+            lines = []
+            for line in proc.stdout:
+                out.write(line)
+                lines.append(line)
+                if re.search(r" (ERROR|CRITICAL|WARNING) | odoo\.tests\.stats| (FAIL|ERROR): ", line):
+                    sys.stdout.write(line)
+            proc.wait()
+        summary = summarize_odoo_log(lines)
+        browser_skips = [r for r in summary["skip_reasons"] if re.search(r"chrome|browser|websocket", r, re.I)]
+        log("Odoo tests: %(passed)d passed, %(failed)d failed, %(skipped)d skipped" % summary)
+        if browser_skips:
+            log("browser tests were skipped, which counts as failure: %s", browser_skips)
+            summary["failed"] += len(browser_skips)
+            summary["skipped"] -= len(browser_skips)
+        if proc.returncode and not summary["failed"]:
+            log("odoo exited with code %s (see %s)", proc.returncode, logpath)
+            summary["failed"] += 1
+        if summary["run"] == 0:
+            log("no Odoo test ran (see %s)", logpath)
+            summary["failed"] += 1
+        for key in totals:
+            totals[key] += summary[key]
+
+        # 2. The multi-worker integration tests, with their own server processes.
+        if not os.environ.get("SKIP_INTEGRATION"):
+            junit = DEV / "integration-junit.xml"
+            env = dict(os.environ, ASYNC_LAB_TEST_DB=db,
+                       ASYNC_LAB_ODOO_CONF=str(DEV / "odoo-test.conf"))  # fmt: skip
+            log("integration tests (tests/integration, pytest)")
+            proc = run([VENV_PY, "-m", "pytest", "-p", "no:odoo", "-p", "no:cacheprovider",
+                        "-q", "-rs", "--junitxml", junit, REPO / "tests" / "integration"],
+                       check=False, env=env, cwd=REPO)  # fmt: skip
+            counts = junit_counts(junit) if junit.exists() else None
+            if counts is None:
+                counts = {"passed": 0, "failed": 1, "skipped": 0}
+            elif proc.returncode not in (0, 1):
+                counts["failed"] += 1
+            for key in totals:
+                totals[key] += counts[key]
+    finally:
+        drop_databases(pg, dbs)
+        if started:
+            started.stop()
+    rc = 1 if totals["failed"] else 0
+    print("%(passed)d passed, %(failed)d failed, %(skipped)d skipped" % totals)
+    return rc
+
+
+def junit_counts(path):
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    tests = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return {"passed": tests - failed - skipped, "failed": failed, "skipped": skipped}
+
+
+def cmd_bootstrap(args):
+    src, pg, started = bootstrap()
+    conf = write_config(DEV / "odoo.conf", src, pg, db=os.environ.get("DB", MODULE),
+                        port=http_port(), gevent_port=int(os.environ.get("GEVENT_PORT", "8072")),
+                        workers=int(os.environ.get("WORKERS", "3")))  # fmt: skip
+    if args.database:
+        ensure_database(conf, pg, os.environ.get("DB", MODULE))
+    log("ready: %s (Odoo %s)", conf, src)
+    return 0
+
+
+def cmd_source(args):
+    print(resolve_source())
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="dev instance, multi-worker").set_defaults(func=cmd_run)
+    sub.add_parser("test", help="the whole test suite").set_defaults(func=cmd_test)
+    boot = sub.add_parser("bootstrap", help="venv, source, PostgreSQL, .dev/odoo.conf")
+    boot.add_argument("--database", action="store_true", help="also create/update the database")
+    boot.set_defaults(func=cmd_bootstrap)
+    sub.add_parser("source", help="print the Odoo source in use").set_defaults(func=cmd_source)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SetupError as exc:
+        print("async_lab: %s" % exc, file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        print("async_lab: command failed (exit %s): %s" % (
+            exc.returncode, " ".join(map(str, exc.cmd))), file=sys.stderr)  # fmt: skip
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
