@@ -1,4 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from . import process_tracker
 from . import models
 from . import controllers

@@ -16,6 +16,9 @@
     "data": [
         "security/async_lab_groups.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
+        "views/async_lab_worker_views.xml",
+        "views/async_lab_respawn_views.xml",
         "views/async_lab_menus.xml",
     ],
 }

@@ -1,2 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from . import async_lab_worker
+from . import async_lab_respawn
+from . import ir_cron
+from . import ir_http

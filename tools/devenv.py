@@ -660,7 +660,7 @@ def summarize_odoo_log(lines, module=MODULE):
         match = ODOO_TEST_LINE.search(line)
         if not match or not match["logger"].startswith(prefix):
             continue
-        msg = match["msg"]
+        msg = match["msg"].strip()
         if msg.startswith("Starting ") and msg.endswith(" ..."):
             started.add(msg[len("Starting "):-4])
         elif match["level"] == "ERROR" and re.match(r"(FAIL|ERROR): ", msg):
@@ -690,12 +690,13 @@ def cmd_test(args):
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     rc = 0
     try:
-        conf = write_config(DEV / "odoo-test.conf", src, pg, db=db, port=free_port(),
+        test_conf = DEV / ("odoo-test-%d.conf" % os.getpid())
+        conf = write_config(test_conf, src, pg, db=db, port=free_port(),
                             gevent_port=free_port(), workers=0)  # fmt: skip
         # 1. The addon's Odoo tests (at_install and post_install, with tours).
         log("Odoo tests: installing %s in the throwaway database %s", MODULE, db)
         tags = os.environ.get("TEST_TAGS", "/%s" % MODULE)
-        logpath = DEV / "odoo-test.log"
+        logpath = DEV / "odoo-test.log" if not os.environ.get("TEST_TAGS") else DEV / ("odoo-test-%d.log" % os.getpid())
         with open(logpath, "w") as out:
             proc = subprocess.Popen(
                 [str(ODOO_BIN), "-c", str(conf), "-d", db, "-i", MODULE, "--test-enable",
@@ -728,12 +729,14 @@ def cmd_test(args):
 
         # 2. The multi-worker integration tests, with their own server processes.
         if not os.environ.get("SKIP_INTEGRATION"):
-            junit = DEV / "integration-junit.xml"
-            env = dict(os.environ, ASYNC_LAB_TEST_DB=db,
-                       ASYNC_LAB_ODOO_CONF=str(DEV / "odoo-test.conf"))  # fmt: skip
+            junit = DEV / ("integration-junit-%d.xml" % os.getpid())
+            env = dict(os.environ, ASYNC_LAB_TEST_DB=db, ASYNC_LAB_ODOO_CONF=str(test_conf))
             log("integration tests (tests/integration, pytest)")
+            # --rootdir keeps pytest from importing tests/__init__.py (Odoo's
+            # test package) as a parent package of these plain pytest files.
+            integration = REPO / "tests" / "integration"
             proc = run([VENV_PY, "-m", "pytest", "-p", "no:odoo", "-p", "no:cacheprovider",
-                        "-q", "-rs", "--junitxml", junit, REPO / "tests" / "integration"],
+                        "--rootdir", integration, "-q", "-rs", "--junitxml", junit, integration],
                        check=False, env=env, cwd=REPO)  # fmt: skip
             counts = junit_counts(junit) if junit.exists() else None
             if counts is None:
@@ -744,6 +747,9 @@ def cmd_test(args):
                 totals[key] += counts[key]
     finally:
         drop_databases(pg, dbs)
+        for path in DEV.glob("*-%d.*" % os.getpid()):
+            if path.suffix != ".log":
+                path.unlink()
         if started:
             started.stop()
     rc = 1 if totals["failed"] else 0

@@ -1,0 +1,385 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import json
+import logging
+import socket
+import time
+from datetime import datetime, timedelta, timezone
+
+import psutil
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..lib import processes
+from ..process_tracker import sibling_snapshot, tracker
+
+_logger = logging.getLogger(__name__)
+
+#: Namespace of the advisory lock that keeps one sweeper per host at a time.
+SWEEP_LOCK = 0x4A5B
+DEFAULT_RETENTION_HOURS = 24
+RESPAWN_RETENTION_DAYS = 7
+PAIRING_WINDOW = 600  # seconds: a vanished process is paired within this
+
+
+def to_datetime(ts):
+    """Epoch seconds -> naive UTC datetime, as Odoo stores Datetime fields."""
+    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None) if ts else None
+
+
+def to_epoch(dt):
+    return dt.replace(tzinfo=timezone.utc).timestamp() if dt else None
+
+
+def process_start(create_time, now):
+    """psutil create_time -> start on the time.time() clock (Linux)."""
+    try:
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+    except OSError:
+        return create_time
+    return processes.start_time(create_time, now=time.time(), uptime=uptime, boot_time=psutil.boot_time())
+
+
+class AsyncLabWorker(models.Model):
+    """One Odoo process seen on one host: the process map's rows.
+
+    Rows are written by the processes themselves (``_heartbeat``), by their
+    siblings for the processes that never load async_lab (the master, and the
+    job runner or gevent process of a server that does not preload its
+    database), and by the refresh cron.
+    """
+
+    _name = "async_lab.worker"
+    _description = "Odoo process"
+    _order = "host, master_pid, role, pid"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    host = fields.Char(required=True, readonly=True, index=True)
+    pid = fields.Integer("PID", required=True, readonly=True)
+    master_pid = fields.Integer("Master PID", readonly=True, index=True,
+                                help="PID of the prefork master (its own PID in threaded mode).")  # fmt: skip
+    role = fields.Selection(processes.ROLES, readonly=True, index=True)
+    db = fields.Char("Database", readonly=True)
+    create_time = fields.Float("Process create time", readonly=True,
+                               help="Epoch seconds, from the kernel: tells a reused PID apart.")  # fmt: skip
+    started_at = fields.Datetime(readonly=True)
+    first_seen = fields.Datetime(readonly=True)
+    last_seen = fields.Datetime(readonly=True)
+    gone_at = fields.Datetime(readonly=True)
+    state = fields.Selection(processes.STATES, default="alive", readonly=True, index=True)
+    self_reported = fields.Boolean(readonly=True,
+                                   help="The process writes its own heartbeat (it runs async_lab).")  # fmt: skip
+    requests = fields.Integer("HTTP requests", readonly=True)
+    jobs = fields.Integer("Queue jobs", readonly=True)
+    crons = fields.Integer("Cron jobs", readonly=True)
+    rss_mb = fields.Float("RSS (MiB)", readonly=True, digits=(16, 1))
+    cpu_seconds = fields.Float("CPU (s)", readonly=True, digits=(16, 2))
+    cpu_percent = fields.Float("CPU %", readonly=True, digits=(16, 1))
+    busy_since = fields.Datetime(readonly=True, help="Start of the oldest request it was serving.")
+    exit_reason = fields.Selection(processes.EXIT_REASONS, readonly=True)
+    threads = fields.Json(readonly=True, help="Threads of a threaded-mode server.")
+    limit_time_cpu = fields.Integer("limit_time_cpu (s)", readonly=True)
+    limit_time_real = fields.Integer("limit_time_real (s)", readonly=True)
+    limit_memory_soft_mb = fields.Integer("limit_memory_soft (MiB)", readonly=True)
+    limit_memory_hard_mb = fields.Integer("limit_memory_hard (MiB)", readonly=True)
+    limit_request = fields.Integer("limit_request", readonly=True)
+    replaces_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null",
+                                  help="The process this one replaced (a respawn).")  # fmt: skip
+    replaced_by_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null")
+    thread_count = fields.Integer(compute="_compute_thread_count")
+
+    _sql_constraints = [
+        ("process_uniq", "unique(host, pid, create_time)", "A process is recorded once per host."),
+    ]
+
+    @api.depends("host", "pid")
+    def _compute_name(self):
+        for rec in self:
+            rec.name = "%s:%s" % (rec.host, rec.pid)
+
+    def _compute_thread_count(self):
+        for rec in self:
+            rec.thread_count = len(rec.threads or [])
+
+    def _register_hook(self):
+        """Every process that loads this registry keeps a heartbeat."""
+        res = super()._register_hook()
+        tracker.attach(self.env.cr.dbname)
+        return res
+
+    # ------------------------------------------------------------------
+    # Writing rows
+    # ------------------------------------------------------------------
+    def _upsert(self, vals, *, self_reported):
+        """Insert or refresh one process row; return its id."""
+        now = to_datetime(vals["now"])
+        limits = vals.get("limits") or {}
+        row = {
+            "host": vals["host"],
+            "pid": vals["pid"],
+            "master_pid": vals.get("master_pid"),
+            "role": vals.get("role"),
+            "db": vals.get("db") or self.env.cr.dbname,
+            "create_time": vals["create_time"],
+            "started_at": to_datetime(process_start(vals["create_time"], vals["now"])),
+            "last_seen": now,
+            "rss_mb": vals.get("rss_mb"),
+            "cpu_seconds": vals.get("cpu_seconds"),
+            "cpu_percent": vals.get("cpu_percent"),
+            "requests": vals.get("requests", 0),
+            "jobs": vals.get("jobs", 0),
+            "crons": vals.get("crons", 0),
+            "busy_since": to_datetime(vals.get("busy_since")),
+            "exit_reason": vals.get("exit_reason"),
+            "threads": json.dumps(vals["threads"]) if vals.get("threads") is not None else None,
+            "self_reported": self_reported,
+            **{key: limits.get(key, 0) for key in (
+                "limit_time_cpu", "limit_time_real", "limit_memory_soft_mb",
+                "limit_memory_hard_mb", "limit_request")},  # fmt: skip
+        }
+        columns = list(row)
+        # Counters only come from the process itself: a sibling's view of a
+        # process never resets them.
+        updated = [c for c in columns if c not in ("host", "pid", "create_time", "started_at")]
+        if not self_reported:
+            updated = [c for c in updated if c not in (
+                "requests", "jobs", "crons", "busy_since", "exit_reason", "threads",
+                "self_reported", "role", "db")]  # fmt: skip
+        self.env.cr.execute(SQL(
+            """
+            INSERT INTO async_lab_worker (%(cols)s, name, state, first_seen,
+                                          create_uid, write_uid, create_date, write_date)
+            VALUES (%(vals)s, %(name)s, 'alive', %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
+            ON CONFLICT (host, pid, create_time) DO UPDATE SET %(sets)s,
+                state = CASE WHEN async_lab_worker.state = 'gone' THEN 'gone' ELSE 'alive' END,
+                write_date = EXCLUDED.write_date
+            RETURNING id
+            """,
+            cols=SQL(", ").join(SQL.identifier(c) for c in columns),
+            vals=SQL(", ").join(
+                SQL("%s::jsonb", row[c]) if c == "threads" else SQL("%s", row[c]) for c in columns
+            ),
+            name="%s:%s" % (row["host"], row["pid"]),
+            now=now,
+            uid=self.env.uid,
+            sets=SQL(", ").join(
+                SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c)) for c in updated
+            ),
+        ))  # fmt: skip
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _heartbeat(self, snap):
+        """A process reports itself (``snap`` from ProcessTracker.snapshot)."""
+        self._upsert(snap, self_reported=True)
+        self._sweep_host(snap)
+        self.invalidate_model()
+
+    # ------------------------------------------------------------------
+    # Sweeping: what this host's processes see of each other
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _local_process(pid, create_time):
+        """psutil.Process for (pid, create_time) if that process still runs."""
+        try:
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
+                return proc
+        except psutil.Error:
+            pass
+        return None
+
+    @staticmethod
+    def _observe(proc, now):
+        """Row values of a process observed from outside (psutil)."""
+        with proc.oneshot():
+            cpu = proc.cpu_times()
+            return {
+                "host": socket.gethostname(), "pid": proc.pid, "now": now,
+                "create_time": proc.create_time(), "rss_mb": round(proc.memory_info().rss / 1048576, 1),
+                "cpu_seconds": round(cpu.user + cpu.system, 2), "cmdline": proc.cmdline(),
+            }  # fmt: skip
+
+    def _sweep_host(self, snap, force=False):
+        """Reconcile this host's rows with the live process table.
+
+        Marks vanished processes gone (with why), records the master and the
+        children that do not report themselves, and pairs respawns. One
+        sweeper per host at a time, at most once per heartbeat interval.
+        """
+        cr = self.env.cr
+        host, now = snap["host"], snap["now"]
+        if host != socket.gethostname():
+            return False  # psutil only knows the processes of this host
+        cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [SWEEP_LOCK, host])
+        if not cr.fetchone()[0]:
+            return False
+        master = snap.get("master_pid")
+        if not force and master and master != snap["pid"]:
+            cr.execute(
+                "SELECT max(last_seen) FROM async_lab_worker WHERE host = %s AND pid = %s AND state != 'gone'",
+                [host, master],
+            )
+            last = cr.fetchone()[0]
+            if last and now - to_epoch(last) < processes.HEARTBEAT_INTERVAL * 0.8:
+                return False
+        cr.execute(
+            """SELECT id, pid, create_time, role, master_pid, last_seen, busy_since, exit_reason,
+                      limit_time_real, self_reported, state
+                 FROM async_lab_worker WHERE host = %s AND state != 'gone'""",
+            [host],
+        )
+        rows = cr.dictfetchall()
+        known = {(r["pid"], round(r["create_time"], 2)) for r in rows}
+        for row in rows:
+            proc = self._local_process(row["pid"], row["create_time"])
+            if proc is None:
+                reason = processes.death_reason(
+                    dict(row, busy_since=to_epoch(row["busy_since"])), now
+                )
+                cr.execute(
+                    "UPDATE async_lab_worker SET state = 'gone', gone_at = %s, exit_reason = %s WHERE id = %s",
+                    [to_datetime(now), reason, row["id"]],
+                )
+            elif not row["self_reported"]:
+                self._upsert(dict(self._observe(proc, now), master_pid=row["master_pid"],
+                                  limits=processes.limits_for(row["role"], self._odoo_config())),
+                             self_reported=False)  # fmt: skip
+            else:
+                state = processes.state_for(to_epoch(row["last_seen"]), now, local_alive=True)
+                if state != row["state"]:
+                    cr.execute("UPDATE async_lab_worker SET state = %s WHERE id = %s", [state, row["id"]])
+        if master and master != snap["pid"]:
+            self._record_master_tree(snap, master, known, now)
+        self._pair_respawns(host, now)
+        return True
+
+    def _record_master_tree(self, snap, master_pid, known, now):
+        """The master and the children that don't report themselves."""
+        try:
+            master = psutil.Process(master_pid)
+            children = master.children()
+        except (psutil.Error, ValueError):
+            return
+        conf = self._odoo_config()
+        self._upsert(dict(self._observe(master, now), master_pid=master_pid, role="master",
+                          limits=processes.limits_for("master", conf)), self_reported=False)  # fmt: skip
+        own_create_time = snap["create_time"]
+        siblings = snap.get("siblings") or {}
+        for child in children:
+            try:
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    continue  # dead, not yet reaped by the master
+                observed = self._observe(child, now)
+            except psutil.Error:
+                continue
+            if (child.pid, round(observed["create_time"], 2)) in known or child.pid == snap["pid"]:
+                continue
+            # The inherited snapshot only speaks of processes older than us.
+            evidence = siblings if observed["create_time"] < own_create_time else {}
+            role = processes.classify_child(child.pid, observed["cmdline"], evidence)
+            if role:
+                self._upsert(dict(observed, master_pid=master_pid, role=role,
+                                  limits=processes.limits_for(role, conf)), self_reported=False)  # fmt: skip
+
+    @staticmethod
+    def _odoo_config():
+        from odoo.tools import config
+
+        return config
+
+    def _pair_respawns(self, host, now):
+        cr = self.env.cr
+        cr.execute(
+            """SELECT id, host, master_pid, role, gone_at, exit_reason, pid,
+                      extract(epoch FROM started_at) AS create_time,
+                      extract(epoch FROM last_seen) AS last_seen
+                 FROM async_lab_worker
+                WHERE host = %s AND state = 'gone' AND replaced_by_id IS NULL
+                  AND role NOT IN ('master', 'threaded') AND gone_at > %s""",
+            [host, to_datetime(now - PAIRING_WINDOW)],
+        )
+        gone = cr.dictfetchall()
+        if not gone:
+            return
+        cr.execute(
+            """SELECT id, host, master_pid, role, pid, extract(epoch FROM started_at) AS create_time
+                 FROM async_lab_worker
+                WHERE host = %s AND state != 'gone' AND replaces_id IS NULL""",
+            [host],
+        )
+        fresh = cr.dictfetchall()
+        by_id = {r["id"]: r for r in gone + fresh}
+        Respawn = self.env["async_lab.respawn"].sudo()
+        for pair in processes.pair_respawns(gone, fresh):
+            old, new = by_id[pair.old_id], by_id[pair.new_id]
+            cr.execute("UPDATE async_lab_worker SET replaced_by_id = %s WHERE id = %s", [new["id"], old["id"]])
+            cr.execute("UPDATE async_lab_worker SET replaces_id = %s WHERE id = %s", [old["id"], new["id"]])
+            Respawn.create({
+                "host": host, "master_pid": old["master_pid"], "role": old["role"],
+                "old_pid": old["pid"], "new_pid": new["pid"],
+                "old_worker_id": old["id"], "new_worker_id": new["id"],
+                "gone_at": old["gone_at"], "respawned_at": to_datetime(float(new["create_time"])),
+                "reason": old["exit_reason"] or "killed",
+            })  # fmt: skip
+            _logger.info("respawn on %s: %s %s -> %s (%s)", host, old["role"], old["pid"], new["pid"],
+                         old["exit_reason"] or "killed")  # fmt: skip
+
+    # ------------------------------------------------------------------
+    # Cron
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_refresh(self):
+        """Async Lab: refresh process registry.
+
+        Records the cron worker running it, sweeps this host, ages out the
+        rows of other hosts, pairs their respawns and prunes old rows.
+        """
+        now = time.time()
+        snap = tracker.snapshot(now)
+        tracker.dbs.add(self.env.cr.dbname)
+        if snap["role"]:
+            self._upsert(dict(snap, db=self.env.cr.dbname), self_reported=True)
+        snap.setdefault("siblings", sibling_snapshot())
+        self._sweep_host(snap, force=True)
+        self._age_other_hosts(snap["host"], now)
+        self._prune(now)
+
+    def _age_other_hosts(self, host, now):
+        """Rows of other hosts: alive/stale/gone from their age alone."""
+        cr = self.env.cr
+        cr.execute(
+            """SELECT id, host, extract(epoch FROM last_seen) AS last_seen, state
+                 FROM async_lab_worker WHERE host != %s AND state != 'gone'""",
+            [host],
+        )
+        hosts = set()
+        for row in cr.dictfetchall():
+            state = processes.state_for(row["last_seen"], now)
+            if state != row["state"]:
+                hosts.add(row["host"])
+                cr.execute(
+                    "UPDATE async_lab_worker SET state = %s, gone_at = %s, exit_reason = "
+                    "COALESCE(exit_reason, %s) WHERE id = %s",
+                    [state, to_datetime(now) if state == "gone" else None,
+                     "killed" if state == "gone" else None, row["id"]],
+                )  # fmt: skip
+        for other in sorted(hosts):
+            self._pair_respawns(other, now)
+
+    def _prune(self, now):
+        hours = int(self.env["ir.config_parameter"].sudo().get_param(
+            "async_lab.process_retention_hours", DEFAULT_RETENTION_HOURS))  # fmt: skip
+        cr = self.env.cr
+        cr.execute(
+            "DELETE FROM async_lab_worker WHERE state = 'gone' AND gone_at < %s",
+            [to_datetime(now) - timedelta(hours=hours)],
+        )
+        cr.execute(
+            "DELETE FROM async_lab_respawn WHERE respawned_at < %s",
+            [to_datetime(now) - timedelta(days=RESPAWN_RETENTION_DAYS)],
+        )
+        self.invalidate_model()
+        self.env["async_lab.respawn"].invalidate_model()

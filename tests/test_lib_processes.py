@@ -1,0 +1,52 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import doctest
+
+from odoo.tests import BaseCase
+
+from ..lib import processes
+
+
+class TestProcesses(BaseCase):
+    """Role detection, staleness and respawn pairing, without a database."""
+
+    def test_doctests(self):
+        result = doctest.testmod(processes)
+        self.assertGreater(result.attempted, 10)
+        self.assertEqual(result.failed, 0)
+
+    def test_role_needs_evidence_not_pid_order(self):
+        # The lowest PID is not "the master" and the highest not "the runner".
+        names = ["MainThread"]
+        self.assertIsNone(processes.detect_role(101, names, workers=2, master_pid=100))
+        self.assertEqual(processes.detect_role(100, names, workers=2, master_pid=100), "master")
+        self.assertEqual(
+            processes.detect_role(99, ["Worker WorkerJobRunner (99) workthread"], workers=2, master_pid=100),
+            "jobrunner",
+        )
+
+    def test_state_boundaries(self):
+        now = 1000.0
+        self.assertEqual(processes.state_for(now - processes.STALE_AFTER, now), "alive")
+        self.assertEqual(processes.state_for(now - processes.STALE_AFTER - 0.1, now), "stale")
+        self.assertEqual(processes.state_for(now - processes.GONE_AFTER - 0.1, now), "gone")
+        # A live local process is never "gone" because it is quiet.
+        self.assertEqual(processes.state_for(now - 10 * processes.GONE_AFTER, now, local_alive=True), "stale")
+
+    def test_respawn_pairs_each_replacement_once(self):
+        base = {"host": "h", "master_pid": 10, "role": "http"}
+        gone = [dict(base, id=1, last_seen=100.0, create_time=1.0), dict(base, id=2, last_seen=101.0, create_time=2.0)]
+        fresh = [dict(base, id=3, create_time=102.0), dict(base, id=4, create_time=103.0)]
+        pairs = processes.pair_respawns(gone, fresh)
+        self.assertEqual([(p.old_id, p.new_id) for p in pairs], [(1, 3), (2, 4)])
+        # One replacement for two vanished workers: only the first is paired.
+        self.assertEqual(len(processes.pair_respawns(gone, fresh[:1])), 1)
+        # A replacement started long before the death is not one.
+        old_fresh = [dict(base, id=5, create_time=50.0)]
+        self.assertEqual(processes.pair_respawns(gone, old_fresh), [])
+
+    def test_death_reason_prefers_the_note(self):
+        row = {"exit_reason": "request_limit", "busy_since": 1.0, "limit_time_real": 10}
+        self.assertEqual(processes.death_reason(row, 100.0), "request_limit")
+        row["exit_reason"] = None
+        self.assertEqual(processes.death_reason(row, 100.0), "time_limit_real")
