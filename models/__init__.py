@@ -2,5 +2,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from . import async_lab_worker
 from . import async_lab_respawn
+from . import async_lab_burst
+from . import async_lab_metric
+from . import async_lab_stats
 from . import ir_cron
 from . import ir_http
+from . import queue_job

@@ -6,6 +6,9 @@ from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory
 from . import test_lib_workloads
+from . import test_api
+from . import test_burst
 from . import test_security
+from . import test_stats
 from . import test_whoami
 from . import test_worker

@@ -1,0 +1,435 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
+import time
+
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL, config
+
+from odoo.addons.queue_job.delay import chain, group
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from ..lib import tokens, workloads
+
+_logger = logging.getLogger(__name__)
+
+#: Most jobs one burst may create.
+MAX_JOBS = 1000
+MAX_PRIORITY = 9999
+MAX_RETRIES = 20
+DEFAULT_BURST_RETENTION_DAYS = 30
+#: Seconds a self-call token of io_http stays valid.
+SELF_CALL_TTL = 3600
+
+CHANNEL_ROOT = "root.async_lab"
+CHANNEL_IO = "root.async_lab.io"
+CHANNEL_CPU = "root.async_lab.cpu"
+CHANNEL_SERIAL = "root.async_lab.serial"
+CHANNELS = [
+    (CHANNEL_IO, "I/O (root.async_lab.io)"),
+    (CHANNEL_CPU, "CPU (root.async_lab.cpu)"),
+    (CHANNEL_SERIAL, "Serial, one at a time (root.async_lab.serial)"),
+    (CHANNEL_ROOT, "Async Lab (root.async_lab)"),
+]
+DEFAULT_CHANNEL_BY_KIND = {
+    workloads.KIND_IO: CHANNEL_IO,
+    workloads.KIND_CPU_GIL: CHANNEL_CPU,
+    workloads.KIND_CPU_NOGIL: CHANNEL_CPU,
+    workloads.KIND_CONTROL: CHANNEL_ROOT,
+}
+SHAPES = [
+    ("independent", "Independent: N jobs"),
+    ("chain", "Chain: N jobs one after another"),
+    ("fanout", "Fan-out/fan-in: group of N jobs, then a reduce job"),
+]
+ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
+JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
+#: Burst fields holding workload parameters, by parameter name.
+PARAM_FIELDS = ("ms", "n", "mb", "k")
+
+
+class BurstRunning(UserError):
+    """The burst still has jobs to run: launching it again is refused."""
+
+
+def _param_default(name):
+    for spec in workloads.WORKLOADS.values():
+        for param in spec.params:
+            if param.name == name and param.default is not None:
+                return param.default
+    return 0
+
+
+def workload_selection():
+    return [(name, "%s: %s" % (name, spec.summary)) for name, spec in workloads.WORKLOADS.items()]
+
+
+class AsyncLabBurst(models.Model):
+    """N queue jobs of one workload, launched together and watched together."""
+
+    _name = "async_lab.burst"
+    _description = "Job burst"
+    _order = "id desc"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    workload = fields.Selection(workload_selection(), required=True, default="io_sleep")
+    ms = fields.Integer("Milliseconds", default=_param_default("ms"),
+                        help="io_sleep, io_http, io_db: how long each task waits (at most 10000).")  # fmt: skip
+    n = fields.Integer("Iterations", default=_param_default("n"),
+                       help="cpu_python: loop iterations per task (at most 50,000,000).")  # fmt: skip
+    mb = fields.Integer("MiB", default=_param_default("mb"),
+                        help="cpu_gil_free: MiB hashed per task (at most 4096).")  # fmt: skip
+    k = fields.Integer("Failing attempts", default=_param_default("k"),
+                       help="flaky: attempts that fail before one succeeds (at most 10).")  # fmt: skip
+    job_count = fields.Integer("Jobs", default=10, required=True, help="At most %d." % MAX_JOBS)
+    channel = fields.Selection(CHANNELS, required=True, default=CHANNEL_IO)
+    priority = fields.Integer(default=10, help="queue_job priority: lower runs first (0 to %d)." % MAX_PRIORITY)
+    eta = fields.Datetime("Not before", help="Jobs wait until this time.")
+    max_retries = fields.Integer(default=5, help="Retries of a job before it fails (0 to %d)." % MAX_RETRIES)
+    shape = fields.Selection(SHAPES, required=True, default="independent")
+    launch_count = fields.Integer(readonly=True, copy=False)
+    launched_at = fields.Datetime(readonly=True, copy=False)
+    job_ids = fields.One2many("queue.job", "async_lab_burst_id", readonly=True)
+
+    state = fields.Selection(
+        [("draft", "Not launched"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+        compute="_compute_progress",
+    )
+    jobs_wait_dependencies = fields.Integer("Waiting for dependencies", compute="_compute_progress")
+    jobs_pending = fields.Integer("Pending", compute="_compute_progress")
+    jobs_enqueued = fields.Integer("Enqueued", compute="_compute_progress")
+    jobs_started = fields.Integer("Started", compute="_compute_progress")
+    jobs_done = fields.Integer("Done", compute="_compute_progress")
+    jobs_failed = fields.Integer("Failed", compute="_compute_progress")
+    jobs_cancelled = fields.Integer("Cancelled", compute="_compute_progress")
+    jobs_total = fields.Integer("Jobs of the last launch", compute="_compute_progress")
+    makespan = fields.Float("Makespan (s)", compute="_compute_progress", digits=(16, 3),
+                            help="First job created to last job done, last launch.")  # fmt: skip
+    jobs_per_second = fields.Float("Jobs/s", compute="_compute_progress", digits=(16, 2))
+    pid_distribution = fields.Json("Jobs per worker PID", compute="_compute_progress")
+    pid_summary = fields.Char("Worker PIDs", compute="_compute_progress")
+    failed_job_ids = fields.Many2many("queue.job", compute="_compute_progress", string="Failed jobs")
+
+    _sql_constraints = [
+        ("job_count_range", "CHECK(job_count BETWEEN 1 AND %d)" % MAX_JOBS,
+         "A burst has between 1 and %d jobs." % MAX_JOBS),
+        ("priority_range", "CHECK(priority BETWEEN 0 AND %d)" % MAX_PRIORITY,
+         "Priority is between 0 and %d." % MAX_PRIORITY),
+        ("max_retries_range", "CHECK(max_retries BETWEEN 0 AND %d)" % MAX_RETRIES,
+         "Max retries is between 0 and %d." % MAX_RETRIES),
+    ]  # fmt: skip
+
+    @api.depends("workload", "job_count", "shape")
+    def _compute_name(self):
+        for rec in self:
+            rec.name = "%s × %s (%s)" % (rec.workload, rec.job_count, rec.shape)
+
+    @api.onchange("workload")
+    def _onchange_workload(self):
+        spec = workloads.WORKLOADS.get(self.workload)
+        if spec:
+            self.channel = DEFAULT_CHANNEL_BY_KIND[spec.kind]
+
+    # ------------------------------------------------------------------
+    # Parameters
+    # ------------------------------------------------------------------
+    def _user_params(self):
+        """The workload's parameters as set on the burst."""
+        spec = workloads.WORKLOADS[self.workload]
+        return {param.name: self[param.name] for param in spec.params if param.name in PARAM_FIELDS}
+
+    @api.model
+    def _workload_settings(self, name):
+        """Values the server supplies: never taken from users (no SSRF)."""
+        settings = {}
+        spec = workloads.WORKLOADS[name]
+        if "url" in spec.settings:
+            port = config["http_port"]
+            secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
+            token = tokens.sign(secret, "io", now=time.time(), ttl=SELF_CALL_TTL)
+            settings["url"] = "http://127.0.0.1:%s/async_lab/io?db=%s&token=%s" % (port, self.env.cr.dbname, token)
+        if "dsn" in spec.settings:
+            from odoo.sql_db import connection_info_for
+
+            settings["dsn"] = connection_info_for(self.env.cr.dbname)[1]
+        return settings
+
+    @api.model
+    def _clean_params(self, name, params):
+        """Validate user ``params`` for workload ``name``; raise ValidationError."""
+        spec = workloads.WORKLOADS.get(name)
+        if spec is None:
+            raise ValidationError(_("Unknown workload %r; choose one of: %s") % (name, ", ".join(workloads.WORKLOADS)))
+        forbidden = set(params or {}) & set(spec.settings)
+        if forbidden:
+            raise ValidationError(_("%s is set by the server, not by the caller: %s") % (name, ", ".join(sorted(forbidden))))
+        try:
+            cleaned = workloads.validate(name, dict(params or {}, **self._workload_settings(name)))
+        except workloads.WorkloadError as exc:
+            raise ValidationError(str(exc)) from exc
+        return {key: value for key, value in cleaned.items() if key not in spec.settings}
+
+    @api.constrains("workload", "ms", "n", "mb", "k")
+    def _check_params(self):
+        for rec in self:
+            rec._clean_params(rec.workload, rec._user_params())
+
+    # ------------------------------------------------------------------
+    # Launching
+    # ------------------------------------------------------------------
+    def _identity_key(self, index):
+        return "async_lab.burst:%d:%d" % (self.id, index)
+
+    def _active_job_count(self):
+        """Jobs of this burst still to run, found by their identity keys."""
+        self.env["queue.job"].flush_model(["identity_key", "state"])
+        keys = [self._identity_key(i) for i in range(self.job_count)] + [self._identity_key(-1)]
+        self.env.cr.execute(
+            "SELECT count(*) FROM queue_job WHERE identity_key = ANY(%s) AND state IN %s",
+            [keys, ACTIVE_STATES],
+        )
+        return self.env.cr.fetchone()[0]
+
+    def action_launch(self):
+        """Enqueue the burst's jobs (Managers only); refused while it runs."""
+        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+            raise AccessError(_("Only Async Lab managers may launch bursts: they create load."))
+        for burst in self:
+            # Serialise concurrent launches of one burst, then look for its jobs.
+            self.env.cr.execute("SELECT id FROM async_lab_burst WHERE id = %s FOR UPDATE", [burst.id])
+            running = burst._active_job_count()
+            if running:
+                raise BurstRunning(
+                    _("Burst %(name)s is still running (%(count)s jobs to go): wait for it, or cancel its jobs.",
+                      name=burst.name, count=running)  # fmt: skip
+                )
+            burst._enqueue()
+        return True
+
+    def _enqueue(self):
+        self.ensure_one()
+        params = self._clean_params(self.workload, self._user_params())
+        launch = self.launch_count + 1
+        options = {
+            "priority": self.priority,
+            "eta": self.eta,
+            "max_retries": self.max_retries,
+            "channel": self.channel,
+        }
+        delayables = [
+            self.delayable(
+                identity_key=self._identity_key(index),
+                description="Async Lab %s #%d/%d (%s)" % (self.workload, index + 1, self.job_count, self.name),
+                **options,
+            )._async_lab_task(index, launch, params)
+            for index in range(self.job_count)
+        ]  # fmt: skip
+        tail = []
+        if self.shape == "independent":
+            for delayable in delayables:
+                delayable.delay()
+        else:
+            if self.shape == "chain":
+                graph = chain(*delayables)
+            else:
+                reduce_job = self.delayable(
+                    identity_key=self._identity_key(-1),
+                    description="Async Lab reduce of %s" % self.name,
+                    **options,
+                )._async_lab_reduce(launch)  # fmt: skip
+                graph = chain(group(*delayables), reduce_job)
+                tail = [reduce_job]
+            graph.delay()
+        uuids = [d._generated_job.uuid for d in delayables + tail]
+        self.env.cr.execute(
+            "UPDATE queue_job SET async_lab_burst_id = %s, async_lab_launch = %s WHERE uuid = ANY(%s)",
+            [self.id, launch, uuids],
+        )
+        self.write({"launch_count": launch, "launched_at": fields.Datetime.now()})
+        self.env["queue.job"].invalidate_model(["async_lab_burst_id", "async_lab_launch"])
+        _logger.info("burst %s launched: %d jobs on %s", self.id, len(uuids), self.channel)
+        return uuids
+
+    # ------------------------------------------------------------------
+    # The jobs
+    # ------------------------------------------------------------------
+    def _current_attempt(self):
+        """0 on a job's first run, 1 on its first retry, and so on."""
+        uuid = self.env.context.get("job_uuid")
+        if not uuid:
+            return 0
+        self.env.cr.execute("SELECT retry FROM queue_job WHERE uuid = %s", [uuid])
+        row = self.env.cr.fetchone()
+        return row[0] if row else 0
+
+    def _async_lab_task(self, index, launch, params):
+        """Run task ``index`` of this burst's workload (a queue job)."""
+        self.ensure_one()
+        call = dict(params, **self._workload_settings(self.workload))
+        if self.workload == "flaky":
+            call["attempt"] = self._current_attempt()
+        try:
+            span = workloads.run_task(self.workload, call)
+        except workloads.TransientError as exc:
+            raise RetryableJobError(str(exc), seconds=1) from exc
+        return "task %d: pid %s, %.3f s, result %s" % (index, span["pid"], span["end"] - span["start"], span["result"])
+
+    def _async_lab_reduce(self, launch):
+        """Fan-in: summarise the tasks of one launch (a queue job)."""
+        self.ensure_one()
+        self.env.cr.execute(
+            """SELECT count(*), count(DISTINCT worker_pid),
+                      extract(epoch FROM max(date_done) - min(date_started))
+                 FROM queue_job
+                WHERE async_lab_burst_id = %s AND async_lab_launch = %s AND state = 'done'
+                  AND identity_key != %s""",
+            [self.id, launch, self._identity_key(-1)],
+        )
+        done, pids, span = self.env.cr.fetchone()
+        return "reduced %d tasks run by %d processes in %.3f s" % (done, pids, span or 0.0)
+
+    def _related_action_burst(self):
+        """queue_job's related action: open the job's burst."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Burst"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+        }
+
+    # ------------------------------------------------------------------
+    # Progress
+    # ------------------------------------------------------------------
+    def _progress(self):
+        """Counts, makespan and per-PID spread of each burst's last launch."""
+        result = {burst.id: {"states": {}, "pids": {}, "first": None, "last": None} for burst in self}
+        if not self.ids:
+            return result
+        self.flush_model(["launch_count"])
+        self.env["queue.job"].flush_model(["state", "worker_pid", "date_created", "date_done",
+                                           "async_lab_burst_id", "async_lab_launch"])  # fmt: skip
+        cr = self.env.cr
+        cr.execute(SQL(
+            """
+            SELECT j.async_lab_burst_id, j.state, j.worker_pid, count(*),
+                   min(j.date_created), max(j.date_done)
+              FROM queue_job j JOIN async_lab_burst b ON b.id = j.async_lab_burst_id
+             WHERE j.async_lab_burst_id = ANY(%s) AND j.async_lab_launch = b.launch_count
+             GROUP BY 1, 2, 3
+            """,
+            self.ids,
+        ))  # fmt: skip
+        for burst_id, state, pid, count, first, last in cr.fetchall():
+            progress = result[burst_id]
+            progress["states"][state] = progress["states"].get(state, 0) + count
+            if pid and state == "done":
+                progress["pids"][pid] = progress["pids"].get(pid, 0) + count
+            progress["first"] = min(filter(None, [progress["first"], first]), default=None)
+            progress["last"] = max(filter(None, [progress["last"], last]), default=None)
+        return result
+
+    @api.depends("launch_count")
+    def _compute_progress(self):
+        progress = self._progress() if self.ids else {}
+        failed = {}
+        if self.ids:
+            failed_jobs = self.env["queue.job"].sudo().search([
+                ("async_lab_burst_id", "in", self.ids), ("state", "=", "failed")])  # fmt: skip
+            for job in failed_jobs:
+                if job.async_lab_launch == job.async_lab_burst_id.launch_count:
+                    failed.setdefault(job.async_lab_burst_id.id, self.env["queue.job"])
+                    failed[job.async_lab_burst_id.id] |= job
+        for burst in self:
+            info = progress.get(burst.id) or {"states": {}, "pids": {}, "first": None, "last": None}
+            states = info["states"]
+            for state in JOB_STATES:
+                burst["jobs_%s" % state] = states.get(state, 0)
+            burst.jobs_total = sum(states.values())
+            active = sum(states.get(s, 0) for s in ACTIVE_STATES)
+            if not burst.jobs_total:
+                burst.state = "draft"
+            elif active:
+                burst.state = "running"
+            else:
+                burst.state = "failed" if states.get("failed") else "done"
+            makespan = (info["last"] - info["first"]).total_seconds() if info["first"] and info["last"] else 0.0
+            burst.makespan = makespan
+            burst.jobs_per_second = states.get("done", 0) / makespan if makespan > 0 else 0.0
+            pids = sorted(info["pids"].items(), key=lambda kv: (-kv[1], kv[0]))
+            burst.pid_distribution = [{"pid": pid, "jobs": count} for pid, count in pids]
+            burst.pid_summary = ", ".join("%s: %s" % (pid, count) for pid, count in pids)
+            burst.failed_job_ids = failed.get(burst.id, self.env["queue.job"])
+
+    def action_open_jobs(self):
+        self.ensure_one()
+        domain = [("async_lab_burst_id", "=", self.id)]
+        state = self.env.context.get("job_state")
+        if state:
+            domain.append(("state", "=", state))
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Jobs of %s", self.name),
+            "res_model": "queue.job",
+            "view_mode": "tree,form",
+            "domain": domain,
+            "context": {"search_default_group_by_state": 0},
+        }
+
+    @api.model
+    def _prune_finished(self, now):
+        """Delete bursts launched before the retention period with nothing left to run."""
+        days = int(self.env["ir.config_parameter"].sudo().get_param(
+            "async_lab.burst_retention_days", DEFAULT_BURST_RETENTION_DAYS))  # fmt: skip
+        self.env.cr.execute(
+            """SELECT b.id FROM async_lab_burst b
+                WHERE b.launched_at < %s
+                  AND NOT EXISTS (SELECT 1 FROM queue_job j
+                                   WHERE j.async_lab_burst_id = b.id AND j.state IN %s)""",
+            [now - timedelta(days=days), ACTIVE_STATES],
+        )
+        old = self.browse([row[0] for row in self.env.cr.fetchall()])
+        old.unlink()
+        return len(old)
+
+    @api.model
+    def _cron_demo_tick(self):
+        """Async Lab: demo ticker. Keeps a demo dashboard alive with small bursts."""
+        demo = self.env.ref("async_lab.async_lab_burst_demo", raise_if_not_found=False)
+        if not demo:
+            raise UserError(_("The demo burst (async_lab.async_lab_burst_demo) was deleted: update the module."))
+        if demo._active_job_count():
+            return False
+        demo._enqueue()
+        return True
+
+    # ------------------------------------------------------------------
+    # API (POST /async_lab/jobs)
+    # ------------------------------------------------------------------
+    @api.model
+    def api_create_and_launch(self, workload, params=None, count=10, channel=None, priority=10):
+        """Create a burst from API input and launch it; return its job UUIDs."""
+        if workload not in workloads.WORKLOADS:
+            raise ValidationError(_("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS)))
+        params = self._clean_params(workload, params or {})
+        unknown = set(params) - set(PARAM_FIELDS)
+        if unknown:
+            raise ValidationError(_("Parameters not supported by bursts: %s") % ", ".join(sorted(unknown)))
+        channel = channel or DEFAULT_CHANNEL_BY_KIND[workloads.WORKLOADS[workload].kind]
+        if channel not in dict(CHANNELS):
+            raise ValidationError(_("Unknown channel %r; choose one of: %s") % (channel, ", ".join(dict(CHANNELS))))
+        for name, value, maximum in (("count", count, MAX_JOBS), ("priority", priority, MAX_PRIORITY)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+                raise ValidationError(_("%s must be an integer between 0 and %s, got %r") % (name, maximum, value))
+        if count < 1:
+            raise ValidationError(_("count must be at least 1"))
+        burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
+                             **params})  # fmt: skip
+        burst.action_launch()
+        self.env.cr.execute(
+            "SELECT uuid FROM queue_job WHERE async_lab_burst_id = %s ORDER BY id", [burst.id]
+        )
+        return burst, [row[0] for row in self.env.cr.fetchall()]

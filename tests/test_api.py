@@ -1,0 +1,135 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import json
+import os
+import time
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from ..lib import tokens
+
+
+@tagged("post_install", "-at_install")
+class TestJobsApi(HttpCase):
+    """The background pattern's routes: 202 + poll, auth, and bad input."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        new_test_user(cls.env, "lab_api_user", groups="base.group_user,async_lab.async_lab_group_user")
+        new_test_user(cls.env, "lab_api_manager", groups="base.group_user,async_lab.async_lab_group_manager")
+        new_test_user(cls.env, "lab_api_nobody", groups="base.group_user")
+
+    def post(self, body, content_type="application/json"):
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        return self.url_open("/async_lab/jobs", data=data, headers={"Content-Type": content_type},
+                             allow_redirects=False)  # fmt: skip
+
+    def assertError(self, resp, status, code=None):
+        self.assertEqual(resp.status_code, status, resp.text)
+        error = resp.json()["error"]
+        self.assertTrue(error["message"])
+        if code:
+            self.assertEqual(error["code"], code)
+
+    def test_post_answers_202_then_poll(self):
+        self.authenticate("lab_api_manager", "lab_api_manager")
+        resp = self.post({"workload": "io_sleep", "params": {"ms": 50}, "count": 3, "channel": "root.async_lab.io",
+                          "priority": 5})  # fmt: skip
+        self.assertEqual(resp.status_code, 202, resp.text)
+        data = resp.json()
+        self.assertEqual(len(data["job_uuids"]), 3)
+        self.assertEqual(data["status_url"], "/async_lab/jobs/%s" % data["job_uuids"][0])
+        burst = self.env["async_lab.burst"].browse(data["burst_id"])
+        self.assertEqual((burst.workload, burst.ms, burst.job_count, burst.priority), ("io_sleep", 50, 3, 5))
+        job = self.url_open(data["status_url"]).json()
+        self.assertEqual(job["state"], "pending")
+        self.assertEqual(job["channel"], "root.async_lab.io")
+        for key in ("date_created", "date_enqueued", "date_started", "date_done", "worker_pid", "retry",
+                    "result", "exc_name", "exc_message"):  # fmt: skip
+            self.assertIn(key, job)
+        self.assertIsNone(job["worker_pid"])
+
+    def test_bad_inputs_get_4xx_json_and_change_nothing(self):
+        self.authenticate("lab_api_manager", "lab_api_manager")
+        bursts = self.env["async_lab.burst"].search_count([])
+        cases = [
+            ({"workload": "io_sleep"}, "text/plain", 415),
+            ("{not json", "application/json", 400),
+            ("[1, 2]", "application/json", 400),
+            ({}, "application/json", 400),
+            ({"workload": "nope"}, "application/json", 400),
+            ({"workload": "io_sleep", "params": {"ms": 0}}, "application/json", 400),
+            ({"workload": "io_sleep", "params": {"ms": "abc"}}, "application/json", 400),
+            ({"workload": "io_sleep", "params": {"bogus": 1}}, "application/json", 400),
+            ({"workload": "io_sleep", "params": [1]}, "application/json", 400),
+            ({"workload": "io_http", "params": {"ms": 5, "url": "http://10.0.0.1/"}}, "application/json", 400),
+            ({"workload": "io_sleep", "count": 0}, "application/json", 400),
+            ({"workload": "io_sleep", "count": 100000}, "application/json", 400),
+            ({"workload": "io_sleep", "count": "3"}, "application/json", 400),
+            ({"workload": "io_sleep", "channel": "root.other"}, "application/json", 400),
+            ({"workload": "io_sleep", "priority": -1}, "application/json", 400),
+            ({"workload": "io_sleep", "extra": 1}, "application/json", 400),
+        ]
+        for body, content_type, status in cases:
+            with self.subTest(body=body, content_type=content_type):
+                self.assertError(self.post(body, content_type), status)
+        self.assertEqual(self.env["async_lab.burst"].search_count([]), bursts)
+
+    def test_auth(self):
+        # Anonymous: redirected to the login page, never data.
+        resp = self.post({"workload": "io_sleep"})
+        self.assertIn(resp.status_code, (303, 302, 401, 403))
+        self.assertNotIn("job_uuids", resp.text)
+        for route in ("/async_lab/stats", "/async_lab/jobs/x", "/async_lab/cpu?n=10"):
+            resp = self.url_open(route, allow_redirects=False)
+            self.assertIn(resp.status_code, (303, 302, 401, 403), route)
+        # Users read; only managers create load.
+        self.authenticate("lab_api_user", "lab_api_user")
+        self.assertError(self.post({"workload": "io_sleep"}), 403, "forbidden")
+        self.assertEqual(self.url_open("/async_lab/stats").status_code, 200)
+        self.authenticate("lab_api_nobody", "lab_api_nobody")
+        self.assertError(self.url_open("/async_lab/stats"), 403, "forbidden")
+
+    def test_job_lookup(self):
+        self.authenticate("lab_api_user", "lab_api_user")
+        self.assertError(self.url_open("/async_lab/jobs/does-not-exist"), 404, "not_found")
+
+    def test_stats_payload(self):
+        self.authenticate("lab_api_user", "lab_api_user")
+        data = self.url_open("/async_lab/stats?window=30").json()
+        self.assertEqual(data["window_minutes"], 30)
+        self.assertEqual(data, self.env["async_lab.stats"].get_stats(30, now=_parse(data["generated_at"])))
+        self.assertError(self.url_open("/async_lab/stats?window=0"), 400)
+        self.assertError(self.url_open("/async_lab/stats?window=abc"), 400)
+
+
+@tagged("post_install", "-at_install")
+class TestLoadTargets(HttpCase):
+    def test_io_and_cpu(self):
+        self.authenticate("admin", "admin")
+        data = self.url_open("/async_lab/io?ms=30").json()
+        self.assertEqual((data["pid"], data["ms"]), (os.getpid(), 30))
+        self.assertGreaterEqual(data["elapsed_ms"], 30)
+        data = self.url_open("/async_lab/cpu?n=1000").json()
+        self.assertEqual(data["n"], 1000)
+        for route in ("/async_lab/io?ms=0", "/async_lab/io?ms=100000", "/async_lab/cpu?n=x",
+                      "/async_lab/cpu?n=1000000000"):  # fmt: skip
+            resp = self.url_open(route)
+            self.assertEqual(resp.status_code, 400, route)
+            self.assertIn("error", resp.json())
+
+    def test_io_self_calls_are_signed(self):
+        resp = self.url_open("/async_lab/io?ms=1", allow_redirects=False)
+        self.assertEqual(resp.status_code, 401)
+        secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
+        token = tokens.sign(secret, "io", now=time.time(), ttl=60)
+        self.assertEqual(self.url_open("/async_lab/io?ms=1&token=%s" % token).status_code, 200)
+        expired = tokens.sign(secret, "io", now=time.time() - 120, ttl=60)
+        self.assertEqual(self.url_open("/async_lab/io?ms=1&token=%s" % expired).status_code, 401)
+
+
+def _parse(iso_text):
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso_text.rstrip("Z"))

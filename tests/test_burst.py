@@ -1,0 +1,160 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import os
+
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from ..models.async_lab_burst import BurstRunning
+from .common import AsyncLabCase
+
+
+@tagged("at_install", "-post_install")
+class TestBurstEnqueue(AsyncLabCase):
+    """What a launch enqueues: methods, channels, priorities, identity keys."""
+
+    def test_independent_burst_enqueues_n_tasks(self):
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 20, "job_count": 4,
+                                   "channel": "root.async_lab.io", "priority": 7})  # fmt: skip
+        with trap_jobs() as trap:
+            burst.with_user(self.manager).action_launch()
+            trap.assert_jobs_count(4, only=burst._async_lab_task)
+            for index in range(4):
+                trap.assert_enqueued_job(
+                    burst._async_lab_task,
+                    args=(index, 1, {"ms": 20}),
+                    properties={"channel": "root.async_lab.io", "priority": 7, "max_retries": 5,
+                                "identity_key": "async_lab.burst:%d:%d" % (burst.id, index)},
+                )  # fmt: skip
+            self.assertFalse(any(job.depends_on for job in trap.enqueued_jobs))
+        self.assertEqual(burst.launch_count, 1)
+
+    def test_chain_and_fanout_shapes(self):
+        chain_burst = self.Burst.create({"workload": "cpu_python", "n": 1000, "job_count": 3, "shape": "chain",
+                                         "channel": "root.async_lab.cpu"})  # fmt: skip
+        with trap_jobs() as trap:
+            chain_burst.action_launch()
+            jobs = {job.args[0]: job for job in trap.enqueued_jobs}
+            self.assertEqual(sorted(jobs), [0, 1, 2])
+            self.assertEqual(jobs[1].depends_on, {jobs[0]})
+            self.assertEqual(jobs[2].depends_on, {jobs[1]})
+        fanout = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 3, "shape": "fanout"})
+        with trap_jobs() as trap:
+            fanout.action_launch()
+            trap.assert_jobs_count(3, only=fanout._async_lab_task)
+            trap.assert_jobs_count(1, only=fanout._async_lab_reduce)
+            tasks = [job for job in trap.enqueued_jobs if job.method_name == "_async_lab_task"]
+            (reduce_job,) = [job for job in trap.enqueued_jobs if job.method_name == "_async_lab_reduce"]
+            self.assertEqual(reduce_job.depends_on, set(tasks))
+            self.assertEqual(len({job.graph_uuid for job in trap.enqueued_jobs}), 1)
+            trap.perform_enqueued_jobs()
+
+    def test_launch_is_for_managers(self):
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 1})
+        with self.assertRaises(AccessError):
+            burst.with_user(self.user).action_launch()
+
+    def test_launching_a_running_burst_is_refused(self):
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 3})
+        burst.action_launch()  # stored for real: pending jobs
+        self.assertEqual(burst.state, "running")
+        self.assertEqual(burst.jobs_pending, 3)
+        with self.assertRaisesRegex(BurstRunning, "still running"):
+            burst.action_launch()
+        self.env.cr.execute("UPDATE queue_job SET state = 'done' WHERE async_lab_burst_id = %s", [burst.id])
+        burst.invalidate_recordset()
+        burst.action_launch()
+        self.assertEqual(burst.launch_count, 2)
+        self.assertEqual(burst.jobs_total, 3, "progress shows the last launch only")
+        self.assertEqual(len(burst.job_ids), 6)
+
+    def test_bounds_and_bad_params(self):
+        with self.assertRaisesRegex(ValidationError, "ms must be an integer between 1 and 10000"):
+            self.Burst.create({"workload": "io_sleep", "ms": 0})
+        with self.assertRaisesRegex(ValidationError, "n must be"):
+            self.Burst.create({"workload": "cpu_python", "n": 10**9})
+        with self.assertRaises(Exception), mute_logger("odoo.sql_db"):
+            with self.env.cr.savepoint():
+                self.Burst.create({"workload": "io_sleep", "job_count": 5000})
+        with self.assertRaisesRegex(ValidationError, "set by the server"):
+            self.Burst.api_create_and_launch("io_http", {"ms": 5, "url": "http://example.com"})
+        with self.assertRaisesRegex(ValidationError, "Unknown workload"):
+            self.Burst.api_create_and_launch("nope", {})
+
+
+@tagged("at_install", "-post_install")
+class TestBurstExecution(AsyncLabCase):
+    """Jobs run as the runner runs them: success, retries, failure."""
+
+    def launch(self, **vals):
+        burst = self.Burst.create(vals)
+        burst.action_launch()
+        return burst, burst.job_ids.sorted("id").mapped("uuid")
+
+    def test_io_sleep_jobs_run_and_report_the_pid(self):
+        burst, uuids = self.launch(workload="io_sleep", ms=5, job_count=2)
+        for uuid in uuids:
+            job = self.perform_like_runner(uuid)
+            self.assertEqual(job.state, "done")
+            self.assertIn("pid %d" % os.getpid(), job.result)
+        burst.invalidate_recordset()
+        self.assertEqual((burst.state, burst.jobs_done), ("done", 2))
+        self.assertEqual(burst.pid_distribution, [{"pid": os.getpid(), "jobs": 2}])
+
+    def test_flaky_is_retried_then_succeeds(self):
+        burst, (uuid,) = self.launch(workload="flaky", k=2, job_count=1)
+        first = self.perform_like_runner(uuid)
+        self.assertEqual((first.state, first.retry), ("pending", 1))
+        self.assertIn("attempt 0", first.result or "")
+        second = self.perform_like_runner(uuid)
+        self.assertEqual((second.state, second.retry), ("pending", 2))
+        third = self.perform_like_runner(uuid)
+        self.assertEqual(third.state, "done")
+        self.assertIn("ok after 2 retries", third.result)
+
+    def test_flaky_beyond_max_retries_fails(self):
+        burst, (uuid,) = self.launch(workload="flaky", k=5, job_count=1, max_retries=2)
+        self.perform_like_runner(uuid)
+        job = self.perform_like_runner(uuid)
+        self.assertEqual(job.state, "failed")
+        self.assertEqual(job.exc_name, "FailedJobError")
+
+    def test_fail_shows_which_job_failed_and_why(self):
+        burst, uuids = self.launch(workload="fail", job_count=2)
+        for uuid in uuids:
+            self.perform_like_runner(uuid)
+        burst.invalidate_recordset()
+        self.assertEqual(burst.state, "failed")
+        self.assertEqual(burst.jobs_failed, 2)
+        self.assertEqual(set(burst.failed_job_ids.mapped("exc_name")), {"WorkloadFailure"})
+        self.assertTrue(all(burst.failed_job_ids.mapped("exc_message")))
+
+    def test_fanout_reduce_summarises_the_tasks(self):
+        burst, uuids = self.launch(workload="io_sleep", ms=1, job_count=3, shape="fanout")
+        self.assertEqual(len(uuids), 4)
+        jobs = burst.job_ids
+        reduce_job = jobs.filtered(lambda j: j.method_name == "_async_lab_reduce")
+        self.assertEqual(reduce_job.state, "wait_dependencies")
+        reduce_uuid = reduce_job.uuid
+        for uuid in (jobs - reduce_job).mapped("uuid"):
+            self.perform_like_runner(uuid)
+        job = self.perform_like_runner(reduce_uuid)
+        self.assertEqual(job.state, "done")
+        self.assertIn("reduced 3 tasks run by 1 processes", job.result)
+
+    def test_users_read_burst_jobs_only(self):
+        burst, uuids = self.launch(workload="io_sleep", ms=1, job_count=1)
+        other = self.insert_job("root", state="pending")
+        visible = self.env["queue.job"].with_user(self.user).search([])
+        self.assertIn(uuids[0], visible.mapped("uuid"))
+        self.assertNotIn(other, visible.ids)
+
+    def test_demo_ticker_launches_once_at_a_time(self):
+        demo = self.env.ref("async_lab.async_lab_burst_demo")
+        self.assertTrue(self.Burst._cron_demo_tick())
+        self.assertEqual(demo.jobs_total, 6)
+        self.assertFalse(self.Burst._cron_demo_tick(), "not while its jobs are still to run")
+

@@ -1,0 +1,103 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from datetime import timedelta
+
+from odoo.tests import tagged
+
+from .common import AsyncLabCase, at, now_minute
+
+IO = "root.async_lab.io"
+CPU = "root.async_lab.cpu"
+
+
+@tagged("at_install", "-post_install")
+class TestStats(AsyncLabCase):
+    """get_stats and the rollup against hand-built jobs with known timestamps."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.cr.execute("DELETE FROM queue_job")
+        cls.Stats = cls.env["async_lab.stats"]
+        cls.now = now_minute() + timedelta(seconds=30)
+        base = cls.now - timedelta(minutes=10)
+        # Four done I/O jobs: created->enqueued 1..4 s, enqueued->started 10..40 s, run 2..8 s.
+        for i in range(1, 5):
+            created = at(base, i * 60)
+            cls.insert_job(cls, IO, created=created, enqueued=at(created, i), started=at(created, i + 10 * i),
+                           done=at(created, i + 10 * i + 2 * i), worker_pid=100 + i % 2)  # fmt: skip
+        # Outside the window (2 hours ago): ignored.
+        old = cls.now - timedelta(hours=2)
+        cls.insert_job(cls, IO, created=old, enqueued=old, started=old, done=at(old, 1))
+        # Active jobs (queue depth) and a failed one.
+        cls.insert_job(cls, IO, state="pending", created=base)
+        cls.insert_job(cls, IO, state="pending", created=base)
+        cls.insert_job(cls, CPU, state="enqueued", created=base, enqueued=at(base, 1))
+        cls.insert_job(cls, CPU, state="started", created=base, enqueued=at(base, 1), started=at(base, 2))
+        cls.insert_job(cls, CPU, state="failed", created=base, enqueued=at(base, 1), started=at(base, 3))
+
+    def channel(self, stats, name):
+        (row,) = [c for c in stats["channels"] if c["name"] == name]
+        return row
+
+    def test_counts_and_depth(self):
+        stats = self.Stats.get_stats(window=60, now=self.now)
+        io, cpu = self.channel(stats, IO), self.channel(stats, CPU)
+        self.assertEqual((io["done"], io["pending"], io["enqueued"], io["failed"]), (4, 2, 0, 0))
+        self.assertEqual((cpu["done"], cpu["enqueued"], cpu["started"], cpu["failed"]), (0, 1, 1, 1))
+        self.assertEqual(io["throughput_per_minute"], round(4 / 60, 2))
+        self.assertEqual(stats["totals"]["done_window"], 4)
+        self.assertEqual(stats["totals"]["failed_window"], 1)
+        self.assertEqual(stats["totals"]["pending"], 2)
+
+    def test_exact_percentiles_by_stage(self):
+        io = self.channel(self.Stats.get_stats(window=60, now=self.now), IO)
+        # percentile_cont over 1,2,3,4: p50 = 2.5, p95 = 3 + 0.85 = 3.85
+        self.assertEqual(io["latency"]["created_enqueued"], {"p50": 2.5, "p95": 3.85})
+        self.assertEqual(io["latency"]["enqueued_started"], {"p50": 25.0, "p95": 38.5})
+        self.assertEqual(io["latency"]["started_done"], {"p50": 5.0, "p95": 7.7})
+
+    def test_window_excludes_old_jobs(self):
+        stats = self.Stats.get_stats(window=180, now=self.now)
+        self.assertEqual(self.channel(stats, IO)["done"], 5)
+
+    def test_capacity_comes_from_the_runner_config(self):
+        stats = self.Stats.get_stats(now=self.now)
+        text = stats["runner"]["channels_config"]
+        self.assertTrue(text)
+        configured = {c["name"]: c["capacity"] for c in stats["channels"] if c["configured"]}
+        self.assertIn("root", configured)
+
+    def test_rollup_buckets_match_the_live_series(self):
+        live = self.Stats.get_stats(window=60, now=self.now)["series"]
+        count = self.env["async_lab.metric"]._rollup(now=self.now)
+        self.assertEqual(count, 5, "4 minutes with a done job, 1 with a failure")
+        stored = self.Stats.get_stats(window=60, now=self.now)["series"]
+        self.assertEqual(live, stored)
+        self.assertEqual(sum(stored["channels"][IO]["done"]), 4)
+        self.assertEqual(sum(stored["channels"][CPU]["failed"]), 1)
+        bucket = self.env["async_lab.metric"].search([("channel", "=", IO)], order="minute", limit=1)
+        self.assertEqual((bucket.done, bucket.wait_p50, bucket.run_p50), (1, 11.0, 2.0))
+        # Rolling up again changes nothing (idempotent upsert).
+        self.env["async_lab.metric"]._rollup(now=self.now)
+        self.assertEqual(self.env["async_lab.metric"].search_count([]), 5)
+
+    def test_prune(self):
+        self.env["async_lab.metric"]._rollup(now=self.now)
+        self.env["async_lab.metric"]._cron_prune(now=self.now + timedelta(days=30))
+        self.assertFalse(self.env["async_lab.metric"].search([]))
+
+    def test_stats_are_sql_aggregates(self):
+        # The same number of queries, whatever the number of jobs.
+        def queries():
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            self.Stats.get_stats(now=self.now)
+            return self.env.cr.sql_log_count - before
+
+        few = queries()
+        for i in range(30):
+            start = self.now - timedelta(minutes=5)
+            self.insert_job(IO, created=start, enqueued=start, started=start, done=at(start, i))
+        self.assertEqual(queries(), few)
+        self.assertLessEqual(few, 12)
