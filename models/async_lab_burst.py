@@ -275,6 +275,7 @@ class AsyncLabBurst(models.Model):
             span = workloads.run_task(self.workload, call)
         except workloads.TransientError as exc:
             raise RetryableJobError(str(exc), seconds=1) from exc
+        self.env["async_lab.stats"]._notify_dashboard("job", {"burst_id": self.id, "pid": span["pid"]})
         return "task %d: pid %s, %.3f s, result %s" % (index, span["pid"], span["end"] - span["start"], span["result"])
 
     def _async_lab_reduce(self, launch):
