@@ -24,6 +24,7 @@
         "views/async_lab_respawn_views.xml",
         "views/async_lab_burst_views.xml",
         "views/async_lab_metric_views.xml",
+        "views/async_lab_experiment_views.xml",
         "views/async_lab_menus.xml",
     ],
 }

@@ -12,6 +12,7 @@ GET      /async_lab/whoami           the process and thread serving the call
 POST     /async_lab/jobs             enqueue a burst; 202 and poll (background)
 GET      /async_lab/jobs/<uuid>      one job of a burst
 GET      /async_lab/stats            the stats payload (``async_lab.stats``)
+POST     /async_lab/run              run N tasks in the request; 200 (await)
 GET      /async_lab/io?ms=           sleep, then answer (load-test target)
 GET      /async_lab/cpu?n=           a pure-Python loop (load-test target)
 =======  ==========================  ==========================================
@@ -182,6 +183,24 @@ class AsyncLabController(http.Controller):
     def stats(self, window=None):
         window = bounded_int("window", window, 1, MAX_WINDOW, DEFAULT_WINDOW)
         return request.make_json_response(request.env["async_lab.stats"].get_stats(window))
+
+    # -- await pattern: run it inside the request, then answer ----------------
+    @api_route("/async_lab/run", methods=["POST"], group=GROUP_MANAGER)
+    def run(self):
+        body = json_body()
+        unknown = sorted(set(body) - {"workload", "params", "strategy", "tasks"})
+        if unknown:
+            raise ApiError(400, "invalid", "Unknown keys: %s" % ", ".join(unknown))
+        for key in ("workload", "strategy"):
+            if not isinstance(body.get(key), str):
+                raise ApiError(400, "invalid", "%s is required (a string)" % key)
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise ApiError(400, "invalid", "params must be a JSON object")
+        result = request.env["async_lab.experiment"].api_run_inline(
+            body["workload"], params, body["strategy"], body.get("tasks", 1)
+        )
+        return request.make_json_response(result)
 
     # -- load-test targets ----------------------------------------------------
     @api_route("/async_lab/io", methods=["GET"], auth="public", group=None)

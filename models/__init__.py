@@ -4,6 +4,8 @@ from . import async_lab_worker
 from . import async_lab_respawn
 from . import async_lab_burst
 from . import async_lab_metric
+from . import async_lab_experiment
+from . import async_lab_experiment_result
 from . import async_lab_stats
 from . import ir_cron
 from . import ir_http

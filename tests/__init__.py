@@ -8,6 +8,7 @@ from . import test_lib_theory
 from . import test_lib_workloads
 from . import test_api
 from . import test_burst
+from . import test_experiment
 from . import test_security
 from . import test_stats
 from . import test_whoami

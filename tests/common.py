@@ -48,6 +48,9 @@ class AsyncLabCase(TransactionCase):
         else:
             job.set_done()
         job.store()
+        if job.state == "done":
+            self.env.flush_all()
+            job.enqueue_waiting()  # release the jobs that depended on it
         record = self.env["queue.job"].search([("uuid", "=", job_uuid)])
         record.invalidate_recordset()
         return record

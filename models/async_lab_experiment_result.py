@@ -1,0 +1,57 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+
+from ..lib import theory
+
+
+class AsyncLabExperimentResult(models.Model):
+    """One strategy's measured run in an experiment."""
+
+    _name = "async_lab.experiment.result"
+    _description = "Experiment result"
+    _order = "experiment_id, sequence, id"
+    _rec_name = "strategy"
+
+    experiment_id = fields.Many2one("async_lab.experiment", required=True, ondelete="cascade", index=True)
+    sequence = fields.Integer()
+    strategy = fields.Selection([(s, s) for s in theory.STRATEGIES], required=True)
+    kind = fields.Char()
+    tasks = fields.Integer()
+    pool_size = fields.Integer("Pool / capacity")
+    wall_seconds = fields.Float("Wall (s)", digits=(16, 3))
+    cpu_seconds = fields.Float("CPU (s)", digits=(16, 3))
+    startup_seconds = fields.Float("Start-up (s)", digits=(16, 3))
+    speedup = fields.Float(digits=(16, 2))
+    ideal = fields.Float("Ideal speedup", digits=(16, 2))
+    efficiency = fields.Float(digits=(16, 2), help="Speedup ÷ ideal.")
+    verdict = fields.Char()
+    pids = fields.Char("PIDs")
+    thread_count = fields.Integer("Threads")
+    errors = fields.Integer()
+    first_error = fields.Char()
+    spans = fields.Json(help="(pid, thread, start, end) of each task, in seconds from the first.")
+
+    @api.model
+    def _values_from_row(self, experiment, row):
+        """Field values from a lib.strategies.score() row."""
+        return {
+            "experiment_id": experiment.id,
+            "sequence": theory.STRATEGIES.index(row["strategy"]),
+            "strategy": row["strategy"],
+            "kind": row["kind"],
+            "tasks": row["tasks"],
+            "pool_size": row["pool_size"],
+            "wall_seconds": row["wall_seconds"],
+            "cpu_seconds": row["cpu_seconds"],
+            "startup_seconds": row["startup_seconds"],
+            "speedup": row["speedup"],
+            "ideal": row["ideal"],
+            "efficiency": row["efficiency"],
+            "verdict": row["verdict"],
+            "pids": ", ".join(str(pid) for pid in row["pids"]),
+            "thread_count": row["threads"],
+            "errors": row["errors"],
+            "first_error": row["first_error"],
+            "spans": row["spans"],
+        }

@@ -1,0 +1,128 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import json
+import os
+
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from ..models.async_lab_experiment import PRESETS
+from .common import AsyncLabCase
+
+
+@tagged("at_install", "-post_install")
+class TestExperiment(AsyncLabCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Experiment = cls.env["async_lab.experiment"]
+
+    def test_presets_reproduce_the_talk(self):
+        names = [p["name"] for p in self.Experiment.get_presets()]
+        self.assertEqual(names, [
+            "I/O-bound: 16 × 200 ms sleep", "I/O-bound: 16 × HTTP call",
+            "CPU-bound, GIL held: 8 × pure-Python loop", "CPU-bound, GIL released: 8 × hashlib on 32 MB",
+        ])  # fmt: skip
+        for key in PRESETS:
+            with self.subTest(preset=key):
+                experiment = self.Experiment.new({"preset": key})
+                experiment._onchange_preset()
+                self.assertEqual(experiment.workload, PRESETS[key][1])
+                self.assertGreater(experiment.predicted_seconds, 0)
+
+    def test_bounds(self):
+        with self.assertRaisesRegex(ValidationError, "would take about"):
+            self.Experiment.create({"workload": "cpu_python", "n": 50_000_000, "tasks": 64})
+        with self.assertRaisesRegex(ValidationError, "failures, not speed"):
+            self.Experiment.create({"workload": "fail", "tasks": 2})
+        with self.assertRaisesRegex(ValidationError, "ms must be"):
+            self.Experiment.create({"workload": "io_sleep", "ms": 0})
+        with self.assertRaises(Exception), self.env.cr.savepoint():
+            self.Experiment.create({"workload": "io_sleep", "ms": 1, "tasks": 65})
+
+    def test_run_is_for_managers(self):
+        experiment = self.Experiment.create({"workload": "io_sleep", "ms": 1, "tasks": 1})
+        with self.assertRaises(AccessError):
+            experiment.with_user(self.user).action_run()
+        with self.assertRaises(AccessError):
+            self.Experiment.with_user(self.user).run_preset("io_sleep")
+
+    def test_end_to_end_through_the_job(self):
+        experiment = self.Experiment.create({"name": "e2e", "workload": "io_sleep", "ms": 40, "tasks": 4})
+        experiment.with_user(self.manager).action_run()
+        self.assertEqual(experiment.state, "queued")
+        run_job = self.env["queue.job"].search([("model_name", "=", "async_lab.experiment"),
+                                                ("method_name", "=", "_job_run")], order="id desc", limit=1)  # fmt: skip
+        self.assertEqual(run_job.channel, "root.async_lab.cpu")
+        self.assertEqual(self.perform_like_runner(run_job.uuid).state, "done")
+        self.assertEqual(experiment.state, "running", "waiting for the queue_job fan-out")
+        self.assertEqual(experiment.result_ids.mapped("strategy"), ["sequential", "threads", "processes", "asyncio"])
+        fan_out = self.env["queue.job"].search([("async_lab_experiment_id", "=", experiment.id)])
+        self.assertEqual(len(fan_out), 4)
+        self.assertEqual(set(fan_out.mapped("channel")), {"root.async_lab.io"})
+        for job in fan_out:
+            self.perform_like_runner(job.uuid)
+        collect = self.env["queue.job"].search([("method_name", "=", "_job_collect")], order="id desc", limit=1)
+        self.assertEqual(collect.state, "pending", "released when the tasks are done")
+        self.assertEqual(self.perform_like_runner(collect.uuid).state, "done")
+        experiment.invalidate_recordset()
+        self.assertEqual(experiment.state, "done")
+        rows = {r.strategy: r for r in experiment.result_ids}
+        self.assertEqual(set(rows), {"sequential", "threads", "processes", "asyncio", "queue_job"})
+        self.assertGreaterEqual(rows["sequential"].wall_seconds, 0.16)
+        self.assertGreater(rows["threads"].speedup, 2.0)
+        self.assertEqual(rows["threads"].ideal, 4)
+        self.assertIn("threads", rows["threads"].verdict)
+        self.assertTrue(all(r.verdict for r in rows.values()))
+        self.assertEqual(rows["queue_job"].pids, str(os.getpid()))
+        self.assertEqual(experiment.environment["mode"], "threaded")
+        self.assertIn("cores", experiment.environment_summary)
+        latest = self.Experiment.get_latest_results()
+        self.assertEqual(latest["id"], experiment.id)
+        self.assertEqual(len(latest["results"]), 5)
+
+
+@tagged("post_install", "-at_install")
+class TestRunApi(HttpCase):
+    """POST /async_lab/run: the await pattern."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        new_test_user(cls.env, "lab_run_manager", groups="base.group_user,async_lab.async_lab_group_manager")
+        new_test_user(cls.env, "lab_run_user", groups="base.group_user,async_lab.async_lab_group_user")
+
+    def post(self, body):
+        return self.url_open("/async_lab/run", data=json.dumps(body), headers={"Content-Type": "application/json"},
+                             allow_redirects=False)  # fmt: skip
+
+    def test_run_answers_with_the_measure_and_the_pid(self):
+        self.authenticate("lab_run_manager", "lab_run_manager")
+        resp = self.post({"workload": "io_sleep", "params": {"ms": 50}, "strategy": "threads", "tasks": 4})
+        self.assertEqual(resp.status_code, 200, resp.text)
+        data = resp.json()
+        self.assertEqual(data["served_by_pid"], os.getpid())
+        self.assertEqual((data["strategy"], data["tasks"], data["errors"]), ("threads", 4, 0))
+        self.assertGreaterEqual(data["wall_seconds"], 0.05)
+        self.assertLess(data["wall_seconds"], 0.19, "4 sleeps overlapped")
+
+    def test_bad_input_and_auth(self):
+        self.assertIn(self.post({"workload": "io_sleep", "strategy": "threads"}).status_code, (302, 303, 401, 403))
+        self.authenticate("lab_run_user", "lab_run_user")
+        self.assertEqual(self.post({"workload": "io_sleep", "strategy": "threads"}).status_code, 403)
+        self.authenticate("lab_run_manager", "lab_run_manager")
+        for body in (
+            {"workload": "io_sleep", "strategy": "queue_job"},
+            {"workload": "io_sleep", "strategy": "fibers"},
+            {"workload": "nope", "strategy": "threads"},
+            {"workload": "io_sleep", "strategy": "threads", "tasks": 65},
+            {"workload": "io_sleep", "strategy": "threads", "tasks": "x"},
+            {"workload": "cpu_python", "params": {"n": 50_000_000}, "strategy": "sequential", "tasks": 64},
+            {"workload": "io_sleep", "params": {"ms": -5}, "strategy": "threads"},
+            {"strategy": "threads"},
+            {"workload": "io_sleep", "strategy": "threads", "bogus": 1},
+        ):
+            with self.subTest(body=body):
+                resp = self.post(body)
+                self.assertEqual(resp.status_code, 400, resp.text)
+                self.assertTrue(resp.json()["error"]["message"])
