@@ -256,7 +256,6 @@ class OwnCluster:
     """A PostgreSQL cluster owned by this checkout (run as a non-root user)."""
 
     def __init__(self):
-        self.port = int(os.environ.get("PG_PORT", "5488"))
         self.bindir = pg_bindir()
         self.os_user = None
         if os.geteuid() == 0:
@@ -274,6 +273,24 @@ class OwnCluster:
         self.data = self.root / "data"
         self.sockets = self.root / "run"
         self.logfile = self.root / "postgres.log"
+        self.port = self._pick_port()
+
+    def _pick_port(self):
+        """PG_PORT, else the port this cluster had, else the first free one from 5488."""
+        if os.environ.get("PG_PORT"):
+            return int(os.environ["PG_PORT"])
+        remembered = self.root / "port"
+        if remembered.exists():
+            return int(remembered.read_text())
+        import socket
+
+        for port in range(5488, 5588):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) != 0:
+                    self.root.mkdir(parents=True, exist_ok=True)
+                    remembered.write_text(str(port))
+                    return port
+        raise SetupError("no free port for PostgreSQL in 5488-5587: set PG_PORT")
 
     def _pick_root(self):
         default = DEV / "postgres"
