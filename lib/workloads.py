@@ -173,6 +173,15 @@ def flaky(k, attempt):
     return f"ok after {k} retries"
 
 
+def noop():
+    """Do nothing: what is left is the cost of the machinery that ran the task.
+
+    >>> noop() is None
+    True
+    """
+    return None
+
+
 def fail():
     """Always raise :class:`WorkloadFailure`."""
     raise WorkloadFailure("the 'fail' workload always fails, on purpose")
@@ -324,6 +333,7 @@ WORKLOADS = {
             ),
         ),
         WorkloadSpec("fail", fail, KIND_CONTROL, "always fails"),
+        WorkloadSpec("noop", noop, KIND_CONTROL, "does nothing: measures the machinery's own cost"),
     )
 }
 

@@ -21,6 +21,9 @@ MAX_JOBS = 1000
 MAX_PRIORITY = 9999
 MAX_RETRIES = 20
 DEFAULT_BURST_RETENTION_DAYS = 30
+#: Seconds between two job-completion notifications from one process.
+JOB_NOTIFY_INTERVAL = 1.0
+_last_job_notify = {}  # dbname -> time.monotonic() of the last notification
 #: Seconds a self-call token of io_http stays valid.
 SELF_CALL_TTL = 3600
 
@@ -275,8 +278,21 @@ class AsyncLabBurst(models.Model):
             span = workloads.run_task(self.workload, call)
         except workloads.TransientError as exc:
             raise RetryableJobError(str(exc), seconds=1) from exc
-        self.env["async_lab.stats"]._notify_dashboard("job", {"burst_id": self.id, "pid": span["pid"]})
+        self._notify_job_done(span["pid"])
         return "task %d: pid %s, %.3f s, result %s" % (index, span["pid"], span["end"] - span["start"], span["result"])
+
+    def _notify_job_done(self, pid):
+        """Tell dashboards, at most once per JOB_NOTIFY_INTERVAL per process.
+
+        A bus notification opens a PostgreSQL connection after commit (Odoo
+        does not pool the ones to "postgres"): once per job would cost each
+        job a few milliseconds. Dashboards poll too, so the last jobs of a
+        burst still show within one poll.
+        """
+        now, dbname = time.monotonic(), self.env.cr.dbname
+        if now - _last_job_notify.get(dbname, float("-inf")) >= JOB_NOTIFY_INTERVAL:
+            _last_job_notify[dbname] = now
+            self.env["async_lab.stats"]._notify_dashboard("job", {"burst_id": self.id, "pid": pid})
 
     def _async_lab_reduce(self, launch):
         """Fan-in: summarise the tasks of one launch (a queue job)."""

@@ -69,7 +69,7 @@ class TestWorkloads(BaseCase):
     def test_registry(self):
         self.assertEqual(
             set(workloads.WORKLOADS),
-            {"io_sleep", "io_http", "io_db", "cpu_python", "cpu_gil_free", "flaky", "fail"},
+            {"io_sleep", "io_http", "io_db", "cpu_python", "cpu_gil_free", "flaky", "fail", "noop"},
         )
         expected_kinds = {
             "io_sleep": "io",
@@ -79,6 +79,7 @@ class TestWorkloads(BaseCase):
             "cpu_gil_free": "cpu_nogil",
             "flaky": "control",
             "fail": "control",
+            "noop": "control",
         }
         for name, spec in workloads.WORKLOADS.items():
             with self.subTest(workload=name):
