@@ -25,6 +25,12 @@
         "views/async_lab_burst_views.xml",
         "views/async_lab_metric_views.xml",
         "views/async_lab_experiment_views.xml",
+        "views/async_lab_actions.xml",
         "views/async_lab_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": ["async_lab/static/src/**/*"],
+        "web.assets_tests": ["async_lab/static/tests/tours/**/*"],
+        "web.qunit_suite_tests": ["async_lab/static/tests/qunit/**/*"],
+    },
 }

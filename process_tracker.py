@@ -21,6 +21,7 @@ import threading
 import time
 
 import psutil
+import psycopg2.errors
 
 import odoo
 from odoo.modules.registry import Registry
@@ -122,6 +123,8 @@ class ProcessTracker:
     def may_run():
         if config["test_enable"] or config["stop_after_init"]:
             return False  # installs and test runs: no background writes
+        if current_server() is None:
+            return False  # not a server (odoo shell, scripts, pytest-odoo): not on the map
         return not is_prefork_master()
 
     def start(self):
@@ -163,7 +166,13 @@ class ProcessTracker:
         threads = None
         if role == "threaded":
             threads = [
-                {"name": t.name, "type": getattr(t, "type", None), "ident": t.ident, "daemon": t.daemon}
+                {
+                    "name": t.name,
+                    "type": getattr(t, "type", None),
+                    "role": processes.thread_role(t.name, getattr(t, "type", None), type(t).__name__),
+                    "ident": t.ident,
+                    "daemon": t.daemon,
+                }
                 for t in threading.enumerate()
             ]
         return {
@@ -196,15 +205,28 @@ class ProcessTracker:
             if registry is None or not registry.ready or "async_lab.worker" not in registry:
                 continue
             try:
-                with registry.cursor() as cr:
-                    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-                    env["async_lab.worker"]._heartbeat(dict(snap, db=dbname))
+                self._write(registry, dict(snap, db=dbname))
                 self.failures = 0
             except Exception:
                 self.failures += 1
                 if self.failures in (1, 10) or self.failures % 100 == 0:
                     _logger.warning("async_lab heartbeat failed for %s (%d in a row)", dbname,
                                     self.failures, exc_info=True)  # fmt: skip
+
+    @staticmethod
+    def _write(registry, snap, attempts=3):
+        """One heartbeat transaction; concurrent sweeps of sibling processes
+        can make it a serialization failure: then it is simply retried."""
+        for attempt in range(attempts):
+            try:
+                with registry.cursor() as cr:
+                    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+                    env["async_lab.worker"]._heartbeat(snap)
+                return
+            except psycopg2.errors.SerializationFailure:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def note_exit(self, reason):
         """A worker is about to exit on its own: record why, right away."""

@@ -11,8 +11,10 @@ Evidence used for roles (never the PID order):
   ``Worker <Class> (<pid>) workthread`` (``WorkerHTTP``, ``WorkerCron`` and
   queue_job's ``WorkerJobRunner``);
 * the websocket process is an exec of ``odoo gevent ...`` (``odoo.evented``);
-* with ``workers = 0`` one process serves everything with threads whose
-  ``type`` attribute is ``http`` or ``cron``;
+* with ``workers = 0`` one process serves everything with threads: Odoo
+  sets ``type`` (``http``, ``websocket``, ``cron``) on request and cron
+  threads; the HTTP listener and queue_job's runner thread are known by
+  name and class (:func:`thread_role`);
 * the master is the process whose PID is ``server.pid``; in a worker,
   ``server`` is the master's object inherited through ``fork``.
 """
@@ -48,6 +50,9 @@ GONE_AFTER = 120
 
 WORKER_THREAD = re.compile(r"^Worker (?P<cls>\w+) \((?P<pid>\d+)\) workthread$")
 WORKER_CLASS_ROLES = {"WorkerHTTP": "http", "WorkerCron": "cron", "WorkerJobRunner": "jobrunner"}
+#: Threads of a threaded-mode server that Odoo gives no ``type``.
+THREAD_NAME_ROLES = {"odoo.service.httpd": "http"}  # the HTTP accept loop
+THREAD_CLASS_ROLES = {"QueueJobRunnerThread": "jobrunner"}  # queue_job, workers = 0
 
 
 def detect_role(pid, thread_names, *, evented=False, workers=0, master_pid=None):
@@ -83,6 +88,27 @@ def detect_role(pid, thread_names, *, evented=False, workers=0, master_pid=None)
     if master_pid == pid:
         return "master"
     return None
+
+
+def thread_role(name, thread_type=None, thread_class=None):
+    """What a thread of a threaded-mode server does, or None.
+
+    Request and cron threads carry Odoo's ``type`` attribute; a request
+    thread only lives while its connection is open, so the HTTP service is
+    also recognised by its listener thread:
+
+    >>> thread_role("odoo.service.cron.cron0", "cron")
+    'cron'
+    >>> thread_role("odoo.service.http.request.140", "http"), thread_role("odoo.service.httpd")
+    ('http', 'http')
+    >>> thread_role("odoo.service.http.request.141", "websocket")
+    'websocket'
+    >>> thread_role("Thread-1", None, "QueueJobRunnerThread")
+    'jobrunner'
+    >>> thread_role("MainThread", None, "_MainThread") is None
+    True
+    """
+    return thread_type or THREAD_NAME_ROLES.get(name) or THREAD_CLASS_ROLES.get(thread_class)
 
 
 def classify_child(pid, cmdline, snapshot):

@@ -50,6 +50,8 @@ SHAPES = [
 ]
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
+#: Workload parameters the job sets itself at run time (flaky's attempt).
+RUNTIME_PARAMS = {"attempt"}
 #: Burst fields holding workload parameters, by parameter name.
 PARAM_FIELDS = ("ms", "n", "mb", "k")
 
@@ -166,14 +168,15 @@ class AsyncLabBurst(models.Model):
         spec = workloads.WORKLOADS.get(name)
         if spec is None:
             raise ValidationError(_("Unknown workload %r; choose one of: %s") % (name, ", ".join(workloads.WORKLOADS)))
-        forbidden = set(params or {}) & set(spec.settings)
+        internal = set(spec.settings) | RUNTIME_PARAMS
+        forbidden = set(params or {}) & internal
         if forbidden:
             raise ValidationError(_("%s is set by the server, not by the caller: %s") % (name, ", ".join(sorted(forbidden))))
         try:
             cleaned = workloads.validate(name, dict(params or {}, **self._workload_settings(name)))
         except workloads.WorkloadError as exc:
             raise ValidationError(str(exc)) from exc
-        return {key: value for key, value in cleaned.items() if key not in spec.settings}
+        return {key: value for key, value in cleaned.items() if key not in internal}
 
     @api.constrains("workload", "ms", "n", "mb", "k")
     def _check_params(self):

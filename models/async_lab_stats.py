@@ -1,9 +1,9 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from odoo import api, fields, models
+from odoo import api, models
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
@@ -19,6 +19,12 @@ DEFAULT_WINDOW = 60
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 STAGES = ("created_enqueued", "enqueued_started", "started_done")
 DASHBOARD_CHANNEL = "async_lab.dashboard"
+
+
+def utcnow():
+    """Naive UTC now *with* microseconds (fields.Datetime.now() drops them,
+    which would leave out the jobs done in the current second)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def iso(dt):
@@ -65,7 +71,7 @@ class AsyncLabStats(models.AbstractModel):
     def get_stats(self, window=DEFAULT_WINDOW, now=None):
         """Job statistics over the last ``window`` minutes, as a plain dict."""
         window = max(1, min(int(window), MAX_WINDOW))
-        now = now or fields.Datetime.now()
+        now = now or utcnow()
         since = now - timedelta(minutes=window)
         last_minute = now - timedelta(minutes=1)
         config_text, config = self._channel_config()
@@ -182,9 +188,12 @@ class AsyncLabStats(models.AbstractModel):
 
     @api.model
     def _runner_status(self, config_text, last_dispatch):
+        # A runner process (prefork), or a threaded server with a runner thread.
         self.env.cr.execute(
             """SELECT pid, host, extract(epoch FROM last_seen) FROM async_lab_worker
-                WHERE role = 'jobrunner' AND state = 'alive' ORDER BY last_seen DESC"""
+                WHERE state = 'alive' AND (role = 'jobrunner'
+                      OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))
+                ORDER BY last_seen DESC"""
         )
         runners = self.env.cr.fetchall()
         return {

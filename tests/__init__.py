@@ -13,3 +13,4 @@ from . import test_security
 from . import test_stats
 from . import test_whoami
 from . import test_worker
+from . import test_dashboard

@@ -2,16 +2,20 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Shared fixtures of the addon's Odoo tests."""
 
+import logging
+import threading
 import traceback
 import uuid as uuidlib
 from datetime import timedelta
 
-from odoo import fields
+from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import TransactionCase
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import Job
+
+_logger = logging.getLogger(__name__)
 
 
 class AsyncLabCase(TransactionCase):
@@ -77,3 +81,69 @@ def at(base, seconds):
 
 def now_minute():
     return fields.Datetime.now().replace(second=0, microsecond=0)
+
+
+class BurstJobRunner:
+    """A stand-in for queue_job's runner while a tour runs (a context manager).
+
+    A test run has no job runner, and its jobs live in the test's uncommitted
+    transaction. In test mode ``registry.cursor()`` is a TestCursor on that
+    transaction, serialised with the test HTTP server's requests: this thread
+    sees the jobs the browser creates, and the browser sees them done. It
+    runs the pending jobs of bursts as the runner and ``/queue_job/runjob``
+    do: enqueue, then start, perform and store, one cursor per step.
+    """
+
+    #: It only reads ``self.env``, which each step sets.
+    perform_like_runner = AsyncLabCase.perform_like_runner
+
+    def __init__(self, registry, interval=0.2):
+        self.registry = registry
+        self.interval = interval
+        self.env = None
+        self.performed = []
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="async_lab test job runner", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self.errors.append("the job runner thread did not stop within 30 s")
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            try:
+                for job_uuid in self._step(self._pending):
+                    self._step(self._enqueue, job_uuid)
+                    self._step(self.perform_like_runner, job_uuid)
+                    self.performed.append(job_uuid)
+            except Exception:
+                self.errors.append(traceback.format_exc())
+                _logger.exception("async_lab test job runner")
+                return  # the test reports it
+
+    def _step(self, func, *args):
+        with self.registry.cursor() as cr:
+            self.env = api.Environment(cr, SUPERUSER_ID, {})
+            try:
+                return func(*args)
+            finally:
+                self.env = None
+
+    def _pending(self):
+        self.env.cr.execute(
+            "SELECT uuid FROM queue_job WHERE state = 'pending' AND async_lab_burst_id IS NOT NULL "
+            "ORDER BY priority, date_created, id"
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    def _enqueue(self, job_uuid):
+        job = Job.load(self.env, job_uuid)
+        job.set_enqueued()
+        job.store()

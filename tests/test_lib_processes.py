@@ -50,3 +50,16 @@ class TestProcesses(BaseCase):
         self.assertEqual(processes.death_reason(row, 100.0), "request_limit")
         row["exit_reason"] = None
         self.assertEqual(processes.death_reason(row, 100.0), "time_limit_real")
+
+    def test_thread_roles_of_a_threaded_server(self):
+        # The threads of a real `workers = 0` server, one connection open.
+        threads = [
+            ("MainThread", None, "_MainThread"),
+            ("odoo.service.httpd", None, "Thread"),
+            ("Thread-1", None, "QueueJobRunnerThread"),
+            ("async_lab heartbeat (13447)", None, "Thread"),
+            ("odoo.service.cron.cron0", "cron", "Thread"),
+            ("odoo.service.http.request.139622685333184", "http", "Thread"),
+        ]
+        roles = [processes.thread_role(*t) for t in threads]
+        self.assertEqual(roles, [None, "http", "jobrunner", None, "cron", "http"])

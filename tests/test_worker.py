@@ -36,8 +36,11 @@ class TestWorkerRegistry(TransactionCase):
         vals.update(kw)
         return vals
 
-    def find(self, host, pid):
-        return self.Worker.search([("host", "=", host), ("pid", "=", pid)])
+    def find(self, host, pid, create_time=None):
+        domain = [("host", "=", host), ("pid", "=", pid)]
+        if create_time is not None:  # a used database may hold older processes with this PID
+            domain.append(("create_time", "=", create_time))
+        return self.Worker.search(domain)
 
     def test_heartbeat_inserts_then_updates_one_row(self):
         self.Worker._heartbeat(self.snap())
@@ -61,14 +64,14 @@ class TestWorkerRegistry(TransactionCase):
         dead = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time() - 50,
                          master_pid=os.getpid(), busy_since=None)  # fmt: skip
         self.Worker._upsert(dead, self_reported=True)
-        row = self.find(self.host, os.getpid())
+        row = self.find(self.host, os.getpid(), self.me.create_time() - 50)
         me = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time(), master_pid=os.getpid())
         self.Worker._upsert(me, self_reported=True)
         self.assertTrue(self.Worker._sweep_host(me, force=True))
         row.invalidate_recordset()
         self.assertEqual(row.state, "gone")
         self.assertEqual(row.exit_reason, "killed")
-        alive = self.find(self.host, os.getpid()) - row
+        alive = self.find(self.host, os.getpid(), self.me.create_time())
         self.assertEqual(alive.state, "alive")
 
     def test_watchdog_kill_is_told_apart(self):
@@ -77,7 +80,7 @@ class TestWorkerRegistry(TransactionCase):
                          busy_since=now - 200, master_pid=os.getpid())  # fmt: skip
         self.Worker._upsert(busy, self_reported=True)
         self.Worker._sweep_host(self.snap(host=self.host, pid=os.getpid(), master_pid=os.getpid(), now=now), force=True)
-        row = self.find(self.host, os.getpid())
+        row = self.find(self.host, os.getpid(), self.me.create_time() - 50)
         self.assertEqual(row.exit_reason, "time_limit_real")
 
     def test_respawn_is_recorded_with_reason(self):
@@ -93,13 +96,14 @@ class TestWorkerRegistry(TransactionCase):
             [datetime.utcfromtimestamp(now - 1), self.host, os.getpid(), self.me.create_time()],
         )
         self.Worker._pair_respawns(self.host, now)  # nothing gone yet
-        self.assertFalse(self.env["async_lab.respawn"].search([("host", "=", self.host)]))
+        ours = [("host", "=", self.host), ("master_pid", "=", os.getpid())]
+        self.assertFalse(self.env["async_lab.respawn"].search(ours))
         self.env.cr.execute(
             "UPDATE async_lab_worker SET state = 'gone', gone_at = now() at time zone 'UTC' WHERE create_time = %s",
             [self.me.create_time() - 50],
         )
         self.Worker._pair_respawns(self.host, now)
-        respawn = self.env["async_lab.respawn"].search([("host", "=", self.host)])
+        respawn = self.env["async_lab.respawn"].search(ours)
         self.assertEqual(len(respawn), 1)
         self.assertEqual((respawn.role, respawn.reason, respawn.old_pid), ("http", "memory_limit", os.getpid()))
         self.assertEqual(respawn.new_worker_id.replaces_id, respawn.old_worker_id)
@@ -121,9 +125,12 @@ class TestWorkerRegistry(TransactionCase):
         self.assertEqual(cron.interval_type, "minutes")
         self.Worker._cron_refresh()
         # In the test runner (threaded mode) this process is a threaded server.
-        me = self.find(self.host, os.getpid()).filtered(lambda r: r.state == "alive")
+        me = self.find(self.host, os.getpid(), self.me.create_time())
         self.assertEqual(me.role, "threaded")
         self.assertTrue(me.threads, "threaded mode lists the process's threads")
+        self.assertTrue(all({"name", "type", "role"} <= set(t) for t in me.threads), me.threads)
+        typed = [t for t in me.threads if t["type"]]
+        self.assertTrue(all(t["role"] == t["type"] for t in typed), typed)
         self.assertIn(self.env.cr.dbname, tracker.dbs)
 
     def test_counters_are_memory_only(self):

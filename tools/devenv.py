@@ -741,27 +741,29 @@ def cmd_test(args):
         if summary["run"] == 0:
             log("no Odoo test ran (see %s)", logpath)
             summary["failed"] += 1
-        for key in totals:
-            totals[key] += summary[key]
+        add(totals, summary)
 
-        # 2. The multi-worker integration tests, with their own server processes.
+        # 2. The same Odoo tests under pytest-odoo, against the installed
+        #    database, as many users run them.
+        if not os.environ.get("SKIP_PYTEST_ODOO") and not os.environ.get("TEST_TAGS"):
+            log("Odoo tests under pytest-odoo (database %s)", db)
+            add(totals, run_pytest(
+                "pytest-odoo",
+                ["--odoo-config", test_conf, "--odoo-database", db, "--odoo-http", "%s/tests" % MODULE,
+                 "--ignore", "%s/tests/integration" % MODULE],
+                cwd=DEV / "addons",  # so that pytest-odoo imports it as odoo.addons.async_lab
+            ))  # fmt: skip
+
+        # 3. The multi-worker integration tests, with their own server processes.
         if not os.environ.get("SKIP_INTEGRATION"):
-            junit = DEV / ("integration-junit-%d.xml" % os.getpid())
-            env = dict(os.environ, ASYNC_LAB_TEST_DB=db, ASYNC_LAB_ODOO_CONF=str(test_conf))
             log("integration tests (tests/integration, pytest)")
             # --rootdir keeps pytest from importing tests/__init__.py (Odoo's
             # test package) as a parent package of these plain pytest files.
             integration = REPO / "tests" / "integration"
-            proc = run([VENV_PY, "-m", "pytest", "-p", "no:odoo", "-p", "no:cacheprovider",
-                        "--rootdir", integration, "-q", "-rs", "--junitxml", junit, integration],
-                       check=False, env=env, cwd=REPO)  # fmt: skip
-            counts = junit_counts(junit) if junit.exists() else None
-            if counts is None:
-                counts = {"passed": 0, "failed": 1, "skipped": 0}
-            elif proc.returncode not in (0, 1):
-                counts["failed"] += 1
-            for key in totals:
-                totals[key] += counts[key]
+            add(totals, run_pytest(
+                "integration", ["-p", "no:odoo", "--rootdir", integration, integration], cwd=REPO,
+                env=dict(os.environ, ASYNC_LAB_TEST_DB=db, ASYNC_LAB_ODOO_CONF=str(test_conf)),
+            ))  # fmt: skip
     finally:
         drop_databases(pg, dbs)
         for path in DEV.glob("*-%d.*" % os.getpid()):
@@ -774,15 +776,39 @@ def cmd_test(args):
     return rc
 
 
+def add(totals, counts):
+    for key in totals:
+        totals[key] += counts[key]
+
+
+def run_pytest(label, args, cwd, env=None):
+    """Run pytest; return its counts from a JUnit report (a crash counts as a failure)."""
+    junit = DEV / ("%s-junit-%d.xml" % (label, os.getpid()))
+    proc = run([VENV_PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--junitxml", junit, *args],
+               check=False, env=env, cwd=cwd)  # fmt: skip
+    counts = junit_counts(junit) if junit.exists() else None
+    if counts is None:
+        return {"passed": 0, "failed": 1, "skipped": 0}
+    if proc.returncode not in (0, 1):
+        counts["failed"] += 1
+    log("%s: %d passed, %d failed, %d skipped", label, counts["passed"], counts["failed"], counts["skipped"])
+    return counts
+
+
 def junit_counts(path):
+    """passed/failed/skipped test cases of a JUnit report (subtests not counted apart)."""
     import xml.etree.ElementTree as ET
 
-    root = ET.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else list(root)
-    tests = sum(int(s.get("tests", 0)) for s in suites)
-    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-    skipped = sum(int(s.get("skipped", 0)) for s in suites)
-    return {"passed": tests - failed - skipped, "failed": failed, "skipped": skipped}
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        tags = {child.tag for child in case}
+        if tags & {"failure", "error"}:
+            counts["failed"] += 1
+        elif "skipped" in tags:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    return counts
 
 
 def cmd_bootstrap(args):

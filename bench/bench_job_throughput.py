@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""P2. No-op jobs per second through the real job runner: bursts against bare jobs.
+
+Run it with the project's venv, after ``make bootstrap``::
+
+    .venv/bin/python bench/bench_job_throughput.py
+
+1. It creates, or reuses, a bench database on the server of ``.dev/odoo.conf``
+   (``--db``, default ``async_lab_bench_jobs``) with async_lab installed and
+   no demo data. A reused one is updated to this checkout (``-u async_lab``)
+   unless ``--no-update``.
+2. It starts one prefork server on it with ``tests/integration/odoo_server.py``
+   (``--workers`` HTTP workers, no cron worker, queue_job's runner, the
+   channels of ``--channels``) on free ports, logging at ``--log-level``.
+3. Two ways to enqueue ``--jobs`` no-op jobs on the same channel, same
+   priority (10), same user (admin):
+
+   BURSTS  one ``POST /async_lab/jobs`` (the JSON API, logged in as admin):
+           an ``async_lab.burst`` of the ``noop`` workload created and
+           launched in one request;
+   BARE    ``env["queue.job"].with_delay(channel=...)._test_job()``, queue_job's
+           own trivial test method, N times in one transaction, from a
+           registry loaded in this process (what ``odoo shell`` would do,
+           without paying its start-up in every round).
+
+4. Rounds alternate BURSTS, BARE, BURSTS, BARE... (after one unmeasured
+   warm-up of each, which also waits for the runner to be ready). A round
+   ends when all its jobs are done; it fails on a failed job or after
+   ``--timeout`` seconds.
+5. Figures come from the ``queue_job`` rows of the round:
+   jobs/s = N / (max(date_done) - min(date_created)), end to end, enqueueing
+   included; and "run phase" jobs/s = N / (max(date_done) - min(date_started)),
+   the runner and the workers only. It prints each round, the medians and
+   the ratio BURSTS / BARE of the end-to-end medians. The goal is >= 0.95.
+
+Every process it starts is stopped at the end, also on Ctrl-C. It writes
+nothing in the repository (server config and log go to a temporary folder,
+kept with ``--keep-logs`` or when something fails). The jobs and bursts it
+creates stay in the bench database (a few thousand rows a run); ``--drop``
+drops the database at the end.
+"""
+
+import argparse
+import configparser
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+INTEGRATION = REPO / "tests" / "integration"
+GOAL = 0.95
+ADMIN_UID = 2
+WORKLOAD = {"workload": "noop", "params": {}}
+DEFAULT_CHANNELS = "root:3,root.async_lab:3,root.async_lab.io:3,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
+FINISHED = ("done", "failed", "cancelled")
+SIDES = ("bursts", "bare")
+
+
+# -- database -------------------------------------------------------------------------
+def db_params(conf_path):
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(conf_path)
+    params = {}
+    for key in ("host", "port", "user", "password"):
+        value = conf["options"].get("db_" + key, "False")
+        if value and value != "False":
+            params[key] = value
+    return params
+
+
+def connect(params, db, autocommit=True):
+    import psycopg2
+
+    conn = psycopg2.connect(dbname=db, **params)
+    conn.autocommit = autocommit
+    return conn
+
+
+def module_state(params, db, module="async_lab"):
+    """State of ``module`` in ``db``; None if ``db`` does not exist; "" if not an Odoo db."""
+    conn = connect(params, "postgres")
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
+            if not cr.fetchone():
+                return None
+    finally:
+        conn.close()
+    conn = connect(params, db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
+            if not cr.fetchone()[0]:
+                return ""
+            cr.execute("SELECT state FROM ir_module_module WHERE name = %s", [module])
+            row = cr.fetchone()
+            return row[0] if row else "uninstalled"
+    finally:
+        conn.close()
+
+
+def drop_database(params, db):
+    conn = connect(params, "postgres")
+    with conn.cursor() as cr:
+        cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db])
+        cr.execute('DROP DATABASE IF EXISTS "%s"' % db.replace('"', ""))
+    conn.close()
+
+
+def ensure_database(odoo_bin, conf, params, db, update):
+    state = module_state(params, db)
+    if state == "":
+        sys.exit("database %s exists but is not an Odoo database: choose another --db" % db)
+    cmd = [str(odoo_bin), "-c", str(conf), "-d", db, "--stop-after-init", "--workers=0",
+           "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"]  # fmt: skip
+    if state != "installed":
+        print("installing async_lab in database %s (a minute or two)" % db, flush=True)
+        subprocess.run(cmd + ["-i", "async_lab"], check=True)
+    elif update:
+        print("updating async_lab in database %s (--no-update skips this)" % db, flush=True)
+        subprocess.run(cmd + ["-u", "async_lab"], check=True)
+
+
+def load_registry(conf, db):
+    """An Odoo registry of ``db`` in this process, to enqueue the bare jobs.
+
+    ``--stop-after-init`` only keeps async_lab's process tracker from starting
+    a heartbeat thread here (it writes nothing from one-off processes).
+    """
+    import odoo
+    from odoo.modules.registry import Registry
+
+    odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
+    return Registry(db)
+
+
+def set_options(server, **values):
+    """Override options of a not yet started OdooServer's config file."""
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(server.conf_path)
+    conf["options"].update({key: str(value) for key, value in values.items()})
+    with open(server.conf_path, "w") as fh:
+        conf.write(fh)
+
+
+# -- enqueueing ---------------------------------------------------------------------------
+def enqueue_bursts(server, session, channel, count):
+    body = dict(WORKLOAD, count=count, channel=channel)
+    resp = session.post(server.url + "/async_lab/jobs", json=body, timeout=120)
+    if resp.status_code != 202:
+        raise RuntimeError("POST /async_lab/jobs answered %s: %s" % (resp.status_code, resp.text[:500]))
+    return resp.json()["job_uuids"]
+
+
+def enqueue_bare(registry, channel, count):
+    from odoo import api
+
+    with registry.cursor() as cr:
+        env = api.Environment(cr, ADMIN_UID, {})
+        jobs = env["queue.job"]
+        uuids = [jobs.with_delay(channel=channel)._test_job().uuid for _i in range(count)]
+        cr.commit()
+    return uuids
+
+
+# -- measuring ------------------------------------------------------------------------------
+def wait_finished(cr, uuids, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        cr.execute("SELECT count(*) FROM queue_job WHERE uuid = ANY(%s) AND state IN %s", [uuids, FINISHED])
+        if cr.fetchone()[0] == len(uuids):
+            return
+        if time.monotonic() > deadline:
+            cr.execute("SELECT state, count(*) FROM queue_job WHERE uuid = ANY(%s) GROUP BY 1", [uuids])
+            raise RuntimeError("jobs not finished after %ss: %s" % (timeout, dict(cr.fetchall())))
+        time.sleep(0.1)
+
+
+def figures(cr, uuids):
+    cr.execute(
+        """SELECT count(*), count(*) FILTER (WHERE state = 'done'), count(DISTINCT worker_pid),
+                  extract(epoch FROM max(date_done) - min(date_created)),
+                  extract(epoch FROM max(date_created) - min(date_created)),
+                  extract(epoch FROM max(date_done) - min(date_started)),
+                  extract(epoch FROM max(date_done) - max(date_created)),
+                  sum(extract(epoch FROM date_done - date_started)) / count(*)
+             FROM queue_job WHERE uuid = ANY(%s)""",
+        [uuids],
+    )
+    total, done, pids, span, enqueue, run, drain, mean_run = cr.fetchone()
+    if done != total:
+        cr.execute("SELECT state, count(*) FROM queue_job WHERE uuid = ANY(%s) GROUP BY 1", [uuids])
+        raise RuntimeError("not every job is done: %s" % dict(cr.fetchall()))
+    return {
+        "jobs": total,
+        "jobs_per_s": total / span,
+        "run_jobs_per_s": total / run,
+        "span_s": span,
+        "enqueue_s": enqueue,
+        "drain_s": drain,
+        "mean_job_ms": 1000 * mean_run,
+        "pids": pids,
+    }
+
+
+def run_round(side, ctx, args):
+    if side == "bursts":
+        uuids = enqueue_bursts(ctx["server"], ctx["session"], args.channel, ctx["count"])
+    else:
+        uuids = enqueue_bare(ctx["registry"], args.channel, ctx["count"])
+    if len(uuids) != ctx["count"]:
+        raise RuntimeError("%s enqueued %d jobs, not %d" % (side, len(uuids), ctx["count"]))
+    wait_finished(ctx["cr"], uuids, args.timeout)
+    return figures(ctx["cr"], uuids)
+
+
+# -- main -----------------------------------------------------------------------------------------
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="No-op jobs/s through the real queue_job runner: async_lab bursts vs bare with_delay "
+        "jobs of queue_job's _test_job (one prefork server, alternating rounds). Goal: ratio >= %.2f." % GOAL,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        default=REPO / ".dev" / "odoo.conf",
+        help="base Odoo config (database server, addons path); `make bootstrap` writes it",
+    )
+    parser.add_argument(
+        "--db", default="async_lab_bench_jobs", help="bench database: created with async_lab if missing, else reused"
+    )
+    parser.add_argument(
+        "--no-update",
+        dest="update",
+        action="store_false",
+        help="reuse the database as is, without updating async_lab to this checkout first (update: %(default)s)",
+    )
+    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    parser.add_argument("--jobs", type=int, default=300, help="jobs per round (a burst holds at most 1000)")
+    parser.add_argument("--rounds", type=int, default=4, help="measured rounds per side")
+    parser.add_argument("--warmup-jobs", type=int, default=30, help="jobs of the unmeasured warm-up of each side")
+    parser.add_argument("--channel", default="root.async_lab.io", help="channel of every job")
+    parser.add_argument("--channels", default=DEFAULT_CHANNELS, help="queue_job channels of the server")
+    parser.add_argument("--workers", type=int, default=4, help="HTTP workers (they run the jobs)")
+    parser.add_argument("--log-level", default="warn", help="log_level of the server")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds a round may take")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the server's config and log")
+    args = parser.parse_args(argv)
+    if not 1 <= args.jobs <= 1000 or not 1 <= args.warmup_jobs <= 1000:
+        parser.error("--jobs and --warmup-jobs must be between 1 and 1000")
+    if not 1 <= args.rounds <= 50 or not 1 <= args.workers <= 32:
+        parser.error("--rounds must be in 1..50 and --workers in 1..32")
+    if not args.conf.exists():
+        parser.error("no Odoo config at %s: run `make bootstrap` first" % args.conf)
+    return args
+
+
+def report(rows, args):
+    print("\n%-5s %-7s %6s %9s %9s %8s %9s %8s %9s %5s" % (
+        "round", "side", "jobs", "jobs/s", "run j/s", "span s", "enqueue s", "drain s", "job ms", "pids"))  # fmt: skip
+    for i, (side, fig) in enumerate(rows, 1):
+        print("%-5d %-7s %6d %9.1f %9.1f %8.2f %9.2f %8.2f %9.1f %5d" % (
+            i, side, fig["jobs"], fig["jobs_per_s"], fig["run_jobs_per_s"], fig["span_s"], fig["enqueue_s"],
+            fig["drain_s"], fig["mean_job_ms"], fig["pids"]))  # fmt: skip
+    by_side = {side: [fig for s, fig in rows if s == side] for side in SIDES}
+    med = {key: {side: statistics.median(f[key] for f in by_side[side]) for side in SIDES}
+           for key in ("jobs_per_s", "run_jobs_per_s", "enqueue_s", "mean_job_ms")}  # fmt: skip
+    pairs = [b["jobs_per_s"] / a["jobs_per_s"] for b, a in zip(by_side["bursts"], by_side["bare"], strict=True)]
+    ratio = med["jobs_per_s"]["bursts"] / med["jobs_per_s"]["bare"]
+    run_ratio = med["run_jobs_per_s"]["bursts"] / med["run_jobs_per_s"]["bare"]
+    print("\nmedian jobs/s end to end: bursts %.1f, bare %.1f" % (med["jobs_per_s"]["bursts"],
+                                                                    med["jobs_per_s"]["bare"]))  # fmt: skip
+    print("median jobs/s run phase:  bursts %.1f, bare %.1f (ratio %.3f)" % (
+        med["run_jobs_per_s"]["bursts"], med["run_jobs_per_s"]["bare"], run_ratio))  # fmt: skip
+    print("median enqueue time of %d jobs: bursts %.2f s, bare %.2f s; median job run time: bursts %.1f ms, "
+          "bare %.1f ms" % (args.jobs, med["enqueue_s"]["bursts"], med["enqueue_s"]["bare"],
+                            med["mean_job_ms"]["bursts"], med["mean_job_ms"]["bare"]))  # fmt: skip
+    print("ratio of each pair of rounds: %s" % ", ".join("%.3f" % r for r in pairs))
+    print("RATIO bursts/bare (end-to-end medians): %.3f  goal >= %.2f: %s" % (
+        ratio, GOAL, "met" if ratio >= GOAL else "NOT met"))  # fmt: skip
+    return ratio
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, str(INTEGRATION))
+    from odoo_server import ODOO_BIN, OdooServer
+
+    params = db_params(args.conf)
+    ensure_database(ODOO_BIN, args.conf, params, args.db, args.update)
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    tmp = Path(tempfile.mkdtemp(prefix="async_lab_bench_jobs."))
+    server = conn = registry = None
+    failed = True
+    try:
+        registry = load_registry(args.conf, args.db)
+        server = OdooServer(args.conf, args.db, tmp, workers=args.workers, max_cron_threads=0,
+                            channels=args.channels)  # fmt: skip
+        set_options(server, log_level=args.log_level)
+        server.start()
+        conn = connect(params, args.db)
+        ctx = {"server": server, "session": server.session(), "registry": registry, "cr": conn.cursor()}
+        print("server %s (master %s, db %s): %d HTTP workers, channels %s; %d jobs per round on %s, "
+              "%d rounds per side" % (server.url, server.pid, args.db, args.workers, args.channels, args.jobs,
+                                      args.channel, args.rounds), flush=True)  # fmt: skip
+        ctx["count"] = args.warmup_jobs
+        for side in SIDES:  # also waits for the runner, which starts a few seconds late
+            run_round(side, ctx, args)
+        ctx["count"] = args.jobs
+        rows = []
+        for _i in range(args.rounds):
+            for side in SIDES:
+                time.sleep(1)  # let the previous round's last commits and notifications settle
+                fig = run_round(side, ctx, args)
+                rows.append((side, fig))
+                print("round %d %-6s %7.1f jobs/s  (run phase %.1f jobs/s)" % (
+                    len(rows), side, fig["jobs_per_s"], fig["run_jobs_per_s"]), flush=True)  # fmt: skip
+        report(rows, args)
+        failed = False
+    finally:
+        if conn is not None:
+            conn.close()
+        if server is not None:
+            server.stop()
+        if registry is not None:
+            registry.delete(args.db)
+        if args.drop:
+            drop_database(params, args.db)
+        if failed or args.keep_logs:
+            print("server config and log kept in %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

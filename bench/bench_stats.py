@@ -1,0 +1,539 @@
+#!/usr/bin/env python3
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""P3. Stats latency at 1,000,000 queue_job rows: get_stats against the naive ORM way.
+
+Run it with the project's venv, after ``make bootstrap``::
+
+    .venv/bin/python bench/bench_stats.py            # generate, measure
+    .venv/bin/python bench/bench_stats.py --reuse    # measure the kept data again
+
+1. A bench database on the server of ``.dev/odoo.conf`` (``--db``, default
+   ``async_lab_bench_stats``) with async_lab installed, no demo data (an
+   existing one is updated to this checkout unless ``--no-update``). Its
+   ``queue_job`` table is filled with ``--rows`` generated rows in one SQL
+   statement (``generate_series``, seeded): about 97% done, their
+   ``date_done`` spread over the 7 days before "now" (queue_job's autovacuum
+   keeps done jobs 7 days), 2% failed, 0.5% cancelled and a few hundred
+   pending, enqueued and started jobs, across root, root.async_lab and its
+   io, cpu and serial channels. queue_job's indexes are dropped during the
+   insert and built again after it, then the table is ANALYZEd. The metrics
+   rollups of the last 24 hours (the longest window) are stored, as the
+   every-minute cron would have.
+   "Now" is the generation time, kept in the database (parameter
+   ``async_lab.bench_stats_now``), so a reused database gives the same
+   figures however old it is. Without ``--reuse`` the rows are generated
+   again; ``--drop`` drops the database at the end.
+2. In this process (a registry of the bench database, one cursor), for
+   ``--runs`` rounds after one warm-up, it times alternately:
+
+   STATS  ``env["async_lab.stats"].get_stats(window, now)``: the payload of
+          the dashboard, the JSON routes and the exporter;
+   ORM    the same figures the naive way, through the ORM (sudo): a
+          ``read_group`` of the active jobs per channel x state, a
+          ``read_group`` of the window's done jobs per channel and one of its
+          failed jobs, and, since ``read_group`` has no percentiles, a
+          ``search_read`` of the window's done (and failed) jobs' timestamps,
+          with the latency percentiles, the last-minute counts and the
+          per-minute series computed in Python.
+
+   The ORM cache is cleared before every call. It checks that both give the
+   same counts (and percentiles), then prints p50/p95 of each, the ratio
+   ORM / STATS of the medians, and the goals: p95 < 150 ms and >= 10x.
+3. ``--explain`` also prints ``EXPLAIN (ANALYZE, BUFFERS)`` of every query
+   that ``get_stats`` runs.
+
+It starts no server and writes nothing in the repository.
+"""
+
+import argparse
+import configparser
+import math
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL_P95_MS = 150.0
+GOAL_RATIO = 10.0
+NOW_PARAM = "async_lab.bench_stats_now"
+ADMIN_UID = 2
+MAX_WINDOW = 24 * 60  # async_lab.stats's longest window, in minutes
+#: (channel, share of the jobs, typical run time in seconds)
+CHANNEL_MIX = [
+    ("root", 0.10, 0.2),
+    ("root.async_lab", 0.15, 0.5),
+    ("root.async_lab.io", 0.40, 0.3),
+    ("root.async_lab.cpu", 0.25, 2.0),
+    ("root.async_lab.serial", 0.10, 0.1),
+]
+ACTIVE = {"pending": 200, "enqueued": 60, "started": 40}
+FAILED_SHARE = 0.02
+CANCELLED_SHARE = 0.005
+
+
+# -- database -------------------------------------------------------------------------
+def db_params(conf_path):
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(conf_path)
+    params = {}
+    for key in ("host", "port", "user", "password"):
+        value = conf["options"].get("db_" + key, "False")
+        if value and value != "False":
+            params[key] = value
+    return params
+
+
+def connect(params, db):
+    import psycopg2
+
+    conn = psycopg2.connect(dbname=db, **params)
+    conn.autocommit = True
+    return conn
+
+
+def module_state(params, db):
+    """async_lab's state in ``db``; None if ``db`` does not exist; "" if not an Odoo db."""
+    conn = connect(params, "postgres")
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
+            if not cr.fetchone():
+                return None
+    finally:
+        conn.close()
+    conn = connect(params, db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
+            if not cr.fetchone()[0]:
+                return ""
+            cr.execute("SELECT state FROM ir_module_module WHERE name = 'async_lab'")
+            row = cr.fetchone()
+            return row[0] if row else "uninstalled"
+    finally:
+        conn.close()
+
+
+def drop_database(params, db):
+    conn = connect(params, "postgres")
+    with conn.cursor() as cr:
+        cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db])
+        cr.execute('DROP DATABASE IF EXISTS "%s"' % db.replace('"', ""))
+    conn.close()
+
+
+def install(conf, db, update=False):
+    """Install async_lab in ``db``, or update it to this checkout."""
+    import subprocess
+
+    odoo_bin = Path(sys.executable).parent / "odoo"
+    print("%s async_lab in database %s" % ("updating" if update else "installing", db), flush=True)
+    subprocess.run(
+        [str(odoo_bin), "-c", str(conf), "-d", db, "-u" if update else "-i", "async_lab", "--stop-after-init",
+         "--workers=0", "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"],
+        check=True,
+    )  # fmt: skip
+
+
+def generated(cr):
+    """(now, physical order) of the generated rows, or (None, None)."""
+    cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", [NOW_PARAM])
+    row = cr.fetchone()
+    if not row:
+        return None, None
+    now, _sep, order = row[0].partition(" ")
+    return datetime.fromisoformat(now), order
+
+
+def generate(params, db, rows, order):
+    """Fill queue_job with ``rows`` generated jobs; return the "now" they are relative to.
+
+    With ``order`` "time" the rows are stored in the order of their creation,
+    as a live table roughly is, so the jobs of one hour share few pages;
+    "random" scatters them over the whole table (a worst case).
+    """
+    conn = connect(params, db)
+    cr = conn.cursor()
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    started = time.monotonic()
+    print("generating %d queue_job rows in %s (physical order: %s)" % (rows, db, order), flush=True)
+    cr.execute("SELECT id FROM queue_job_function WHERE name = '<queue.job>._test_job'")
+    function_id = cr.fetchone()[0]
+    cr.execute(
+        """SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+            WHERE x.indrelid = 'queue_job'::regclass AND NOT x.indisprimary"""
+    )
+    indexes = cr.fetchall()
+    conn.autocommit = False
+    cr.execute("TRUNCATE queue_job CASCADE")
+    cr.execute("DELETE FROM async_lab_metric")
+    for name, _definition in indexes:
+        cr.execute('DROP INDEX "%s"' % name)
+    # Channel thresholds: a job whose random draw ``c`` is below the cumulated
+    # share of a channel goes to that channel.
+    bounds, total = [], 0.0
+    for channel, share, run in CHANNEL_MIX:
+        total += share
+        bounds.append((channel, total, run))
+    channel_case = " ".join("WHEN c < %s THEN '%s'" % (b, ch) for ch, b, _r in bounds[:-1])
+    run_case = " ".join("WHEN c < %s THEN %s" % (b, r) for _ch, b, r in bounds[:-1])
+    n_active = sum(ACTIVE.values())
+    n_failed = int(rows * FAILED_SHARE)
+    n_cancelled = int(rows * CANCELLED_SHARE)
+    state_case = (
+        "CASE WHEN i <= %(p)d THEN 'pending' WHEN i <= %(e)d THEN 'enqueued' WHEN i <= %(s)d THEN 'started' "
+        "WHEN i <= %(f)d THEN 'failed' WHEN i <= %(c)d THEN 'cancelled' ELSE 'done' END"
+        % {"p": ACTIVE["pending"], "e": ACTIVE["pending"] + ACTIVE["enqueued"], "s": n_active,
+           "f": n_active + n_failed, "c": n_active + n_failed + n_cancelled}
+    )  # fmt: skip
+    cr.execute("SELECT setseed(0.42)")
+    cr.execute(
+        """
+        INSERT INTO queue_job (uuid, user_id, company_id, priority, retry, max_retries, job_function_id,
+                               worker_pid, name, model_name, method_name, func_string, state, exc_name,
+                               exc_message, channel_method_name, channel, records, args, kwargs, result,
+                               date_created, date_enqueued, date_started, date_done, date_cancelled, exec_time)
+        SELECT md5(i::text || 'async_lab_bench'), %(uid)s, 1, 10, CASE WHEN state = 'failed' THEN 5 ELSE 0 END, 5,
+               %(function_id)s, CASE WHEN state IN ('started', 'done', 'failed') THEN 10000 + i %% 8 END,
+               'queue.job._test_job', 'queue.job', '_test_job', 'queue.job()._test_job()', state,
+               CASE WHEN state = 'failed' THEN 'odoo.addons.async_lab.lib.workloads.WorkloadFailure' END,
+               CASE WHEN state = 'failed' THEN 'the ''fail'' workload always fails, on purpose' END,
+               '<queue.job>._test_job', channel,
+               '{"_type": "odoo_recordset", "model": "queue.job", "ids": [], "uid": 2, "su": false}', '[]', '{}',
+               CASE WHEN state = 'done' THEN 'None' END,
+               at - run - start_wait - wait,
+               CASE WHEN state <> 'pending' THEN at - run - start_wait END,
+               CASE WHEN state IN ('started', 'done', 'failed') THEN at - run END,
+               CASE WHEN state = 'done' THEN at END,
+               CASE WHEN state = 'cancelled' THEN at END,
+               CASE WHEN state = 'done' THEN extract(epoch FROM run) END
+          FROM (
+            SELECT i, state, channel,
+                   -- active jobs are recent; the others are spread over the last 7 days
+                   CASE WHEN state IN ('pending', 'enqueued', 'started')
+                        THEN %(now)s - random() * interval '5 minutes'
+                        ELSE %(now)s - random() * interval '7 days' END AS at,
+                   -- run time: skewed, a multiple of the channel's typical run time
+                   make_interval(secs => typical * (0.2 + 3 * power(random(), 3))) AS run,
+                   make_interval(secs => 0.01 + 0.05 * random()) AS start_wait,
+                   make_interval(secs => CASE WHEN random() < 0.9 THEN 0.05 + 0.5 * random()
+                                              ELSE 5 + 60 * random() END) AS wait
+              FROM (
+                SELECT i, """ + state_case + """ AS state,
+                       CASE """ + channel_case + """ ELSE '""" + bounds[-1][0] + """' END AS channel,
+                       CASE """ + run_case + """ ELSE """ + str(bounds[-1][2]) + """ END AS typical
+                  FROM (SELECT i, random() AS c FROM generate_series(1, %(rows)s) AS i) AS draws
+              ) AS jobs
+          ) AS timed
+         """ + ("ORDER BY at - run - start_wait - wait" if order == "time" else "ORDER BY md5(i::text)") + """
+        """,
+        {"uid": ADMIN_UID, "function_id": function_id, "now": now, "rows": rows},
+    )  # fmt: skip
+    print("  inserted in %.0f s; building %d indexes" % (time.monotonic() - started, len(indexes)), flush=True)
+    for _name, definition in indexes:
+        cr.execute(definition)
+    cr.execute(
+        """INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date)
+           VALUES (%s, %s, 1, 1, %s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""",
+        [NOW_PARAM, "%s %s" % (now.isoformat(), order), now, now],
+    )
+    conn.commit()
+    conn.autocommit = True
+    cr.execute("VACUUM ANALYZE queue_job")
+    conn.close()
+    print("  done in %.0f s" % (time.monotonic() - started), flush=True)
+    return now
+
+
+def load_registry(conf, db):
+    """An Odoo registry of ``db`` in this process.
+
+    ``--stop-after-init`` only keeps async_lab's process tracker from starting
+    a heartbeat thread here, which would write in the database while we time.
+    """
+    import odoo
+    from odoo.modules.registry import Registry
+
+    odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
+    return Registry(db)
+
+
+# -- the naive ORM baseline -----------------------------------------------------------------
+def percentile_cont(values, fraction):
+    """PostgreSQL's percentile_cont on a sorted list (linear interpolation)."""
+    if not values:
+        return None
+    pos = fraction * (len(values) - 1)
+    low, high = math.floor(pos), math.ceil(pos)
+    return values[low] + (values[high] - values[low]) * (pos - low)
+
+
+def orm_stats(env, window, now):
+    """The figures of get_stats, computed the naive way with the ORM."""
+    from odoo.addons.async_lab.models.async_lab_metric import minute_floor
+    from odoo.addons.async_lab.models.async_lab_stats import ACTIVE_STATES, STAGES
+
+    Stats = env["async_lab.stats"]
+    Job = env["queue.job"].sudo()
+    since = now - timedelta(minutes=window)
+    last_minute = now - timedelta(minutes=1)
+    config_text, config = Stats._channel_config()
+    names = Stats._known_channels()
+    channels = {
+        name: {"name": name, "capacity": config.get(name, {}).get("capacity"),
+               **{state: 0 for state in ACTIVE_STATES}, "done": 0, "failed": 0,
+               "done_last_minute": 0, "failed_last_minute": 0, "latency": {}}
+        for name in names
+    }  # fmt: skip
+    for group in Job.read_group([("state", "in", ACTIVE_STATES)], ["channel"], ["channel", "state"], lazy=False):
+        if group["channel"] in channels:
+            channels[group["channel"]][group["state"]] = group["__count"]
+    done_domain = [("channel", "in", names), ("date_done", ">=", since), ("date_done", "<=", now)]
+    for group in Job.read_group(done_domain, ["channel"], ["channel"]):
+        channels[group["channel"]]["done"] = group["channel_count"]
+    failed_domain = [("state", "=", "failed"), ("channel", "in", names), ("date_started", ">=", since)]
+    for group in Job.read_group(failed_domain, ["channel"], ["channel"]):
+        channels[group["channel"]]["failed"] = group["channel_count"]
+    # read_group has no percentiles: fetch the timestamps, from the start of
+    # the window's first minute (the per-minute series counts whole minutes).
+    series_start = minute_floor(since)
+    done = Job.search_read([("channel", "in", names), ("date_done", ">=", series_start), ("date_done", "<=", now)],
+                           ["channel", "date_created", "date_enqueued", "date_started", "date_done"],
+                           order="id")  # fmt: skip
+    failed_recent = [("state", "=", "failed"), ("channel", "in", names), ("date_started", ">=", series_start)]
+    failed = Job.search_read(failed_recent, ["channel", "date_started"], order="id")
+    durations = defaultdict(lambda: {stage: [] for stage in STAGES})
+    series = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for job in done:
+        series[job["channel"]][minute_floor(job["date_done"])][0] += 1
+        if job["date_done"] < since:
+            continue
+        stages = durations[job["channel"]]
+        stages["created_enqueued"].append((job["date_enqueued"] - job["date_created"]).total_seconds())
+        stages["enqueued_started"].append((job["date_started"] - job["date_enqueued"]).total_seconds())
+        stages["started_done"].append((job["date_done"] - job["date_started"]).total_seconds())
+        if job["date_done"] >= last_minute:
+            channels[job["channel"]]["done_last_minute"] += 1
+    for job in failed:
+        if job["date_started"] >= last_minute:
+            channels[job["channel"]]["failed_last_minute"] += 1
+        series[job["channel"]][minute_floor(job["date_started"])][1] += 1
+    for name, stages in durations.items():
+        for stage, values in stages.items():
+            values.sort()
+            channels[name]["latency"][stage] = {"p50": round(percentile_cont(values, 0.5), 4),
+                                                "p95": round(percentile_cont(values, 0.95), 4)}  # fmt: skip
+    runners = (
+        env["async_lab.worker"]
+        .sudo()
+        .search_read(
+            [("role", "=", "jobrunner"), ("state", "=", "alive")], ["pid", "host", "last_seen"], order="last_seen desc"
+        )
+    )
+    return {"channels": list(channels.values()), "series": series, "runners": runners,
+            "config": config_text}  # fmt: skip
+
+
+# -- checking and timing ---------------------------------------------------------------------
+COUNT_KEYS = ("pending", "enqueued", "started", "wait_dependencies", "done", "failed",
+              "done_last_minute", "failed_last_minute")  # fmt: skip
+
+
+def compare(stats, orm):
+    """Differences between the two payloads' counts and percentiles (empty: same)."""
+    problems = []
+    by_name = {c["name"]: c for c in orm["channels"]}
+    if set(by_name) != {c["name"] for c in stats["channels"]}:
+        problems.append("channels differ: %s vs %s" % (sorted(by_name), sorted(c["name"] for c in stats["channels"])))
+    for row in stats["channels"]:
+        other = by_name.get(row["name"], {})
+        for key in COUNT_KEYS:
+            if row[key] != other.get(key):
+                problems.append("%s %s: stats %s, ORM %s" % (row["name"], key, row[key], other.get(key)))
+        for stage, values in row["latency"].items():
+            for q, value in values.items():
+                theirs = other.get("latency", {}).get(stage, {}).get(q)
+                if value is not None and (theirs is None or abs(value - theirs) > 1e-3):
+                    problems.append("%s %s %s: stats %s, ORM %s" % (row["name"], stage, q, value, theirs))
+    for name, data in stats["series"]["channels"].items():
+        minutes = [datetime.fromisoformat(m.rstrip("Z")) for m in stats["series"]["minutes"]]
+        mine = [(data["done"][i], data["failed"][i]) for i in range(len(minutes))]
+        theirs = [tuple(orm["series"].get(name, {}).get(m, (0, 0))) for m in minutes]
+        if mine != theirs:
+            problems.append("%s per-minute series differ" % name)
+    return problems
+
+
+def quantile(values, fraction):
+    return percentile_cont(sorted(values), fraction)
+
+
+def explain(env, window, now):
+    """EXPLAIN (ANALYZE, BUFFERS) of every query get_stats runs."""
+    cr = env.cr
+    queries = []
+    execute = cr.execute
+
+    def recording(query, params=None, log_exceptions=True):
+        queries.append(cr.mogrify(query, params).decode())
+        return execute(query, params, log_exceptions)
+
+    cr.execute = recording
+    try:
+        env.invalidate_all()
+        env["async_lab.stats"].get_stats(window, now=now)
+    finally:
+        del cr.execute
+    for query in queries:
+        if not query.lstrip().upper().startswith("SELECT"):
+            continue
+        cr.execute("EXPLAIN (ANALYZE, BUFFERS) " + query)
+        print("\n" + " ".join(query.split())[:400])
+        print("\n".join("    " + row[0] for row in cr.fetchall()))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Latency of async_lab.stats.get_stats at 1M queue_job rows vs the same figures through "
+        "ORM read_group/search_read. Goals: p95 < %d ms and >= %dx." % (GOAL_P95_MS, GOAL_RATIO),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        default=REPO / ".dev" / "odoo.conf",
+        help="base Odoo config (database server, addons path); `make bootstrap` writes it",
+    )
+    parser.add_argument("--db", default="async_lab_bench_stats", help="bench database (created if missing)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the rows generated by a previous run instead of generating them again",
+    )
+    parser.add_argument(
+        "--no-update",
+        dest="update",
+        action="store_false",
+        help="use an existing database as is, without updating async_lab to this checkout first (update: %(default)s)",
+    )
+    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="queue_job rows to generate")
+    parser.add_argument(
+        "--order",
+        choices=("time", "random"),
+        default="time",
+        help="physical order of the generated rows: creation time (like a live table) or random "
+        "(the jobs of one hour scattered over the whole table: a worst case)",
+    )
+    parser.add_argument("--window", type=int, default=60, help="stats window, in minutes")
+    parser.add_argument("--runs", type=int, default=30, help="timed calls of each side")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of get_stats's queries")
+    args = parser.parse_args(argv)
+    if not 1000 <= args.rows <= 20_000_000:
+        parser.error("--rows must be between 1000 and 20000000")
+    if not 1 <= args.runs <= 1000 or not 1 <= args.window <= 24 * 60:
+        parser.error("--runs must be in 1..1000 and --window in 1..1440")
+    if not args.conf.exists():
+        parser.error("no Odoo config at %s: run `make bootstrap` first" % args.conf)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    params = db_params(args.conf)
+    state = module_state(params, args.db)
+    if state == "":
+        sys.exit("database %s exists but is not an Odoo database: choose another --db" % args.db)
+    if state != "installed":
+        install(args.conf, args.db)
+    elif args.update:
+        install(args.conf, args.db, update=True)
+    conn = connect(params, args.db)
+    with conn.cursor() as cr:
+        now, order = generated(cr)
+        cr.execute("SELECT count(*) FROM queue_job")
+        count = cr.fetchone()[0]
+    conn.close()
+    if not (args.reuse and now and count == args.rows and order == args.order):
+        if args.reuse:
+            print("nothing to reuse in %s (%d rows in %s order, wanted %d in %s order): generating" % (
+                args.db, count, order, args.rows, args.order))  # fmt: skip
+        now = generate(params, args.db, args.rows, args.order)
+        count = args.rows
+    registry = None
+    try:
+        registry = load_registry(args.conf, args.db)
+        from odoo import api
+
+        if not generated_now_rolled_up(registry, now):
+            # What the every-minute cron would have stored over the longest
+            # window: a first rollup stores one hour, the next everything since.
+            with registry.cursor() as cr:
+                env = api.Environment(cr, ADMIN_UID, {})
+                Metric = env["async_lab.metric"]
+                buckets = Metric._rollup(now=now - timedelta(minutes=MAX_WINDOW - 60)) + Metric._rollup(now=now)
+                print("metrics rollup of the %d hours before now: %d buckets" % (MAX_WINDOW // 60, buckets))
+        with registry.cursor() as cr:
+            env = api.Environment(cr, ADMIN_UID, {})
+            cr.execute("SELECT state, count(*) FROM queue_job GROUP BY 1 ORDER BY 2 DESC")
+            print("%s: %d queue_job rows (%s), in %s order; now = %s, window %d min" % (
+                args.db, count, ", ".join("%s %d" % row for row in cr.fetchall()), args.order, now,
+                args.window))  # fmt: skip
+            Stats = env["async_lab.stats"]
+            problems = compare(Stats.get_stats(args.window, now=now), orm_stats(env, args.window, now))  # warm-up
+            stats = Stats.get_stats(args.window, now=now)
+            print("window: %d done jobs, %d failed, %d active" % (
+                stats["totals"]["done_window"], stats["totals"]["failed_window"],
+                sum(stats["totals"][s] for s in ("pending", "enqueued", "started", "wait_dependencies"))))  # fmt: skip
+            if problems:
+                print("MISMATCH between get_stats and the ORM baseline:\n  " + "\n  ".join(problems))
+            else:
+                print("check: get_stats and the ORM baseline give the same counts, percentiles and series")
+            timings = {"stats": [], "orm": []}
+            for _i in range(args.runs):
+                for side in ("stats", "orm"):
+                    env.invalidate_all()
+                    t0 = time.perf_counter()
+                    if side == "stats":
+                        Stats.get_stats(args.window, now=now)
+                    else:
+                        orm_stats(env, args.window, now)
+                    timings[side].append(1000 * (time.perf_counter() - t0))
+            if args.explain:
+                explain(env, args.window, now)
+            cr.rollback()
+        figures = {side: (quantile(t, 0.5), quantile(t, 0.95), min(t), max(t)) for side, t in timings.items()}
+        print("\n%-6s %8s %8s %8s %8s   (%d runs each, ms)" % ("side", "p50", "p95", "min", "max", args.runs))
+        for side, (p50, p95, low, high) in figures.items():
+            print("%-6s %8.1f %8.1f %8.1f %8.1f" % (side, p50, p95, low, high))
+        ratio = figures["orm"][0] / figures["stats"][0]
+        p95 = figures["stats"][1]
+        verdict = "met" if p95 < GOAL_P95_MS else "NOT met"
+        print("\nget_stats p95 %.1f ms, goal < %d ms: %s" % (p95, GOAL_P95_MS, verdict))
+        print("RATIO ORM/stats (medians): %.1fx  goal >= %dx: %s" % (
+            ratio, GOAL_RATIO, "met" if ratio >= GOAL_RATIO else "NOT met"))  # fmt: skip
+        return 1 if problems else 0
+    finally:
+        if registry is not None:
+            registry.delete(args.db)
+        if args.drop:
+            drop_database(params, args.db)
+
+
+def generated_now_rolled_up(registry, now):
+    """Whether the metrics of the minute before ``now`` are stored already."""
+    with registry.cursor() as cr:
+        cr.execute("SELECT 1 FROM async_lab_metric WHERE minute = %s LIMIT 1",
+                   [now.replace(second=0) - timedelta(minutes=1)])  # fmt: skip
+        return bool(cr.fetchone())
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,228 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import os
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tools import SQL, config
+
+from ..lib import dashboard, processes, workloads
+from .async_lab_burst import CHANNELS, DEFAULT_CHANNEL_BY_KIND, MAX_JOBS, PARAM_FIELDS
+from .async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW, iso
+from .async_lab_worker import to_epoch
+
+GROUP_USER = "async_lab.async_lab_group_user"
+GROUP_MANAGER = "async_lab.async_lab_group_manager"
+#: Minutes of the swimlane timeline.
+DEFAULT_LANE_MINUTES = 10
+MAX_LANE_MINUTES = 60
+#: Most bars the swimlane draws; the newest are kept.
+MAX_BARS = 1500
+#: Respawns shown on the process map: the last hour's.
+RESPAWN_MINUTES = 60
+
+
+def bounded(name, value, minimum, maximum):
+    """``value`` as an int within bounds, or a ValidationError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        number = None
+    else:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or not minimum <= number <= maximum:
+        raise ValidationError(_("%(name)s must be an integer between %(min)s and %(max)s, got %(value)r",
+                                name=name, min=minimum, max=maximum, value=value))  # fmt: skip
+    return number
+
+
+class AsyncLabDashboard(models.AbstractModel):
+    """The live dashboard's data, in one call.
+
+    It reads the job statistics of ``async_lab.stats`` (never recomputed
+    here), the process registry, and the bounded timeline of recent jobs.
+    """
+
+    _name = "async_lab.dashboard"
+    _description = "Async Lab dashboard"
+
+    @api.model
+    def _check_group(self, group):
+        if not self.env.user.has_group(group):
+            raise AccessError(_("This needs the %s group.", self.env.ref(group).sudo().full_name))
+
+    @api.model
+    def get_data(self, window=DEFAULT_WINDOW, lane_minutes=DEFAULT_LANE_MINUTES):
+        """Everything the dashboard shows, as one plain dict."""
+        self._check_group(GROUP_USER)
+        window = bounded("window", window, 1, MAX_WINDOW)
+        lane_minutes = bounded("lane_minutes", lane_minutes, 1, MAX_LANE_MINUTES)
+        now = fields.Datetime.now()
+        stats = self.env["async_lab.stats"].get_stats(window, now)
+        rows = self._process_rows(now)
+        lane_since = now - timedelta(minutes=lane_minutes)
+        jobs, truncated = self._timeline_jobs([c["name"] for c in stats["channels"]], lane_since, now)
+        by_pid = {}
+        for row in sorted(rows, key=lambda r: r["state"] == "gone", reverse=True):
+            by_pid[row["pid"]] = row  # a live process wins over a gone one with the same PID
+        Experiment = self.env.get("async_lab.experiment")
+        return {
+            "stats": stats,
+            "processes": dashboard.process_map(rows, self._recent_respawns(now), to_epoch(now)),
+            "runner_threads": dashboard.runner_threads(rows),
+            "swimlanes": {
+                "since": iso(lane_since),
+                "until": iso(now),
+                "minutes": lane_minutes,
+                "lanes": dashboard.swimlanes(jobs, by_pid),
+                "truncated": truncated,
+                "max_bars": MAX_BARS,
+            },
+            "lab": self._lab(Experiment) if Experiment is not None else None,
+            "me": {
+                "pid": os.getpid(),
+                "is_manager": self.env.user.has_group(GROUP_MANAGER),
+                "queue_job_server_wide": "queue_job" in config["server_wide_modules"],
+            },
+            "labels": {
+                "roles": dict(processes.ROLES),
+                "exit_reasons": dict(processes.EXIT_REASONS),
+            },
+            "burst_form": self._burst_form(),
+        }
+
+    # ------------------------------------------------------------------
+    # Reading
+    # ------------------------------------------------------------------
+    @api.model
+    def _process_rows(self, now):
+        """Live and stale processes, plus those gone long enough ago to fade out."""
+        self.env.cr.execute(
+            """SELECT id, host, pid, master_pid, role, state, exit_reason, rss_mb, cpu_percent,
+                      cpu_seconds, requests, jobs, crons, threads, replaces_id,
+                      extract(epoch FROM started_at) AS started_at,
+                      extract(epoch FROM gone_at) AS gone_at
+                 FROM async_lab_worker
+                WHERE state != 'gone' OR gone_at >= %s""",
+            [now - timedelta(seconds=dashboard.GONE_VISIBLE)],
+        )
+        rows = self.env.cr.dictfetchall()
+        for row in rows:
+            for key in ("started_at", "gone_at"):
+                row[key] = float(row[key]) if row[key] is not None else None
+        return rows
+
+    @api.model
+    def _recent_respawns(self, now):
+        self.env.cr.execute(
+            """SELECT new_worker_id, old_pid, new_pid, reason, extract(epoch FROM respawned_at) AS respawned_at
+                 FROM async_lab_respawn
+                WHERE respawned_at >= %s AND new_worker_id IS NOT NULL""",
+            [now - timedelta(minutes=RESPAWN_MINUTES)],
+        )
+        respawns = self.env.cr.dictfetchall()
+        for respawn in respawns:
+            respawn["respawned_at"] = float(respawn["respawned_at"]) if respawn["respawned_at"] else None
+        return respawns
+
+    @api.model
+    def _timeline_query(self, channels, since):
+        """Jobs that ran since ``since``: at most MAX_BARS + 1 of each kind, on indexes only.
+
+        Done jobs come through the (channel, date_done, date_created) index,
+        running and failed ones through the state index. queue_job records
+        no end for a failed job: it is drawn as a mark where it started.
+        """
+        return SQL(
+            """
+            (SELECT id, channel, state, worker_pid, date_started, date_done AS date_end,
+                    async_lab_burst_id, name, retry
+               FROM queue_job
+              WHERE channel = ANY(%(channels)s) AND date_done >= %(since)s AND date_started IS NOT NULL
+              ORDER BY date_done DESC LIMIT %(limit)s)
+            UNION ALL
+            (SELECT id, channel, state, worker_pid, date_started, NULL, async_lab_burst_id, name, retry
+               FROM queue_job
+              WHERE state = 'started'
+              ORDER BY date_started DESC LIMIT %(limit)s)
+            UNION ALL
+            (SELECT id, channel, state, worker_pid, date_started, date_started,
+                    async_lab_burst_id, name, retry
+               FROM queue_job
+              WHERE state = 'failed' AND channel = ANY(%(channels)s) AND date_started >= %(since)s
+              ORDER BY date_started DESC LIMIT %(limit)s)
+            """,
+            channels=list(channels), since=since, limit=MAX_BARS + 1,
+        )  # fmt: skip
+
+    @api.model
+    def _timeline_jobs(self, channels, since, now):
+        """The newest MAX_BARS jobs of the timeline, and whether there were more."""
+        self.env["queue.job"].flush_model()
+        self.env.cr.execute(self._timeline_query(channels, since))
+        rows = self.env.cr.dictfetchall()
+        rows.sort(key=lambda r: r["date_end"] or now, reverse=True)
+        # Other jobs' descriptions may hold business data.
+        all_names = self.env.user.has_group("queue_job.group_queue_job_manager")
+        jobs = [
+            {
+                "id": row["id"],
+                "channel": row["channel"],
+                "state": row["state"],
+                "pid": row["worker_pid"],
+                "start": iso(max(row["date_started"], since)),
+                "started": iso(row["date_started"]),
+                "end": iso(row["date_end"]),
+                "burst_id": row["async_lab_burst_id"],
+                "retry": row["retry"],
+                "name": row["name"] if all_names or row["async_lab_burst_id"] else None,
+            }
+            for row in rows[:MAX_BARS]
+        ]
+        return jobs, len(rows) > MAX_BARS
+
+    @api.model
+    def _lab(self, Experiment):
+        return {
+            "latest": Experiment.get_latest_results(),
+            "presets": Experiment.get_presets(),
+        }
+
+    @api.model
+    def _burst_form(self):
+        """Choices of the quick burst form: workloads, their one parameter, channels."""
+        choices = []
+        for name, spec in workloads.WORKLOADS.items():
+            if any(p.name not in PARAM_FIELDS for p in spec.params):
+                continue  # a parameter that bursts cannot store (flaky's attempt)
+            choices.append({
+                "name": name,
+                "summary": spec.summary,
+                "kind": spec.kind,
+                "channel": DEFAULT_CHANNEL_BY_KIND[spec.kind],
+                "params": [{"name": p.name, "min": p.minimum, "max": p.maximum, "default": p.default,
+                            "description": p.description} for p in spec.params],
+            })  # fmt: skip
+        return {
+            "workloads": choices,
+            "channels": [{"name": name, "label": label} for name, label in CHANNELS],
+            "max_jobs": MAX_JOBS,
+        }
+
+    # ------------------------------------------------------------------
+    # Actions (Managers: they create load)
+    # ------------------------------------------------------------------
+    @api.model
+    def launch_burst(self, workload, count, channel, params=None):
+        """Create and launch a burst; return ``{"burst_id", "job_uuids"}``."""
+        self._check_group(GROUP_MANAGER)
+        if params is not None and not isinstance(params, dict):
+            raise ValidationError(_("params must be a mapping of parameter names to integers"))
+        count = bounded("count", count, 1, MAX_JOBS)
+        burst, uuids = self.env["async_lab.burst"].api_create_and_launch(
+            workload, params or {}, count=count, channel=channel or None
+        )
+        self.env["async_lab.stats"]._notify_dashboard("burst", {"burst_id": burst.id})
+        return {"burst_id": burst.id, "job_uuids": uuids, "channel": burst.channel}

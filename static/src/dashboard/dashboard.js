@@ -1,0 +1,161 @@
+/** @odoo-module **/
+// Copyright 2026 Async Lab contributors
+// License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import { Component, onWillStart, useState } from "@odoo/owl";
+import { loadBundle } from "@web/core/assets";
+import { _t } from "@web/core/l10n/translation";
+import { registry } from "@web/core/registry";
+import { KeepLast } from "@web/core/utils/concurrency";
+import { useService } from "@web/core/utils/hooks";
+import { Layout } from "@web/search/layout";
+
+import { ChannelTable } from "../channel_table/channel_table";
+import { LabPanel } from "../lab_panel/lab_panel";
+import { LaunchPanel } from "../launch_panel/launch_panel";
+import { ProcessTree } from "../process_tree/process_tree";
+import { StageLatency } from "../stage_latency/stage_latency";
+import { Swimlane } from "../swimlane/swimlane";
+import { ThroughputChart } from "../throughput_chart/throughput_chart";
+import { channelColors } from "../utils/colors";
+import { POLL_INTERVAL, useLiveUpdates } from "./live_updates";
+
+export const DATA_ROUTE = "/async_lab/dashboard/data";
+export const BUS_CHANNEL = "async_lab.dashboard";
+/** Statistics window of the counters, chart and tables, in minutes. */
+export const WINDOW_MINUTES = 60;
+export const LANE_MINUTES_CHOICES = [1, 2, 5, 10, 30, 60];
+export const DEFAULT_LANE_MINUTES = 5;
+
+/**
+ * Async Lab → Dashboard: processes, queue_job channels and experiments,
+ * live. One JSON call (``/async_lab/dashboard/data``) feeds every panel;
+ * the bus says when to call it again, polling covers a missing websocket.
+ */
+export class AsyncLabDashboard extends Component {
+    static template = "async_lab.Dashboard";
+    static components = {
+        ChannelTable,
+        LabPanel,
+        LaunchPanel,
+        Layout,
+        ProcessTree,
+        StageLatency,
+        Swimlane,
+        ThroughputChart,
+    };
+    static props = ["*"];
+
+    setup() {
+        this.rpc = useService("rpc");
+        this.keepLast = new KeepLast();
+        this.pollSeconds = POLL_INTERVAL / 1000;
+        this.laneChoices = LANE_MINUTES_CHOICES;
+        this.state = useState({
+            data: null,
+            error: null,
+            laneMinutes: DEFAULT_LANE_MINUTES,
+        });
+        this.live = useLiveUpdates(() => this.load(), BUS_CHANNEL);
+        onWillStart(async () => {
+            await Promise.all([loadBundle("web.chartjs_lib"), this.load()]);
+        });
+    }
+
+    get display() {
+        return { controlPanel: {} };
+    }
+
+    /** Fetch the data; a newer call wins (KeepLast), errors show inline. */
+    async load() {
+        try {
+            const data = await this.keepLast.add(
+                this.rpc(
+                    DATA_ROUTE,
+                    { window: WINDOW_MINUTES, lane_minutes: this.state.laneMinutes },
+                    { silent: true }
+                )
+            );
+            this.state.data = data;
+            this.state.error = null;
+        } catch (error) {
+            this.state.error = error?.data?.message || error?.message || String(error);
+        }
+    }
+
+    get colors() {
+        const stats = this.state.data.stats;
+        return channelColors(stats.channels.map((channel) => channel.name));
+    }
+
+    /** The runner as the stats see it, plus a runner thread of a threaded server. */
+    get runner() {
+        const { stats, runner_threads: threads } = this.state.data;
+        return { ...stats.runner, thread: threads[0] || null };
+    }
+
+    get counters() {
+        const totals = this.state.data.stats.totals;
+        const processed = _t("Processed");
+        const failed = _t("Failed");
+        return [
+            {
+                key: "done_minute",
+                label: processed,
+                period: _t("last minute"),
+                value: totals.done_last_minute,
+            },
+            {
+                key: "done_hour",
+                label: processed,
+                period: _t("last hour"),
+                value: totals.done_window,
+            },
+            {
+                key: "failed_minute",
+                label: failed,
+                period: _t("last minute"),
+                value: totals.failed_last_minute,
+                danger: totals.failed_last_minute > 0,
+            },
+            {
+                key: "failed_hour",
+                label: failed,
+                period: _t("last hour"),
+                value: totals.failed_window,
+                danger: totals.failed_window > 0,
+            },
+            {
+                key: "waiting",
+                label: _t("Waiting"),
+                period: _t("pending + enqueued"),
+                value: totals.pending + totals.enqueued,
+            },
+            {
+                key: "running",
+                label: _t("Running"),
+                period: _t("started now"),
+                value: totals.started,
+            },
+        ];
+    }
+
+    get liveLabel() {
+        if (this.state.error) {
+            return _t("Cannot refresh: retrying");
+        }
+        return this.live.busLive()
+            ? _t("Live (bus)")
+            : _t("Live (polling every %s s)", this.pollSeconds);
+    }
+
+    onLaneMinutesChange(ev) {
+        this.state.laneMinutes = parseInt(ev.target.value, 10);
+        this.load();
+    }
+
+    onLaunched() {
+        this.load();
+    }
+}
+
+registry.category("actions").add("async_lab.dashboard", AsyncLabDashboard);

@@ -1,0 +1,103 @@
+/** @odoo-module **/
+// Copyright 2026 Async Lab contributors
+// License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import { browser } from "@web/core/browser/browser";
+import { onMounted, onWillUnmount, useEnv } from "@odoo/owl";
+
+/** Polling period while the bus brings no news (no websocket, e.g. not proxied). */
+export const POLL_INTERVAL = 5000;
+/** Polling period while bus notifications arrive: only a safety net then. */
+export const BUS_POLL_INTERVAL = 30000;
+/** The bus counts as live this long after its last notification. */
+export const BUS_FRESH_FOR = 60000;
+/** At most one refresh per this many ms, however many jobs finish. */
+export const MIN_REFRESH_GAP = 1000;
+export const NOTIFICATION_TYPE = "async_lab.refresh";
+
+// bus_service.subscribe() cannot be undone in Odoo 17: subscribe once per
+// bus service and dispatch to the dashboards currently mounted.
+const listenersByBus = new WeakMap();
+
+function listen(busService, channel, listener) {
+    let listeners = listenersByBus.get(busService);
+    if (!listeners) {
+        listeners = new Set();
+        listenersByBus.set(busService, listeners);
+        busService.subscribe(NOTIFICATION_TYPE, (payload) => {
+            for (const callback of listeners) {
+                callback(payload);
+            }
+        });
+    }
+    listeners.add(listener);
+    busService.addChannel(channel);
+    return () => {
+        listeners.delete(listener);
+        if (!listeners.size) {
+            busService.deleteChannel(channel);
+        }
+    };
+}
+
+/**
+ * Call ``refresh`` when the server announces fresh figures on the bus
+ * channel, and every few seconds as a fallback (the websocket may not be
+ * reachable). Bursts of notifications are throttled to one refresh per
+ * MIN_REFRESH_GAP; polling pauses while the tab is hidden.
+ *
+ * @param {() => Promise<any>} refresh must not reject
+ * @param {string} channel bus channel to listen to
+ * @returns {{ busLive: () => boolean }} whether bus notifications arrive
+ */
+export function useLiveUpdates(refresh, channel) {
+    // Not useService: bus_service declares `async: true`, which useService
+    // cannot wrap in Odoo 17 (core components read env.services too).
+    const busService = useEnv().services.bus_service;
+    let pollTimer = null;
+    let busTimer = null;
+    let lastRefresh = 0;
+    let lastNotification = 0;
+    let stopListening = () => {};
+
+    const busLive = () => Date.now() - lastNotification < BUS_FRESH_FOR;
+
+    function run() {
+        lastRefresh = Date.now();
+        return refresh();
+    }
+
+    function schedulePoll() {
+        browser.clearTimeout(pollTimer);
+        pollTimer = browser.setTimeout(poll, busLive() ? BUS_POLL_INTERVAL : POLL_INTERVAL);
+    }
+
+    function poll() {
+        if (!document.hidden) {
+            run();
+        }
+        schedulePoll();
+    }
+
+    function onNotification() {
+        lastNotification = Date.now();
+        if (busTimer !== null) {
+            return; // a refresh is already due
+        }
+        const wait = Math.max(0, lastRefresh + MIN_REFRESH_GAP - Date.now());
+        busTimer = browser.setTimeout(() => {
+            busTimer = null;
+            run();
+        }, wait);
+    }
+
+    onMounted(() => {
+        stopListening = listen(busService, channel, onNotification);
+        schedulePoll();
+    });
+    onWillUnmount(() => {
+        stopListening();
+        browser.clearTimeout(pollTimer);
+        browser.clearTimeout(busTimer);
+    });
+    return { busLive };
+}
