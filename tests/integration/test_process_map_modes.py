@@ -145,8 +145,7 @@ def test_two_servers_on_one_database_keep_their_own_trees(make_server, db_cursor
             "SELECT master_pid, new_pid, role, reason FROM async_lab_respawn WHERE old_pid = %s AND gone_at >= %s",
             [victim, started],
         )
-        rows = db_cursor.fetchall()
-        return rows and rows
+        return db_cursor.fetchall()
 
     rows = a.wait_for(respawn_recorded, timeout=30, what="the respawn of the killed HTTP worker of A")
     assert len(rows) == 1, rows
