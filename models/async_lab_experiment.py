@@ -310,6 +310,7 @@ class AsyncLabExperiment(models.Model):
     @api.model
     def api_run_inline(self, workload, params, strategy, tasks):
         """POST /async_lab/run: one strategy, measured inside the request."""
+        self._check_manager()  # also reachable over RPC, not only through the route
         if strategy not in strategies.LOCAL_STRATEGIES:
             raise ValidationError(_("strategy must be one of %s (queue_job is the background pattern: "
                                     "POST /async_lab/jobs)") % ", ".join(strategies.LOCAL_STRATEGIES))  # fmt: skip

@@ -3,7 +3,8 @@
 import logging
 from datetime import datetime, timedelta, timezone
 
-from odoo import api, models
+from odoo import _, api, models
+from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
@@ -70,6 +71,10 @@ class AsyncLabStats(models.AbstractModel):
     @api.model
     def get_stats(self, window=DEFAULT_WINDOW, now=None):
         """Job statistics over the last ``window`` minutes, as a plain dict."""
+        if not self.env.su and not self.env.user.has_group("async_lab.async_lab_group_user"):
+            # Raw SQL below reads queue_job past its access rules: check here,
+            # since this public method is also reachable over RPC.
+            raise AccessError(_("Job statistics need the Async Lab / User group."))
         window = max(1, min(int(window), MAX_WINDOW))
         now = now or utcnow()
         since = now - timedelta(minutes=window)

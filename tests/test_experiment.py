@@ -46,6 +46,8 @@ class TestExperiment(AsyncLabCase):
             experiment.with_user(self.user).action_run()
         with self.assertRaises(AccessError):
             self.Experiment.with_user(self.user).run_preset("io_sleep")
+        with self.assertRaises(AccessError):
+            self.Experiment.with_user(self.user).api_run_inline("io_sleep", {"ms": 1}, "threads", 1)
 
     def test_end_to_end_through_the_job(self):
         experiment = self.Experiment.create({"name": "e2e", "workload": "io_sleep", "ms": 40, "tasks": 4})

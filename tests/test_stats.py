@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from datetime import timedelta
 
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .common import AsyncLabCase, at, now_minute
@@ -81,6 +82,12 @@ class TestStats(AsyncLabCase):
         # Rolling up again changes nothing (idempotent upsert).
         self.env["async_lab.metric"]._rollup(now=self.now)
         self.assertEqual(self.env["async_lab.metric"].search_count([]), 5)
+
+    def test_stats_need_the_user_group(self):
+        outsider = self.env["res.users"].create({"name": "Outsider", "login": "async_lab_outsider"})
+        with self.assertRaises(AccessError):
+            self.Stats.with_user(outsider).get_stats(now=self.now)
+        self.assertTrue(self.Stats.with_user(self.user).get_stats(now=self.now)["channels"])
 
     def test_prune(self):
         self.env["async_lab.metric"]._rollup(now=self.now)
