@@ -242,8 +242,23 @@ class TestDashboardTour(HttpCase):
     def test_dashboard_tour(self):
         self.env["async_lab.worker"]._cron_refresh()  # records this (threaded) server process
         pid = os.getpid()
-        with BurstJobRunner(self.registry) as runner:
-            self.start_tour(DASHBOARD_URL % pid, "async_lab_dashboard_tour", login="admin", timeout=180)
+        runner = BurstJobRunner(self.registry)
+        authenticate = self.authenticate
+
+        def authenticate_then_run(*args, **kwargs):
+            # start_tour logs in with the test's own cursor, outside the lock
+            # that serialises the test cursors: only then may the runner
+            # thread start using the shared transaction.
+            result = authenticate(*args, **kwargs)
+            runner.__enter__()
+            return result
+
+        try:
+            with patch.object(self, "authenticate", authenticate_then_run):
+                self.start_tour(DASHBOARD_URL % pid, "async_lab_dashboard_tour", login="admin", timeout=180)
+        finally:
+            if runner._thread.ident is not None:  # started
+                runner.__exit__(None, None, None)
         self.assertFalse(runner.errors, "\n".join(runner.errors))
         jobs = self.env["queue.job"].search([("async_lab_burst_id", "!=", False)])
         self.assertEqual(len(jobs), 3)
