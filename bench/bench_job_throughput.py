@@ -43,11 +43,9 @@ drops the database at the end.
 """
 
 import argparse
-import configparser
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,72 +60,11 @@ DEFAULT_CHANNELS = "root:3,root.async_lab:3,root.async_lab.io:3,root.async_lab.c
 FINISHED = ("done", "failed", "cancelled")
 SIDES = ("bursts", "bare")
 
+sys.path.insert(0, str(INTEGRATION))
+from odoo_server import OdooServer, connect, db_params, drop_database, ensure_modules  # noqa: E402
+
 
 # -- database -------------------------------------------------------------------------
-def db_params(conf_path):
-    conf = configparser.ConfigParser(interpolation=None)
-    conf.read(conf_path)
-    params = {}
-    for key in ("host", "port", "user", "password"):
-        value = conf["options"].get("db_" + key, "False")
-        if value and value != "False":
-            params[key] = value
-    return params
-
-
-def connect(params, db, autocommit=True):
-    import psycopg2
-
-    conn = psycopg2.connect(dbname=db, **params)
-    conn.autocommit = autocommit
-    return conn
-
-
-def module_state(params, db, module="async_lab"):
-    """State of ``module`` in ``db``; None if ``db`` does not exist; "" if not an Odoo db."""
-    conn = connect(params, "postgres")
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
-            if not cr.fetchone():
-                return None
-    finally:
-        conn.close()
-    conn = connect(params, db)
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
-            if not cr.fetchone()[0]:
-                return ""
-            cr.execute("SELECT state FROM ir_module_module WHERE name = %s", [module])
-            row = cr.fetchone()
-            return row[0] if row else "uninstalled"
-    finally:
-        conn.close()
-
-
-def drop_database(params, db):
-    conn = connect(params, "postgres")
-    with conn.cursor() as cr:
-        cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db])
-        cr.execute('DROP DATABASE IF EXISTS "%s"' % db.replace('"', ""))
-    conn.close()
-
-
-def ensure_database(odoo_bin, conf, params, db, update):
-    state = module_state(params, db)
-    if state == "":
-        sys.exit("database %s exists but is not an Odoo database: choose another --db" % db)
-    cmd = [str(odoo_bin), "-c", str(conf), "-d", db, "--stop-after-init", "--workers=0",
-           "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"]  # fmt: skip
-    if state != "installed":
-        print("installing async_lab in database %s (a minute or two)" % db, flush=True)
-        subprocess.run(cmd + ["-i", "async_lab"], check=True)
-    elif update:
-        print("updating async_lab in database %s (--no-update skips this)" % db, flush=True)
-        subprocess.run(cmd + ["-u", "async_lab"], check=True)
-
-
 def load_registry(conf, db):
     """An Odoo registry of ``db`` in this process, to enqueue the bare jobs.
 
@@ -139,15 +76,6 @@ def load_registry(conf, db):
 
     odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
     return Registry(db)
-
-
-def set_options(server, **values):
-    """Override options of a not yet started OdooServer's config file."""
-    conf = configparser.ConfigParser(interpolation=None)
-    conf.read(server.conf_path)
-    conf["options"].update({key: str(value) for key, value in values.items()})
-    with open(server.conf_path, "w") as fh:
-        conf.write(fh)
 
 
 # -- enqueueing ---------------------------------------------------------------------------
@@ -291,11 +219,11 @@ def report(rows, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, str(INTEGRATION))
-    from odoo_server import ODOO_BIN, OdooServer
-
     params = db_params(args.conf)
-    ensure_database(ODOO_BIN, args.conf, params, args.db, args.update)
+    try:
+        ensure_modules(args.conf, params, args.db, ["async_lab"], update=["async_lab"] if args.update else [])
+    except ValueError as exc:
+        sys.exit("%s: choose another --db" % exc)
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
@@ -307,8 +235,7 @@ def main(argv=None):
     try:
         registry = load_registry(args.conf, args.db)
         server = OdooServer(args.conf, args.db, tmp, workers=args.workers, max_cron_threads=0,
-                            channels=args.channels)  # fmt: skip
-        set_options(server, log_level=args.log_level)
+                            channels=args.channels, options={"log_level": args.log_level})  # fmt: skip
         server.start()
         conn = connect(params, args.db)
         ctx = {"server": server, "session": server.session(), "registry": registry, "cr": conn.cursor()}

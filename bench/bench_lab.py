@@ -19,35 +19,18 @@ the client's concurrency (try --workers 3 to see it).
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psycopg2
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from conftest import _db_params  # noqa: E402
-from odoo_server import ODOO_BIN, OdooServer  # noqa: E402
+from odoo_server import OdooServer, db_params, ensure_modules  # noqa: E402
 
 PRESETS = ("io_sleep", "io_http", "cpu_gil", "cpu_nogil")
 CHANNELS = "root:4,root.async_lab:4,root.async_lab.io:4,root.async_lab.cpu:2,root.async_lab.serial:1:sequential"
-
-
-def ensure_database(conf, db, params):
-    conn = psycopg2.connect(dbname="postgres", **params)
-    with conn.cursor() as cr:
-        cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
-        exists = cr.fetchone()
-    conn.close()
-    mode = "-u" if exists else "-i"
-    print("%s async_lab in %s ..." % ("updating" if exists else "installing", db), flush=True)
-    subprocess.run([str(ODOO_BIN), "-c", str(conf), "-d", db, mode, "async_lab", "--stop-after-init",
-                    "--workers=0", "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"],
-                   check=True)  # fmt: skip
 
 
 def call_kw(server, session, model, method, *args):
@@ -110,8 +93,7 @@ def main():
     parser.add_argument("--workers", type=int, default=18)
     parser.add_argument("--presets", default=",".join(PRESETS))
     args = parser.parse_args()
-    params = _db_params(args.conf)
-    ensure_database(args.conf, args.db, params)
+    ensure_modules(args.conf, db_params(args.conf), args.db, ["async_lab"], update=["async_lab"])
     with tempfile.TemporaryDirectory() as tmp:
         server = OdooServer(args.conf, args.db, Path(tmp), workers=args.workers, max_cron_threads=1,
                             channels=CHANNELS)  # fmt: skip

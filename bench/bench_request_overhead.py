@@ -52,7 +52,6 @@ with ``--keep-logs`` or when a server fails).
 
 import argparse
 import ast
-import configparser
 import http.client
 import itertools
 import json
@@ -61,7 +60,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,6 +67,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 INTEGRATION = REPO / "tests" / "integration"
+sys.path.insert(0, str(INTEGRATION))
+from odoo_server import OdooServer, db_params, drop_database, ensure_modules, module_states  # noqa: E402
+
 #: The baseline database has what async_lab depends on, and not async_lab.
 BASELINE_MODULES = ",".join(ast.literal_eval((REPO / "__manifest__.py").read_text())["depends"])
 GOAL = 0.98
@@ -145,84 +146,19 @@ class LoadGenerator:
 
 
 # -- databases ----------------------------------------------------------------------
-def db_params(conf_path):
-    conf = configparser.ConfigParser(interpolation=None)
-    conf.read(conf_path)
-    params = {}
-    for key in ("host", "port", "user", "password"):
-        value = conf["options"].get("db_" + key, "False")
-        if value and value != "False":
-            params[key] = value
-    return params
-
-
-def module_states(params, db):
-    """{module: state} of database ``db``, or None if it does not exist."""
-    import psycopg2
-
-    conn = psycopg2.connect(dbname="postgres", **params)
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
-            if not cr.fetchone():
-                return None
-    finally:
-        conn.close()
-    conn = psycopg2.connect(dbname=db, **params)
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
-            if not cr.fetchone()[0]:
-                sys.exit("database %s exists but is not an Odoo database: choose another name" % db)
-            cr.execute("SELECT name, state FROM ir_module_module")
-            return dict(cr.fetchall())
-    finally:
-        conn.close()
-
-
-def drop_database(params, db):
-    import psycopg2
-
-    conn = psycopg2.connect(dbname="postgres", **params)
-    conn.autocommit = True
-    with conn.cursor() as cr:
-        cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db])
-        cr.execute('DROP DATABASE IF EXISTS "%s"' % db.replace('"', ""))
-    conn.close()
-
-
-def ensure_database(odoo_bin, conf, params, db, *, with_async_lab, update=True):
+def ensure_database(conf, params, db, *, with_async_lab, update=True):
     """Create ``db`` with the modules of its side, or check and reuse it."""
-    states = module_states(params, db)
-    cmd = [str(odoo_bin), "-c", str(conf), "-d", db, "--stop-after-init", "--workers=0",
-           "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"]  # fmt: skip
-    wanted = BASELINE_MODULES + (",async_lab" if with_async_lab else "")
-    if states is None:
-        print("creating database %s with %s (about a minute)" % (db, wanted), flush=True)
-        subprocess.run(cmd + ["-i", wanted], check=True)
-        return
-    installed = {name for name, state in states.items() if state == "installed"}
-    if not with_async_lab and "async_lab" in installed:
+    modules = BASELINE_MODULES.split(",") + (["async_lab"] if with_async_lab else [])
+    try:
+        states = module_states(params, db)
+    except ValueError as exc:
+        sys.exit("%s: choose another name" % exc)
+    if not with_async_lab and (states or {}).get("async_lab") == "installed":
         sys.exit("database %s has async_lab installed, so it is no baseline: use --recreate" % db)
-    missing = set(wanted.split(",")) - installed
-    if missing:
-        print("installing %s in database %s" % (",".join(sorted(missing)), db), flush=True)
-        subprocess.run(cmd + ["-i", ",".join(sorted(missing))], check=True)
-    elif with_async_lab and update:
-        print("updating async_lab in database %s" % db, flush=True)
-        subprocess.run(cmd + ["-u", "async_lab"], check=True)
+    ensure_modules(conf, params, db, modules, update=["async_lab"] if with_async_lab and update else [])
 
 
 # -- servers -------------------------------------------------------------------------
-def set_options(server, **values):
-    """Override options of a not yet started OdooServer's config file."""
-    conf = configparser.ConfigParser(interpolation=None)
-    conf.read(server.conf_path)
-    conf["options"].update({key: str(value) for key, value in values.items()})
-    with open(server.conf_path, "w") as fh:
-        conf.write(fh)
-
-
 def signal_group(server, signum):
     try:
         os.killpg(server.pid, signum)
@@ -454,19 +390,16 @@ def run_rounds(servers, cookies, load, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, str(INTEGRATION))
-    from odoo_server import ODOO_BIN, OdooServer
-
     params = db_params(args.conf)
     if args.recreate:
         for db in (args.db_with, args.db_without):
             drop_database(params, db)
-    ensure_database(ODOO_BIN, args.conf, params, args.db_without, with_async_lab=False)
+    ensure_database(args.conf, params, args.db_without, with_async_lab=False)
     if args.aa:
         args.db_with = args.db_without
         print("A/A check: both servers serve %s, so 'with' is a second baseline server" % args.db_without)
     else:
-        ensure_database(ODOO_BIN, args.conf, params, args.db_with, with_async_lab=True, update=args.update)
+        ensure_database(args.conf, params, args.db_with, with_async_lab=True, update=args.update)
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
@@ -479,8 +412,8 @@ def main(argv=None):
     failed = True
     try:
         for side, db in (("with", args.db_with), ("without", args.db_without)):
-            server = OdooServer(args.conf, db, tmp, workers=args.workers, max_cron_threads=args.max_cron_threads)
-            set_options(server, log_level=args.log_level)
+            server = OdooServer(args.conf, db, tmp, workers=args.workers, max_cron_threads=args.max_cron_threads,
+                                options={"log_level": args.log_level})
             servers[side] = server
             server.start()
         cookies = {}

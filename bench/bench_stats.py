@@ -47,7 +47,6 @@ It starts no server and writes nothing in the repository.
 """
 
 import argparse
-import configparser
 import math
 import sys
 import time
@@ -56,6 +55,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from odoo_server import connect, db_params, drop_database, ensure_modules  # noqa: E402
+
 GOAL_P95_MS = 150.0
 GOAL_RATIO = 10.0
 NOW_PARAM = "async_lab.bench_stats_now"
@@ -75,69 +77,6 @@ CANCELLED_SHARE = 0.005
 
 
 # -- database -------------------------------------------------------------------------
-def db_params(conf_path):
-    conf = configparser.ConfigParser(interpolation=None)
-    conf.read(conf_path)
-    params = {}
-    for key in ("host", "port", "user", "password"):
-        value = conf["options"].get("db_" + key, "False")
-        if value and value != "False":
-            params[key] = value
-    return params
-
-
-def connect(params, db):
-    import psycopg2
-
-    conn = psycopg2.connect(dbname=db, **params)
-    conn.autocommit = True
-    return conn
-
-
-def module_state(params, db):
-    """async_lab's state in ``db``; None if ``db`` does not exist; "" if not an Odoo db."""
-    conn = connect(params, "postgres")
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
-            if not cr.fetchone():
-                return None
-    finally:
-        conn.close()
-    conn = connect(params, db)
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
-            if not cr.fetchone()[0]:
-                return ""
-            cr.execute("SELECT state FROM ir_module_module WHERE name = 'async_lab'")
-            row = cr.fetchone()
-            return row[0] if row else "uninstalled"
-    finally:
-        conn.close()
-
-
-def drop_database(params, db):
-    conn = connect(params, "postgres")
-    with conn.cursor() as cr:
-        cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db])
-        cr.execute('DROP DATABASE IF EXISTS "%s"' % db.replace('"', ""))
-    conn.close()
-
-
-def install(conf, db, update=False):
-    """Install async_lab in ``db``, or update it to this checkout."""
-    import subprocess
-
-    odoo_bin = Path(sys.executable).parent / "odoo"
-    print("%s async_lab in database %s" % ("updating" if update else "installing", db), flush=True)
-    subprocess.run(
-        [str(odoo_bin), "-c", str(conf), "-d", db, "-u" if update else "-i", "async_lab", "--stop-after-init",
-         "--workers=0", "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"],
-        check=True,
-    )  # fmt: skip
-
-
 def generated(cr):
     """(now, physical order) of the generated rows, or (None, None)."""
     cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", [NOW_PARAM])
@@ -445,13 +384,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     params = db_params(args.conf)
-    state = module_state(params, args.db)
-    if state == "":
-        sys.exit("database %s exists but is not an Odoo database: choose another --db" % args.db)
-    if state != "installed":
-        install(args.conf, args.db)
-    elif args.update:
-        install(args.conf, args.db, update=True)
+    try:
+        ensure_modules(args.conf, params, args.db, ["async_lab"], update=["async_lab"] if args.update else [])
+    except ValueError as exc:
+        sys.exit("%s: choose another --db" % exc)
     conn = connect(params, args.db)
     with conn.cursor() as cr:
         now, order = generated(cr)

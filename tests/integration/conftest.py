@@ -8,30 +8,15 @@
 of their own from ``.dev/odoo.conf`` and drop it afterwards.
 """
 
-import configparser
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from odoo_server import ODOO_BIN, REPO, OdooServer  # noqa: E402
-
-
-def _db_params(conf_path):
-    conf = configparser.ConfigParser(interpolation=None)
-    conf.read(conf_path)
-    opts = conf["options"]
-    params = {}
-    for key in ("host", "port", "user", "password"):
-        value = opts.get("db_" + key, "False")
-        if value and value != "False":
-            params[key] = value
-    return params
+from odoo_server import REPO, OdooServer, connect, db_params, drop_database, odoo_setup  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +27,9 @@ def base_conf():
     return path
 
 
-@pytest.fixture(scope="session")
-def db_params(base_conf):
-    return _db_params(base_conf)
+@pytest.fixture(scope="session", name="db_params")
+def db_params_fixture(base_conf):
+    return db_params(base_conf)
 
 
 @pytest.fixture(scope="session")
@@ -54,25 +39,16 @@ def odoo_db(base_conf, db_params):
         yield db
         return
     db = "async_lab_it_%d" % os.getpid()
-    subprocess.run(
-        [str(ODOO_BIN), "-c", str(base_conf), "-d", db, "-i", "async_lab", "--stop-after-init",
-         "--workers=0", "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"],
-        check=True,
-    )  # fmt: skip
+    odoo_setup(base_conf, db, "-i", "async_lab")
     try:
         yield db
     finally:
-        conn = psycopg2.connect(dbname="postgres", **db_params)
-        conn.autocommit = True
-        with conn.cursor() as cr:
-            cr.execute('DROP DATABASE IF EXISTS "%s"' % db)
-        conn.close()
+        drop_database(db_params, db)
 
 
 @pytest.fixture
 def db_cursor(odoo_db, db_params):
-    conn = psycopg2.connect(dbname=odoo_db, **db_params)
-    conn.autocommit = True
+    conn = connect(db_params, odoo_db)
     with conn.cursor() as cr:
         yield cr
     conn.close()

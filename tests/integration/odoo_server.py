@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import psutil
+import psycopg2
+import psycopg2.sql
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,8 +57,8 @@ class OdooServer:
             logfile=str(self.logfile),
             log_level="info",
             server_wide_modules="base,web,queue_job",
-            **(options or {}),
         )
+        opts.update({key: str(value) for key, value in (options or {}).items()})  # the caller's last word
         if not conf.has_section("queue_job"):
             conf.add_section("queue_job")
         conf["queue_job"]["port"] = str(self.port)
@@ -139,3 +141,79 @@ class OdooServer:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+# -- databases (shared by the integration tests and the benchmarks) -----------
+BASE_COMMAND_OPTIONS = ["--stop-after-init", "--workers=0", "--max-cron-threads=0", "--without-demo=all",
+                        "--log-level=warn"]  # fmt: skip
+
+
+def db_params(conf_path):
+    """psycopg2.connect keywords of the database server of an Odoo config."""
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(conf_path)
+    params = {}
+    for key in ("host", "port", "user", "password"):
+        value = conf["options"].get("db_" + key, "False")
+        if value and value != "False":
+            params[key] = value
+    return params
+
+
+def connect(params, db, autocommit=True):
+    conn = psycopg2.connect(dbname=db, **params)
+    conn.autocommit = autocommit
+    return conn
+
+
+def module_states(params, db):
+    """{module: state} of ``db``; None if it does not exist; ValueError if it is no Odoo database."""
+    conn = connect(params, "postgres")
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
+            if not cr.fetchone():
+                return None
+    finally:
+        conn.close()
+    conn = connect(params, db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
+            if not cr.fetchone()[0]:
+                raise ValueError("database %s exists but is not an Odoo database" % db)
+            cr.execute("SELECT name, state FROM ir_module_module")
+            return dict(cr.fetchall())
+    finally:
+        conn.close()
+
+
+def drop_database(params, db):
+    conn = connect(params, "postgres")
+    with conn.cursor() as cr:
+        cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db])
+        cr.execute(psycopg2.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg2.sql.Identifier(db)))
+    conn.close()
+
+
+def odoo_setup(conf, db, *args):
+    """Run ``odoo -c conf -d db ARGS --stop-after-init`` (install, update) in one process."""
+    subprocess.run([str(ODOO_BIN), "-c", str(conf), "-d", db, *args, *BASE_COMMAND_OPTIONS], check=True)
+
+
+def ensure_modules(conf, params, db, modules, update=()):
+    """Create ``db`` if needed, install the ``modules`` it lacks, update those of ``update``.
+
+    Return the module states found before (None: the database was new).
+    """
+    states = module_states(params, db)
+    installed = {name for name, state in (states or {}).items() if state == "installed"}
+    missing = [module for module in modules if module not in installed]
+    if missing:
+        print("installing %s in database %s (a minute or two)" % (",".join(missing), db), flush=True)
+        odoo_setup(conf, db, "-i", ",".join(missing))
+    update = [module for module in update if module in installed]
+    if update:
+        print("updating %s in database %s" % (",".join(update), db), flush=True)
+        odoo_setup(conf, db, "-u", ",".join(update))
+    return states
