@@ -328,7 +328,7 @@ def explain(env, window, now):
     finally:
         del cr.execute
     for query in queries:
-        if not query.lstrip().upper().startswith("SELECT"):
+        if not query.lstrip().upper().startswith(("SELECT", "WITH")):
             continue
         cr.execute("EXPLAIN (ANALYZE, BUFFERS) " + query)
         print("\n" + " ".join(query.split())[:400])

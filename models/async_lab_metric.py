@@ -49,9 +49,9 @@ class AsyncLabMetric(models.Model):
             """
             SELECT channel, date_trunc('minute', date_done) AS minute, count(*),
                    percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                       ORDER BY extract(epoch FROM date_started - date_created)),
+                       ORDER BY date_part('epoch', date_started - date_created)),
                    percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                       ORDER BY extract(epoch FROM date_done - date_started))
+                       ORDER BY date_part('epoch', date_done - date_started))
               FROM queue_job
              WHERE state = 'done' AND channel = ANY(%s) AND date_done >= %s AND date_done < %s
              GROUP BY 1, 2

@@ -60,17 +60,41 @@ class AsyncLabStats(models.AbstractModel):
             return text, {}
 
     @api.model
+    def _channels_and_depth(self, config):
+        """The known channels, and the queue depth, in one statement.
+
+        The channels are the configured ones (``config``), the channel
+        records and the channels with jobs to run. The depth rows are
+        ``(channel, state, count, max(date_enqueued))`` of the active jobs
+        (queue_job's state index: active jobs are few).
+        """
+        self.env["queue.job"].flush_model(["channel", "state", "date_enqueued"])
+        self.env["queue.job.channel"].flush_model(["complete_name"])
+        self.env.cr.execute(SQL(
+            """
+            SELECT channel, state, count(*), max(date_enqueued) FROM queue_job WHERE state IN %s GROUP BY 1, 2
+             UNION ALL
+            SELECT complete_name, NULL, 0, NULL FROM queue_job_channel
+            """,
+            ACTIVE_STATES,
+        ))  # fmt: skip
+        rows = self.env.cr.fetchall()
+        names = sorted(set(config) | {row[0] for row in rows if row[0]})
+        return names, [row for row in rows if row[1]]
+
+    @api.model
     def _known_channels(self):
         """Configured channels, channel records, and channels with jobs to run."""
-        names = set(self._channel_config()[1])
-        names.update(self.env["queue.job.channel"].sudo().search([]).mapped("complete_name"))
-        self.env.cr.execute("SELECT DISTINCT channel FROM queue_job WHERE state IN %s", [ACTIVE_STATES])
-        names.update(row[0] for row in self.env.cr.fetchall() if row[0])
-        return sorted(names)
+        return self._channels_and_depth(self._channel_config()[1])[0]
 
     @api.model
     def get_stats(self, window=DEFAULT_WINDOW, now=None):
-        """Job statistics over the last ``window`` minutes, as a plain dict."""
+        """Job statistics over the last ``window`` minutes, as a plain dict.
+
+        Two SQL statements, whatever the window and the size of queue_job:
+        the channels with their queue depth, then everything else (see
+        :meth:`_stats_query`). Python only shapes their results.
+        """
         if not self.env.su and not self.env.user.has_group("async_lab.async_lab_group_user"):
             # Raw SQL below reads queue_job past its access rules: check here,
             # since this public method is also reachable over RPC.
@@ -78,10 +102,16 @@ class AsyncLabStats(models.AbstractModel):
         window = max(1, min(int(window), MAX_WINDOW))
         now = now or utcnow()
         since = now - timedelta(minutes=window)
-        last_minute = now - timedelta(minutes=1)
+        start = minute_floor(since)
         config_text, config = self._channel_config()
-        names = self._known_channels()
-        cr = self.env.cr
+        names, depth = self._channels_and_depth(config)
+        self.env["queue.job"].flush_model()
+        self.env["async_lab.metric"].flush_model()
+        self.env["async_lab.worker"].flush_model()
+        self.env.cr.execute(self._stats_query(names, since, now, start))
+        done, failed, series_rows, runners, last_done_dispatch = self.env.cr.fetchone()
+        last_dispatch = max(filter(None, [last_done_dispatch, *(row[3] for row in depth)]), default=None)
+
         channels = {
             name: {
                 "name": name,
@@ -95,57 +125,31 @@ class AsyncLabStats(models.AbstractModel):
             }
             for name in names
         }  # fmt: skip
-        last_dispatch = []
-
-        # Queue depth (state index: active jobs are few).
-        cr.execute(
-            "SELECT channel, state, count(*), max(date_enqueued) FROM queue_job WHERE state IN %s GROUP BY 1, 2",
-            [ACTIVE_STATES],
-        )
-        for channel, state, count, enqueued in cr.fetchall():
+        for channel, state, count, _enqueued in depth:
             if channel in channels:
                 channels[channel][state] = count
-            last_dispatch.append(enqueued)
-
-        # Done jobs of the window (index-only scan of the done-jobs index).
-        cr.execute(SQL(
-            """
-            SELECT channel, count(*), count(*) FILTER (WHERE date_done >= %(last_minute)s),
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                       ORDER BY extract(epoch FROM date_enqueued - date_created)),
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                       ORDER BY extract(epoch FROM date_started - date_enqueued)),
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                       ORDER BY extract(epoch FROM date_done - date_started)),
-                   max(date_enqueued)
-              FROM queue_job
-             WHERE state = 'done' AND channel = ANY(%(channels)s)
-               AND date_done >= %(since)s AND date_done <= %(now)s
-             GROUP BY channel
-            """,
-            channels=names, since=since, now=now, last_minute=last_minute,
-        ))  # fmt: skip
-        for channel, done, done_minute, enq, start, run, enqueued in cr.fetchall():
+        for channel, count, count_minute, *stages in done or []:
             row = channels[channel]
-            row.update(done=done, done_last_minute=done_minute, throughput_per_minute=round(done / window, 2))
-            for stage, values in zip(STAGES, (enq, start, run)):
+            row.update(done=count, done_last_minute=count_minute, throughput_per_minute=round(count / window, 2))
+            for stage, values in zip(STAGES, stages):
                 row["latency"][stage] = {"p50": seconds(values[0]), "p95": seconds(values[1])}
-            last_dispatch.append(enqueued)
+        for channel, count, count_minute in failed or []:
+            channels[channel].update(failed=count, failed_last_minute=count_minute)
 
-        # Failed jobs (failed-jobs index), by the time they started.
-        cr.execute(SQL(
-            """
-            SELECT channel, count(*), count(*) FILTER (WHERE date_started >= %(last_minute)s)
-              FROM queue_job
-             WHERE state = 'failed' AND channel = ANY(%(channels)s) AND date_started >= %(since)s
-             GROUP BY channel
-            """,
-            channels=names, since=since, last_minute=last_minute,
-        ))  # fmt: skip
-        for channel, failed, failed_minute in cr.fetchall():
-            channels[channel].update(failed=failed, failed_last_minute=failed_minute)
+        minutes = []
+        minute = start
+        while minute <= now:
+            minutes.append(minute)
+            minute += timedelta(minutes=1)
+        series = {}
+        for channel, index, done_count, failed_count in series_rows or []:
+            if channel not in series:
+                series[channel] = {"done": [0] * len(minutes), "failed": [0] * len(minutes)}
+            series[channel]["done"][index] += done_count
+            series[channel]["failed"][index] += failed_count
 
         rows = list(channels.values())
+        runners = runners or []
         return {
             "generated_at": iso(now),
             "window_minutes": window,
@@ -157,58 +161,98 @@ class AsyncLabStats(models.AbstractModel):
                 "failed_last_minute": sum(r["failed_last_minute"] for r in rows),
                 **{state: sum(r[state] for r in rows) for state in ACTIVE_STATES},
             },
-            "series": self._series(names, since, now),
-            "runner": self._runner_status(config_text, max(filter(None, last_dispatch), default=None)),
+            "series": {
+                "minutes": [iso(m) for m in minutes],
+                "channels": {name: series[name] for name in names if name in series},
+            },
+            "runner": {
+                # A runner process (prefork), or a threaded server with a runner thread.
+                "alive": bool(runners),
+                "pid": runners[0][0] if runners else None,
+                "host": runners[0][1] if runners else None,
+                "pids": [r[0] for r in runners],
+                "last_dispatched": iso(last_dispatch),
+                "channels_config": config_text,
+            },
         }
 
     @api.model
-    def _series(self, names, since, now):
-        """Per-minute done/failed per channel: stored buckets, then live minutes."""
-        Metric = self.env["async_lab.metric"]
-        cr = self.env.cr
-        start = minute_floor(since)
-        cr.execute(
-            "SELECT channel, minute, done, failed FROM async_lab_metric WHERE minute >= %s AND minute <= %s",
-            [start, now],
-        )
-        buckets = {(channel, minute): (done, failed) for channel, minute, done, failed in cr.fetchall()}
-        rolled = max((minute for _channel, minute in buckets), default=None)
-        live_from = rolled + timedelta(minutes=1) if rolled else start
-        for bucket in Metric._compute_buckets(names, live_from, now + timedelta(minutes=1)):
-            buckets[(bucket["channel"], bucket["minute"])] = (bucket["done"], bucket["failed"])
-        minutes = []
-        minute = start
-        while minute <= now:
-            minutes.append(minute)
-            minute += timedelta(minutes=1)
-        series = {
-            name: {
-                "done": [buckets.get((name, m), (0, 0))[0] for m in minutes],
-                "failed": [buckets.get((name, m), (0, 0))[1] for m in minutes],
-            }
-            for name in names
-            if any((name, m) in buckets for m in minutes)
-        }
-        return {"minutes": [iso(m) for m in minutes], "channels": series}
+    def _stats_query(self, names, since, now, start):
+        """The second statement of :meth:`get_stats`, on channels ``names``.
 
-    @api.model
-    def _runner_status(self, config_text, last_dispatch):
-        # A runner process (prefork), or a threaded server with a runner thread.
-        self.env.cr.execute(
-            """SELECT pid, host, extract(epoch FROM last_seen) FROM async_lab_worker
-                WHERE state = 'alive' AND (role = 'jobrunner'
-                      OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))
-                ORDER BY last_seen DESC"""
-        )
-        runners = self.env.cr.fetchall()
-        return {
-            "alive": bool(runners),
-            "pid": runners[0][0] if runners else None,
-            "host": runners[0][1] if runners else None,
-            "pids": [r[0] for r in runners],
-            "last_dispatched": iso(last_dispatch),
-            "channels_config": config_text,
-        }
+        Its one row holds, as JSON arrays: the window's done jobs
+        ``(channel, count, count of the last minute, [p50, p95] of each
+        stage)`` (index-only scan of async_lab's done-jobs index) and failed
+        jobs ``(channel, count, count of the last minute)``, by the time they
+        started (failed-jobs index); the per-minute series ``(channel, minute
+        index, done, failed)``: the buckets the rollup cron stored, then the
+        minutes after the last stored one counted live, as the rollup counts
+        them; the alive job runners ``(pid, host)``, latest first; and the
+        last enqueue time of the window's done jobs.
+
+        ``names`` is a literal array, so the index scans return the rows in
+        channel order, as the percentiles' grouping needs (an array computed
+        inside the statement costs a sort of the window's rows).
+        date_part() gives float8 durations: extract() gives numeric, several
+        times slower to sort for the percentiles.
+        """
+        return SQL(
+            """
+            WITH done AS (
+                SELECT channel, count(*) AS count, count(*) FILTER (WHERE date_done >= %(last_minute)s) AS minute,
+                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+                           ORDER BY date_part('epoch', date_enqueued - date_created)) AS created_enqueued,
+                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+                           ORDER BY date_part('epoch', date_started - date_enqueued)) AS enqueued_started,
+                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+                           ORDER BY date_part('epoch', date_done - date_started)) AS started_done,
+                       max(date_enqueued) AS enqueued
+                  FROM queue_job
+                 WHERE state = 'done' AND channel = ANY(%(channels)s)
+                   AND date_done >= %(since)s AND date_done <= %(now)s
+                 GROUP BY channel
+            ),
+            failed AS (
+                SELECT channel, count(*) AS count, count(*) FILTER (WHERE date_started >= %(last_minute)s) AS minute
+                  FROM queue_job
+                 WHERE state = 'failed' AND channel = ANY(%(channels)s) AND date_started >= %(since)s
+                 GROUP BY channel
+            ),
+            stored AS MATERIALIZED (
+                SELECT channel, minute, done, failed FROM async_lab_metric
+                 WHERE minute >= %(start)s AND minute <= %(now)s
+            ),
+            live AS (SELECT coalesce(max(minute) + interval '1 minute', %(start)s) AS since FROM stored),
+            series AS (
+                SELECT channel, minute, done, failed FROM stored
+                 UNION ALL
+                SELECT channel, date_trunc('minute', date_done), count(*), 0
+                  FROM queue_job, live
+                 WHERE state = 'done' AND channel = ANY(%(channels)s)
+                   AND date_done >= live.since AND date_done <= %(now)s
+                 GROUP BY 1, 2
+                 UNION ALL
+                SELECT channel, date_trunc('minute', date_started), 0, count(*)
+                  FROM queue_job, live
+                 WHERE state = 'failed' AND channel = ANY(%(channels)s)
+                   AND date_started >= live.since AND date_started <= %(now)s
+                 GROUP BY 1, 2
+            )
+            SELECT (SELECT json_agg(json_build_array(channel, count, minute, created_enqueued, enqueued_started,
+                                                     started_done)) FROM done),
+                   (SELECT json_agg(json_build_array(channel, count, minute)) FROM failed),
+                   (SELECT json_agg(json_build_array(
+                               channel, date_part('epoch', minute - %(start)s)::int / 60, done, failed))
+                      FROM series),
+                   (SELECT json_agg(json_build_array(pid, host) ORDER BY last_seen DESC)
+                      FROM async_lab_worker
+                     WHERE state = 'alive' AND (role = 'jobrunner'
+                           OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))),
+                   (SELECT max(enqueued) FROM done)
+            """,
+            channels=names, since=since, now=now, start=start,
+            last_minute=now - timedelta(minutes=1),
+        )  # fmt: skip
 
     @api.model
     def _notify_dashboard(self, kind, payload=None):
