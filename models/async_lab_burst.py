@@ -21,7 +21,9 @@ MAX_JOBS = 1000
 MAX_PRIORITY = 9999
 MAX_RETRIES = 20
 DEFAULT_BURST_RETENTION_DAYS = 30
-#: Seconds between two job-completion notifications from one process.
+#: Seconds between two job-completion notifications from the whole server:
+#: dashboards refresh at most once a second anyway (MIN_REFRESH_GAP in
+#: static/src/dashboard/live_updates.js).
 JOB_NOTIFY_INTERVAL = 1.0
 _last_job_notify = {}  # dbname -> time.monotonic() of the last notification
 #: Seconds a self-call token of io_http stays valid.
@@ -230,25 +232,27 @@ class AsyncLabBurst(models.Model):
                 identity_key=self._identity_key(index),
                 description="Async Lab %s #%d/%d (%s)" % (self.workload, index + 1, self.job_count, self.name),
                 **options,
-            )._async_lab_task(index, launch, params)
+            )._async_lab_task(index, launch, params, workload=self.workload)
             for index in range(self.job_count)
         ]  # fmt: skip
+        # One graph per launch, even of independent jobs (a group: no
+        # dependencies): queue_job then looks for an active job with the same
+        # identity key once per graph, not once per job. action_launch has
+        # checked under a lock that none is active.
         tail = []
         if self.shape == "independent":
-            for delayable in delayables:
-                delayable.delay()
+            graph = group(*delayables)
+        elif self.shape == "chain":
+            graph = chain(*delayables)
         else:
-            if self.shape == "chain":
-                graph = chain(*delayables)
-            else:
-                reduce_job = self.delayable(
-                    identity_key=self._identity_key(-1),
-                    description="Async Lab reduce of %s" % self.name,
-                    **options,
-                )._async_lab_reduce(launch)  # fmt: skip
-                graph = chain(group(*delayables), reduce_job)
-                tail = [reduce_job]
-            graph.delay()
+            reduce_job = self.delayable(
+                identity_key=self._identity_key(-1),
+                description="Async Lab reduce of %s" % self.name,
+                **options,
+            )._async_lab_reduce(launch)  # fmt: skip
+            graph = chain(group(*delayables), reduce_job)
+            tail = [reduce_job]
+        graph.delay()
         uuids = [d._generated_job.uuid for d in delayables + tail]
         self.env.cr.execute(
             "UPDATE queue_job SET async_lab_burst_id = %s, async_lab_launch = %s WHERE uuid = ANY(%s)",
@@ -271,31 +275,53 @@ class AsyncLabBurst(models.Model):
         row = self.env.cr.fetchone()
         return row[0] if row else 0
 
-    def _async_lab_task(self, index, launch, params):
-        """Run task ``index`` of this burst's workload (a queue job)."""
+    def _async_lab_task(self, index, launch, params, workload=None):
+        """Run task ``index`` of the burst's ``workload`` (a queue job).
+
+        The workload comes with the job, as its parameters do: what was
+        launched runs even if the burst is edited meanwhile, and a job does
+        not read its burst (a read per job costs a no-op job a quarter of its
+        time). Jobs enqueued without it, by an older version, read the burst's.
+        """
         self.ensure_one()
-        call = dict(params, **self._workload_settings(self.workload))
-        if self.workload == "flaky":
+        workload = workload or self.workload
+        call = dict(params, **self._workload_settings(workload))
+        if workload == "flaky":
             call["attempt"] = self._current_attempt()
         try:
-            span = workloads.run_task(self.workload, call)
+            span = workloads.run_task(workload, call)
         except workloads.TransientError as exc:
             raise RetryableJobError(str(exc), seconds=1) from exc
         self._notify_job_done(span["pid"])
         return "task %d: pid %s, %.3f s, result %s" % (index, span["pid"], span["end"] - span["start"], span["result"])
 
+    @staticmethod
+    def _job_notify_interval():
+        """Seconds between two job notifications from one process.
+
+        Each process that runs jobs (each HTTP worker; the one process of a
+        threaded server) waits JOB_NOTIFY_INTERVAL times their number, so
+        together they send about one notification per JOB_NOTIFY_INTERVAL.
+        """
+        return JOB_NOTIFY_INTERVAL * max(1, config["workers"] or 0)
+
     def _notify_job_done(self, pid):
-        """Tell dashboards, at most once per JOB_NOTIFY_INTERVAL per process.
+        """Tell dashboards that jobs finished, throttled (see _job_notify_interval).
 
         A bus notification opens a PostgreSQL connection after commit (Odoo
-        does not pool the ones to "postgres"): once per job would cost each
-        job a few milliseconds. Dashboards poll too, so the last jobs of a
-        burst still show within one poll.
+        does not pool the ones to "postgres"): one per job would cost a
+        no-op job a third of its time, one per second per worker still about
+        5 % of the throughput (bench/bench_job_throughput.py). The payload's
+        ``settle_ms`` tells dashboards when to refresh once more, for the
+        jobs that finish during the silence after the last notification.
         """
         now, dbname = time.monotonic(), self.env.cr.dbname
-        if now - _last_job_notify.get(dbname, float("-inf")) >= JOB_NOTIFY_INTERVAL:
+        interval = self._job_notify_interval()
+        if now - _last_job_notify.get(dbname, float("-inf")) >= interval:
             _last_job_notify[dbname] = now
-            self.env["async_lab.stats"]._notify_dashboard("job", {"burst_id": self.id, "pid": pid})
+            self.env["async_lab.stats"]._notify_dashboard(
+                "job", {"burst_id": self.id, "pid": pid, "settle_ms": round(1000 * interval)}
+            )
 
     def _async_lab_reduce(self, launch):
         """Fan-in: summarise the tasks of one launch (a queue job)."""

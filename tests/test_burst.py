@@ -1,13 +1,15 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import os
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
-from odoo.tools import mute_logger
+from odoo.tools import config, mute_logger
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from ..models import async_lab_burst
 from ..models.async_lab_burst import BurstRunning
 from .common import AsyncLabCase
 
@@ -26,6 +28,7 @@ class TestBurstEnqueue(AsyncLabCase):
                 trap.assert_enqueued_job(
                     burst._async_lab_task,
                     args=(index, 1, {"ms": 20}),
+                    kwargs={"workload": "io_sleep"},
                     properties={"channel": "root.async_lab.io", "priority": 7, "max_retries": 5,
                                 "identity_key": "async_lab.burst:%d:%d" % (burst.id, index)},
                 )  # fmt: skip
@@ -51,6 +54,14 @@ class TestBurstEnqueue(AsyncLabCase):
             self.assertEqual(reduce_job.depends_on, set(tasks))
             self.assertEqual(len({job.graph_uuid for job in trap.enqueued_jobs}), 1)
             trap.perform_enqueued_jobs()
+
+    def test_jobs_run_the_workload_they_were_launched_with(self):
+        burst = self.Burst.create({"workload": "noop", "job_count": 2})
+        with trap_jobs() as trap:
+            burst.action_launch()
+            burst.workload = "fail"  # edited while its jobs wait: they still run noop
+            trap.perform_enqueued_jobs()  # would raise WorkloadFailure on "fail"
+        self.assertEqual(burst.workload, "fail")
 
     def test_launch_is_for_managers(self):
         burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 1})
@@ -93,6 +104,19 @@ class TestBurstExecution(AsyncLabCase):
         burst = self.Burst.create(vals)
         burst.action_launch()
         return burst, burst.job_ids.sorted("id").mapped("uuid")
+
+    def test_job_notifications_are_throttled_for_the_whole_server(self):
+        burst = self.Burst.create({"workload": "noop", "job_count": 1})
+        sent = []
+        self.patch(type(self.env["async_lab.stats"]), "_notify_dashboard",
+                   lambda _self, kind, payload=None: sent.append((kind, payload)))  # fmt: skip
+        for workers, settle_ms in ((4, 4000), (0, 1000)):
+            sent.clear()
+            with patch.dict(config.options, {"workers": workers}), patch.dict(async_lab_burst._last_job_notify,
+                                                                                clear=True):  # fmt: skip
+                burst._notify_job_done(4242)
+                burst._notify_job_done(4242)  # within the silence: not sent
+            self.assertEqual(sent, [("job", {"burst_id": burst.id, "pid": 4242, "settle_ms": settle_ms})])
 
     def test_io_sleep_jobs_run_and_report_the_pid(self):
         burst, uuids = self.launch(workload="io_sleep", ms=5, job_count=2)

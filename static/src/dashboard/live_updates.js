@@ -14,6 +14,21 @@ export const BUS_FRESH_FOR = 60000;
 export const MIN_REFRESH_GAP = 1000;
 export const NOTIFICATION_TYPE = "async_lab.refresh";
 
+/**
+ * How long after a notification to refresh once more, in ms, or null.
+ *
+ * The server throttles job notifications (one every ``settle_ms`` per
+ * process at most): jobs that finish in the silence after the last one
+ * only show if the dashboard looks again once that silence is over.
+ *
+ * @param {object} [payload] the notification's payload
+ * @returns {number|null}
+ */
+export function trailingRefreshDelay(payload) {
+    const settle = Number(payload && payload.settle_ms);
+    return Number.isFinite(settle) && settle > 0 ? settle + MIN_REFRESH_GAP : null;
+}
+
 // bus_service.subscribe() cannot be undone in Odoo 17: subscribe once per
 // bus service and dispatch to the dashboards currently mounted.
 const listenersByBus = new WeakMap();
@@ -43,7 +58,8 @@ function listen(busService, channel, listener) {
  * Call ``refresh`` when the server announces fresh figures on the bus
  * channel, and every few seconds as a fallback (the websocket may not be
  * reachable). Bursts of notifications are throttled to one refresh per
- * MIN_REFRESH_GAP; polling pauses while the tab is hidden.
+ * MIN_REFRESH_GAP, and a throttled job notification is followed by one more
+ * refresh (trailingRefreshDelay); polling pauses while the tab is hidden.
  *
  * @param {() => Promise<any>} refresh must not reject
  * @param {string} channel bus channel to listen to
@@ -55,6 +71,7 @@ export function useLiveUpdates(refresh, channel) {
     const busService = useEnv().services.bus_service;
     let pollTimer = null;
     let busTimer = null;
+    let trailTimer = null;
     let lastRefresh = 0;
     let lastNotification = 0;
     let stopListening = () => {};
@@ -78,8 +95,18 @@ export function useLiveUpdates(refresh, channel) {
         schedulePoll();
     }
 
-    function onNotification() {
+    function onNotification(payload) {
         lastNotification = Date.now();
+        const trailing = trailingRefreshDelay(payload);
+        if (trailing !== null) {
+            browser.clearTimeout(trailTimer);
+            trailTimer = browser.setTimeout(() => {
+                trailTimer = null;
+                if (!document.hidden) {
+                    run();
+                }
+            }, trailing);
+        }
         if (busTimer !== null) {
             return; // a refresh is already due
         }
@@ -98,6 +125,7 @@ export function useLiveUpdates(refresh, channel) {
         stopListening();
         browser.clearTimeout(pollTimer);
         browser.clearTimeout(busTimer);
+        browser.clearTimeout(trailTimer);
     });
     return { busLive };
 }

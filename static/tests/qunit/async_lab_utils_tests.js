@@ -17,6 +17,7 @@ import {
     timeTicks,
 } from "@async_lab/utils/lanes";
 import { channelColors } from "@async_lab/utils/colors";
+import { MIN_REFRESH_GAP, trailingRefreshDelay } from "@async_lab/dashboard/live_updates";
 
 // Run by tests/test_dashboard.py (TestDashboardQUnit) with ?filter=async_lab.
 QUnit.module("async_lab", () => {
@@ -148,6 +149,15 @@ QUnit.module("async_lab", () => {
             const b = channelColors(["root", "root.a", "root.b", "root.a"]);
             assert.deepEqual(a, b);
             assert.strictEqual(new Set(Object.values(a)).size, 3);
+        });
+    });
+    QUnit.module("live updates", () => {
+        QUnit.test("a throttled job notification asks for one more refresh after its silence", (assert) => {
+            assert.strictEqual(trailingRefreshDelay({ kind: "job", settle_ms: 4000 }), 4000 + MIN_REFRESH_GAP);
+            assert.strictEqual(trailingRefreshDelay({ kind: "burst" }), null);
+            assert.strictEqual(trailingRefreshDelay({ kind: "job", settle_ms: 0 }), null);
+            assert.strictEqual(trailingRefreshDelay({ kind: "job", settle_ms: "soon" }), null);
+            assert.strictEqual(trailingRefreshDelay(undefined), null);
         });
     });
 });
