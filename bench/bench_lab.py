@@ -4,7 +4,14 @@
 
 1. Runs the four presets as experiments (the Run button's path: a queue job
    in the cpu channel) and prints, for each strategy, the measured speedup
-   over the sequential baseline of the same run and measured ÷ theoretical.
+   over the sequential baseline of the same run, and measured ÷ theoretical
+   against two theories (lib/theory.py): the *ideal* (N for I/O, the cores
+   for processes, 1 for threads on GIL-held Python, the channel capacity for
+   queue_job), and the *expected* speedup, the ideal once the costs measured
+   in the same experiment count (the CPU part of each task, which threads
+   and asyncio run in turns under one GIL; queue_job's dispatch, measured by
+   the same fan-out of no-op jobs just before). The goal, >= 0.8, is
+   checked against the expected speedup; both are printed.
 2. Compares the await and background HTTP patterns on 20 × 200 ms I/O
    tasks: client-observed time to the answer, and to the work being done.
 
@@ -22,7 +29,10 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
@@ -30,6 +40,8 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from odoo_server import OdooServer, db_params, ensure_modules  # noqa: E402
 
 PRESETS = ("io_sleep", "io_http", "cpu_gil", "cpu_nogil")
+#: measured ÷ theoretical speedup to reach
+GOAL = 0.8
 CHANNELS = "root:4,root.async_lab:4,root.async_lab.io:4,root.async_lab.cpu:2,root.async_lab.serial:1:sequential"
 
 
@@ -58,8 +70,36 @@ def run_preset(server, session, key, timeout=300):
         raise RuntimeError("experiment %s failed: %s" % (key, row["error"]))
     results = call_kw(server, session, "async_lab.experiment.result", "search_read",
                       [("experiment_id", "=", experiment_id)],
-                      ["strategy", "wall_seconds", "speedup", "ideal", "efficiency", "verdict"])  # fmt: skip
+                      ["strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency", "verdict"])  # fmt: skip
     return experiment_id, results
+
+
+def warm_server(server, session, workers, timeout=120):
+    """Bring the fresh server to a steady state before measuring.
+
+    A prefork worker's first request on a database costs about half a
+    second (routing map, session store, caches). A running server's workers
+    are past it; a server started for the bench is not, and the first
+    experiment would pay for it. So: a burst of no-op jobs (the runner's
+    /queue_job/runjob calls) and as many concurrent /async_lab/io calls
+    as there are workers, untimed.
+    """
+    resp = session.post(server.url + "/async_lab/jobs", timeout=60, json={
+        "workload": "noop", "count": 3 * workers, "channel": "root.async_lab.io"})  # fmt: skip
+    assert resp.status_code == 202, resp.text
+    pending = set(resp.json()["job_uuids"])
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for uuid in list(pending):
+            if session.get(server.url + "/async_lab/jobs/" + uuid, timeout=30).json()["state"] == "done":
+                pending.discard(uuid)
+        time.sleep(0.1)
+
+    def call(_index):
+        requests.get(server.url + "/async_lab/io", params={"ms": 50}, cookies=session.cookies, timeout=30)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(call, range(workers)))
 
 
 def await_vs_background(server, session, tasks=20, ms=200):
@@ -100,36 +140,40 @@ def main():
         try:
             server.start()
             session = server.session()
+            warm_server(server, session, args.workers)
             print("\nserver: %d HTTP workers, channels %s\n" % (args.workers, CHANNELS))
-            header = "%-45s %-11s %9s %9s %7s %9s" % ("preset", "strategy", "wall (s)", "speedup", "ideal",
-                                                      "meas/th")  # fmt: skip
+            header = "%-45s %-11s %9s %9s %6s %8s %9s %8s" % (
+                "preset", "strategy", "wall (s)", "speedup", "ideal", "m/ideal", "expected", "m/exp")  # fmt: skip
             print(header)
             print("-" * len(header))
-            ratios = []
+            ratios = []  # (preset, strategy, measured / ideal, measured / expected)
             for key in args.presets.split(","):
                 _id, results = run_preset(server, session, key)
                 (name,) = [p["name"] for p in call_kw(server, session, "async_lab.experiment", "get_presets")
                            if p["key"] == key]  # fmt: skip
                 for r in results:
-                    ratio = r["speedup"] / r["ideal"] if r["ideal"] else 0.0
+                    vs_ideal = r["speedup"] / r["ideal"] if r["ideal"] else 0.0
+                    vs_expected = r["speedup"] / r["expected"] if r["expected"] else 0.0
                     if r["strategy"] != "sequential" and r["ideal"] > 1:
-                        ratios.append((name, r["strategy"], ratio))
-                    print("%-45s %-11s %9.3f %8.2f× %7.0f %9.2f" % (
-                        name[:45], r["strategy"], r["wall_seconds"], r["speedup"], r["ideal"], ratio))  # fmt: skip
+                        ratios.append((name, r["strategy"], vs_ideal, vs_expected))
+                    print("%-45s %-11s %9.3f %8.2f× %6.0f %8.2f %8.2f× %8.2f" % (
+                        name[:45], r["strategy"], r["wall_seconds"], r["speedup"], r["ideal"], vs_ideal,
+                        r["expected"], vs_expected))  # fmt: skip
                 print("%-45s verdicts:" % "")
                 for r in results:
                     print("%-45s   %s" % ("", r["verdict"]))
-            short = [r for r in ratios if r[2] < 0.8]
-            print("\nmeasured ÷ theoretical ≥ 0.8 for %d of %d strategies where theory predicts a speedup"
-                  % (len(ratios) - len(short), len(ratios)))  # fmt: skip
-            for name, strategy, ratio in short:
-                print("  below: %s / %s: %.2f" % (name, strategy, ratio))
+            for label, column in (("ideal", 2), ("expected", 3)):
+                short = [r for r in ratios if r[column] < GOAL]
+                print("\nmeasured ÷ %s ≥ %.1f for %d of the %d strategies whose ideal is a speedup (median %.2f)" % (
+                    label, GOAL, len(ratios) - len(short), len(ratios),
+                    statistics.median(r[column] for r in ratios) if ratios else 0.0))  # fmt: skip
+                for row in short:
+                    print("  below: %s / %s: %.2f" % (row[0], row[1], row[column]))
 
             print("\nawait vs background, 20 × 200 ms I/O tasks (client-observed):")
             print("%-42s %14s %14s" % ("pattern", "answer (s)", "work done (s)"))
             for label, answered, done in await_vs_background(server, session):
                 print("%-42s %14.3f %14.3f" % (label, answered, done))
-            print("\nmedian meas/th: %.2f" % statistics.median(r[2] for r in ratios) if ratios else "")
         finally:
             server.stop()
 

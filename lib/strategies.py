@@ -347,45 +347,90 @@ def run_strategy(strategy, workload, params, tasks, pool_size=None):
     return result
 
 
-def score(result, baseline_seconds, cores, capacity=None):
+def score(result, baseline_seconds, cores, capacity=None, overhead_seconds=0.0, baseline_cpu_seconds=0.0,
+          wait_seconds=0.0):
     """``result`` as a dict, with its speedup against ``baseline_seconds``.
 
     Adds ``speedup`` (baseline wall time / this wall time), ``ideal`` (see
     :func:`.theory.ideal_speedup`; ``capacity`` is queue_job's channel
-    capacity), ``efficiency`` (speedup / ideal) and a one-line ``verdict``.
+    capacity), ``efficiency`` (speedup / ideal), ``expected`` (see
+    :func:`.theory.expected`), ``serial_seconds``, ``overhead_seconds`` and a
+    one-line ``verdict``.
+
+    ``wait_seconds`` is how long a task waits (see
+    :meth:`.workloads.WorkloadSpec.wait_seconds`). The baseline's CPU time
+    per task (``baseline_cpu_seconds`` / tasks) takes turns under the GIL
+    when the strategy shares one (:func:`.theory.shares_one_gil`).
+    ``overhead_seconds`` is a fixed cost measured apart (queue_job's no-op
+    fan-out).
     """
     kind = workloads.WORKLOADS[result.workload].kind
     speedup = baseline_seconds / result.wall_seconds if result.wall_seconds > 0 else 0.0
     ideal = theory.ideal_speedup(result.strategy, kind, result.tasks, cores, result.pool_size, capacity)
+    serial = 0.0
+    if theory.shares_one_gil(result.strategy, kind) and result.tasks:
+        serial = max(0.0, baseline_cpu_seconds) / result.tasks
+    expected, because = theory.expected(ideal, result.tasks, baseline_seconds, cores, wait_seconds=wait_seconds,
+                                        serial_seconds=serial, overhead_seconds=overhead_seconds)  # fmt: skip
     row = result.as_dict()
     row.update(
         kind=kind,
         speedup=round(speedup, 3),
         ideal=ideal,
         efficiency=round(speedup / ideal, 3),
-        verdict=theory.verdict(result.strategy, kind, speedup, ideal, cores),
+        expected=expected,
+        serial_seconds=round(serial, 4),
+        overhead_seconds=round(overhead_seconds, 3),
+        verdict=theory.verdict(result.strategy, kind, speedup, ideal, cores, expected=expected, because=because),
     )
     return row
+
+
+def warm_up(workload, params, tasks):
+    """Run ``tasks`` of the smallest tasks of ``workload`` at once, untimed.
+
+    What the tasks share warms up before the first timed run, so that the
+    strategy that happens to come first does not pay for it alone: above
+    all the server's HTTP workers, whose first request on a database costs
+    about half a second (io_http calls them ``tasks`` at a time). Every
+    parameter is at its minimum (1 ms, one loop, 1 MiB). Control workloads
+    (which fail on purpose) are not warmed up; a failure here is only
+    logged, since the timed runs report it anyway.
+    """
+    spec = workloads.WORKLOADS[workload]
+    if spec.kind == workloads.KIND_CONTROL:
+        return
+    small = dict(params, **{param.name: param.minimum for param in spec.params})
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, tasks), thread_name_prefix="async_lab_warm_up") as pool:
+            list(pool.map(lambda _index: workloads.run_task(workload, small), range(tasks)))
+    except Exception:
+        _logger.info("warm-up of %s failed; the timed runs will show why", workload, exc_info=True)
 
 
 def compare(workload, params, tasks, strategies, pool_size=None, cores=None):
     """Run ``workload`` with each strategy and score it against ``sequential``.
 
     ``sequential`` is always measured, first, as the baseline, and is the
-    first row; the other strategies follow in the order given. ``cores``
-    defaults to :func:`usable_cores`. Return one :func:`score` dict per run.
+    first row; the other strategies follow in the order given, after an
+    untimed :func:`warm_up`. ``cores`` defaults to :func:`usable_cores`.
+    Return one :func:`score` dict per run.
     """
     for strategy in strategies:
         _check_strategy(strategy, LOCAL_STRATEGIES)
     cores = cores or usable_cores()
+    warm_up(workload, params, tasks)
     order = [SEQUENTIAL] + [strategy for strategy in dict.fromkeys(strategies) if strategy != SEQUENTIAL]
     rows = []
     baseline_seconds = None
+    baseline_cpu_seconds = 0.0
+    wait = workloads.WORKLOADS[workload].wait_seconds(workloads.validate(workload, params))
     for strategy in order:
         result = run_strategy(strategy, workload, params, tasks, pool_size)
         if baseline_seconds is None:
-            baseline_seconds = result.wall_seconds
-        rows.append(score(result, baseline_seconds, cores))
+            baseline_seconds, baseline_cpu_seconds = result.wall_seconds, result.cpu_seconds
+        rows.append(score(result, baseline_seconds, cores, baseline_cpu_seconds=baseline_cpu_seconds,
+                          wait_seconds=wait))  # fmt: skip
     return rows
 
 

@@ -8,6 +8,8 @@ explains a measured result in one line. It is pure arithmetic, so the
 examples below are its tests.
 """
 
+import math
+
 from .workloads import KIND_CONTROL, KIND_CPU_GIL, KIND_CPU_NOGIL, KIND_IO, KINDS
 
 SEQUENTIAL = "sequential"
@@ -112,7 +114,94 @@ def ideal_speedup(strategy, kind, tasks, cores, pool_size, capacity=None):
     return min(slots, cores)
 
 
-def verdict(strategy, kind, speedup, ideal, cores):
+def shares_one_gil(strategy, kind):
+    """Whether the tasks' CPU work takes turns under one GIL.
+
+    Threads and asyncio run every task in one interpreter; only work that
+    releases the GIL (hashlib on large buffers) escapes it.
+
+    >>> shares_one_gil("threads", "io"), shares_one_gil("asyncio", "cpu_gil")
+    (True, True)
+    >>> shares_one_gil("threads", "cpu_nogil"), shares_one_gil("processes", "io")
+    (False, False)
+    """
+    _check_vocabulary(strategy, kind)
+    return strategy in (THREADS, ASYNCIO) and kind != KIND_CPU_NOGIL
+
+
+def expected(ideal, tasks, baseline_seconds, cores, wait_seconds=0.0, serial_seconds=0.0, overhead_seconds=0.0):
+    """The speedup to expect once the measured costs count, and why: ``(speedup, because)``.
+
+    ``tasks`` equal tasks took ``baseline_seconds`` one after another, so
+    ``t`` each: ``wait_seconds`` of waiting (the nominal wait of an I/O
+    workload; 0 for CPU work) and the rest CPU work on this machine, the
+    client's and the server's alike (the lab calls its own server and
+    database). ``ideal`` of them run at once, in ceil(tasks / ideal) waves:
+
+    * waits overlap: each wave waits once;
+    * CPU work does not, beyond ``cores`` at a time, nor beyond one task at a
+      time for the ``serial_seconds`` of each task that take turns under one
+      GIL (threads and asyncio: the client's own CPU time per task);
+    * ``overhead_seconds`` come on top, whatever the task (queue_job: the
+      same fan-out of no-op jobs, i.e. runner, HTTP and commits).
+
+    ``because`` names what lowers the speedup below ``ideal`` (None if
+    nothing does).
+
+    >>> expected(16, 16, 3.2, cores=2, wait_seconds=0.2)  # pure waits overlap fully
+    (16.0, None)
+    >>> expected(16, 16, 3.46, cores=2, wait_seconds=0.2, serial_seconds=0.006)  # HTTP calls to our server
+    (10.485, '16 ms of CPU per task on 2 cores')
+    >>> expected(16, 16, 3.3, cores=8, wait_seconds=0.2, serial_seconds=0.006)  # the client's GIL then binds
+    (11.149, '6 ms of CPU per task under one GIL')
+    >>> expected(4, 16, 3.2, cores=2, wait_seconds=0.2, overhead_seconds=0.4)  # 0.8 s of waves + 0.4 s
+    (2.667, '0.40 s of dispatch')
+    >>> expected(2, 8, 0.16, cores=2, overhead_seconds=0.24)  # dispatch dwarfs 20 ms of hashing
+    (0.5, '0.24 s of dispatch')
+    >>> expected(1, 8, 4.0, cores=2, serial_seconds=0.5)  # all CPU under one GIL: no gain, as ideal says
+    (1.0, None)
+    >>> expected(3, 16, 3.2, cores=4, wait_seconds=0.2)  # 6 waves for 16 tasks on 3 slots
+    (2.667, '6 waves of 3 for 16 tasks')
+    """
+    if tasks < 1 or baseline_seconds <= 0:
+        return float(ideal), None
+    per_task = baseline_seconds / tasks
+    wait = min(max(0.0, wait_seconds), per_task)
+    cpu = per_task - wait
+    serial = min(max(0.0, serial_seconds), cpu)
+    waves = math.ceil(tasks / max(1, ideal))
+    limits = {
+        "waves": waves * cpu,
+        "gil": tasks * serial,
+        "cores": tasks * cpu / max(1, cores),
+    }
+    bound = max(limits, key=limits.get)
+    wall = max(0.0, overhead_seconds) + waves * wait + limits[bound]
+    speedup = round(min(float(ideal), baseline_seconds / wall), 3)
+    if speedup >= 0.95 * ideal:
+        return speedup, None
+    reasons = []
+    if overhead_seconds > 0:
+        reasons.append(f"{overhead_seconds:.2f} s of dispatch")
+    if bound == "gil" and limits["gil"] > limits["waves"]:
+        reasons.append(f"{1000 * serial:.0f} ms of CPU per task under one GIL")
+    elif bound == "cores" and limits["cores"] > limits["waves"]:
+        reasons.append(f"{1000 * cpu:.0f} ms of CPU per task on {cores} {'core' if cores == 1 else 'cores'}")
+    if not reasons and tasks % max(1, ideal):
+        reasons.append(f"{waves} waves of {ideal} for {tasks} tasks")
+    return speedup, " and ".join(reasons) or None
+
+
+def expected_speedup(*args, **kwargs):
+    """:func:`expected` without the reason.
+
+    >>> expected_speedup(4, 16, 3.2, cores=2, wait_seconds=0.2, overhead_seconds=0.4)
+    2.667
+    """
+    return expected(*args, **kwargs)[0]
+
+
+def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None):
     """Explain in one line a measured ``speedup`` against its ``ideal``.
 
     ``ideal`` comes from :func:`ideal_speedup`; ``cores`` tells whether the
@@ -128,6 +217,15 @@ def verdict(strategy, kind, speedup, ideal, cores):
     'processes 1.9× of 2 cores: true parallelism, one interpreter and one GIL per process'
     >>> verdict("threads", "cpu_nogil", 1.8, 2, cores=2)
     'threads 1.8× of 2 cores: hashlib releases the GIL, so the threads use several cores'
+
+    Measured costs (see :func:`expected_speedup`) say what to expect, and why:
+
+    >>> verdict("queue_job", "io", 2.4, 4, cores=2, expected=2.7,
+    ...         because="0.40 s of dispatch")  # doctest: +ELLIPSIS
+    'queue_job 2.4× of 4 on I/O-bound work, 2.7× expected after 0.40 s of dispatch: jobs wait side by side, ...'
+    >>> verdict("queue_job", "cpu_nogil", 0.6, 2, cores=2, expected=0.5,
+    ...         because="0.24 s of dispatch")  # doctest: +ELLIPSIS
+    'queue_job 0.6× of 2 cores, 0.5× expected after 0.24 s of dispatch: these costs outweigh the tasks, ...'
 
     Far below the ideal, it names the likely causes:
 
@@ -157,9 +255,14 @@ def verdict(strategy, kind, speedup, ideal, cores):
         head += f" of {ideal} {'core' if ideal == 1 else 'cores'}"
     else:
         head += f" of {ideal}"
+    if because and expected is not None:
+        head += f", {expected:.1f}× expected after {because}"
     if ideal <= 1:
         cause = "a single core" if limited_by_cores else "a single task or a pool of one"
         return head + ": nothing could overlap, " + cause
-    if speedup / ideal < SHORTFALL_EFFICIENCY:
+    if because and expected is not None and expected < ideal * SHORTFALL_EFFICIENCY:
+        if speedup >= expected * SHORTFALL_EFFICIENCY:
+            return head + ": these costs outweigh the tasks, so fewer, longer tasks would gain more"
+    if speedup / ideal < SHORTFALL_EFFICIENCY and (expected is None or speedup < expected * SHORTFALL_EFFICIENCY):
         return head + ": far below ideal; " + _SHORTFALL_CAUSES[strategy]
     return head + ": " + _GOOD_REASONS[strategy, kind]

@@ -225,31 +225,44 @@ class AsyncLabExperiment(models.Model):
         for row in rows:
             Result.create(Result._values_from_row(self, row))
 
+    # The queue_job strategy runs in steps, each a job: N no-op jobs through
+    # the lab channel measure what dispatching a job costs here (runner,
+    # HTTP, two commits per job); then N tasks of the workload through the
+    # same channel; then the collector scores the tasks against the
+    # sequential baseline and against what that dispatch cost lets one expect.
     def _fan_out(self):
-        """queue_job strategy: N jobs through the lab channel, then a collector."""
-        channel = self._lab_channel()
+        """queue_job strategy, step 1: the no-op fan-out, then step 2."""
+        then = self.delayable(channel=CHANNEL_IO, max_retries=3,
+                              description=_("Async Lab experiment %s: fan out the tasks") % self.name,
+                              )._job_fan_out_tasks()  # fmt: skip
+        self._enqueue_fan_out("_job_calibrate", _("Async Lab experiment %s: no-op %s"), then)
+
+    def _job_fan_out_tasks(self):
+        """queue_job strategy, step 2: measure step 1, then the tasks and the collector."""
+        self.ensure_one()
+        overhead = self._fan_out_figures("_job_calibrate")["wall_seconds"] or 0.0
+        collect = self.delayable(channel=CHANNEL_IO, max_retries=3,
+                                 description=_("Async Lab experiment %s: collect") % self.name,
+                                 )._job_collect(overhead)  # fmt: skip
+        self._enqueue_fan_out("_job_task", _("Async Lab experiment %s: task %s"), collect)
+        return "dispatch of %d no-op jobs: %.3f s" % (self.tasks, overhead)
+
+    def _enqueue_fan_out(self, method, description, then):
+        """``self.tasks`` jobs of ``method(index)`` through the lab channel, then ``then``."""
         tasks = [
-            self.delayable(channel=channel, max_retries=1,
-                           description=_("Async Lab experiment %s: task %s") % (self.name, index + 1),
-                           )._job_task(index)
+            getattr(self.delayable(channel=self._lab_channel(), max_retries=1,
+                                   description=description % (self.name, index + 1)), method)(index)
             for index in range(self.tasks)
         ]  # fmt: skip
-        collect = self.delayable(channel=CHANNEL_IO, max_retries=3,
-                                 description=_("Async Lab experiment %s: collect") % self.name)._job_collect()
-        chain(group(*tasks), collect).delay()
+        chain(group(*tasks), then).delay()
         self.env.cr.execute(
             "UPDATE queue_job SET async_lab_experiment_id = %s WHERE uuid = ANY(%s)",
             [self.id, [d._generated_job.uuid for d in tasks]],
         )
 
-    def _job_task(self, index):
-        """One task of the queue_job strategy."""
-        span = workloads.run_task(self.workload, self._run_params())
-        return "task %d: pid %s, %.3f s" % (index, span["pid"], span["end"] - span["start"])
-
-    def _job_collect(self):
-        """Score the fan-out from queue_job's timestamps: first created to last done."""
-        self.ensure_one()
+    def _fan_out_figures(self, method):
+        """Timestamps of this experiment's ``method`` jobs: first created to last done."""
+        self.env["queue.job"].flush_model()
         self.env.cr.execute(
             """SELECT count(*) FILTER (WHERE state = 'done'), count(*),
                       extract(epoch FROM min(date_created)), extract(epoch FROM max(date_done)),
@@ -257,28 +270,52 @@ class AsyncLabExperiment(models.Model):
                       array_agg(extract(epoch FROM date_started) ORDER BY date_started),
                       array_agg(extract(epoch FROM date_done) ORDER BY date_started),
                       array_agg(worker_pid ORDER BY date_started)
-                 FROM queue_job WHERE async_lab_experiment_id = %s""",
-            [self.id],
+                 FROM queue_job WHERE async_lab_experiment_id = %s AND method_name = %s""",
+            [self.id, method],
         )
         done, total, first, last, pids, starts, ends, workers = self.env.cr.fetchone()
+        return {
+            "done": done, "total": total, "pids": pids or [],
+            "first": float(first) if first else None,
+            "wall_seconds": float(last) - float(first) if first and last else None,
+            "spans": [(pid, float(start), float(end)) for pid, start, end in zip(workers or [], starts or [], ends or [])
+                      if start is not None and end is not None],
+        }  # fmt: skip
+
+    def _job_calibrate(self, index):
+        """A no-op task of the queue_job strategy: the same reads as a task, no work."""
+        self._run_params()
+        span = workloads.run_task("noop", {})
+        return "no-op %d: pid %s" % (index, span["pid"])
+
+    def _job_task(self, index):
+        """One task of the queue_job strategy."""
+        span = workloads.run_task(self.workload, self._run_params())
+        return "task %d: pid %s, %.3f s" % (index, span["pid"], span["end"] - span["start"])
+
+    def _job_collect(self, overhead_seconds=0.0):
+        """Score the tasks from queue_job's timestamps: first created to last done."""
+        self.ensure_one()
+        figures = self._fan_out_figures("_job_task")
         baseline = self.result_ids.filtered(lambda r: r.strategy == theory.SEQUENTIAL)
-        if not baseline or not first or not last:
+        if not baseline or not figures["wall_seconds"]:
             self._finish(error=_("The queue_job fan-out left nothing to measure."))
             return "nothing to measure"
-        outcomes = [
-            {"pid": pid, "thread": 0, "start": float(start), "end": float(end), "result": None}
-            for pid, start, end in zip(workers, starts, ends) if start is not None and end is not None
-        ]  # fmt: skip
-        outcomes += ["job not done"] * (total - len(outcomes))
+        outcomes = [{"pid": pid, "thread": 0, "start": start, "end": end, "result": None}
+                    for pid, start, end in figures["spans"]]  # fmt: skip
+        outcomes += ["job not done"] * (figures["total"] - len(outcomes))
         result = strategies.RunResult.from_outcomes(
             theory.QUEUE_JOB, self.workload, self._channel_capacity() or 0, outcomes,
-            started_at=float(first), wall_seconds=float(last) - float(first), cpu_seconds=0.0,
+            started_at=figures["first"], wall_seconds=figures["wall_seconds"], cpu_seconds=0.0,
         )  # fmt: skip
+        wait = workloads.WORKLOADS[self.workload].wait_seconds(self._run_params())
         row = strategies.score(result, baseline.wall_seconds, strategies.usable_cores(),
-                               capacity=self._channel_capacity())  # fmt: skip
+                               capacity=self._channel_capacity(), overhead_seconds=overhead_seconds,
+                               wait_seconds=wait)  # fmt: skip
         self._store_rows([row])
         self._finish()
-        return "queue_job: %d/%d done by %d processes in %.3f s" % (done, total, len(pids or []), result.wall_seconds)
+        return "queue_job: %d/%d done by %d processes in %.3f s" % (
+            figures["done"], figures["total"], len(figures["pids"]), result.wall_seconds)  # fmt: skip
 
     def _finish(self, error=None):
         self.write({"state": "failed" if error else "done", "error": error or False,
@@ -302,7 +339,8 @@ class AsyncLabExperiment(models.Model):
             "state": experiment.state,
             "environment": experiment.environment,
             "results": [
-                {key: r[key] for key in ("strategy", "wall_seconds", "speedup", "ideal", "efficiency", "verdict")}
+                {key: r[key] for key in ("strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency",
+                                         "verdict")}
                 for r in experiment.result_ids
             ],
         }

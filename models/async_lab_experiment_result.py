@@ -25,6 +25,19 @@ class AsyncLabExperimentResult(models.Model):
     speedup = fields.Float(digits=(16, 2))
     ideal = fields.Float("Ideal speedup", digits=(16, 2))
     efficiency = fields.Float(digits=(16, 2), help="Speedup ÷ ideal.")
+    expected = fields.Float(
+        "Expected speedup", digits=(16, 2),
+        help="The ideal, once measured costs count: tasks run in waves of whole tasks, the CPU work of "
+        "threads sharing one GIL takes turns, and queue_job pays its dispatch (the same fan-out of no-op jobs).",
+    )  # fmt: skip
+    serial_seconds = fields.Float(
+        "Serial CPU / task (s)", digits=(16, 4),
+        help="Threads and asyncio: the sequential run's CPU time per task, which takes turns under the one GIL.",
+    )  # fmt: skip
+    overhead_seconds = fields.Float(
+        "Dispatch (s)", digits=(16, 3),
+        help="queue_job: first created to last done of the same fan-out of no-op jobs, just before.",
+    )  # fmt: skip
     verdict = fields.Char()
     pids = fields.Char("PIDs")
     thread_count = fields.Integer("Threads")
@@ -48,6 +61,9 @@ class AsyncLabExperimentResult(models.Model):
             "speedup": row["speedup"],
             "ideal": row["ideal"],
             "efficiency": row["efficiency"],
+            "expected": row["expected"],
+            "overhead_seconds": row["overhead_seconds"],
+            "serial_seconds": row["serial_seconds"],
             "verdict": row["verdict"],
             "pids": ", ".join(str(pid) for pid in row["pids"]),
             "thread_count": row["threads"],

@@ -59,7 +59,16 @@ class TestExperiment(AsyncLabCase):
         self.assertEqual(self.perform_like_runner(run_job.uuid).state, "done")
         self.assertEqual(experiment.state, "running", "waiting for the queue_job fan-out")
         self.assertEqual(experiment.result_ids.mapped("strategy"), ["sequential", "threads", "processes", "asyncio"])
-        fan_out = self.env["queue.job"].search([("async_lab_experiment_id", "=", experiment.id)])
+        # queue_job strategy: 4 no-op jobs measure the dispatch, then 4 tasks.
+        Job = self.env["queue.job"]
+        calibration = Job.search([("async_lab_experiment_id", "=", experiment.id)])
+        self.assertEqual(calibration.mapped("method_name"), ["_job_calibrate"] * 4)
+        self.assertEqual(set(calibration.mapped("channel")), {"root.async_lab.io"})
+        for job in calibration:
+            self.perform_like_runner(job.uuid)
+        step = Job.search([("method_name", "=", "_job_fan_out_tasks")], order="id desc", limit=1)
+        self.assertEqual(self.perform_like_runner(step.uuid).state, "done")
+        fan_out = Job.search([("async_lab_experiment_id", "=", experiment.id), ("method_name", "=", "_job_task")])
         self.assertEqual(len(fan_out), 4)
         self.assertEqual(set(fan_out.mapped("channel")), {"root.async_lab.io"})
         for job in fan_out:
@@ -77,6 +86,9 @@ class TestExperiment(AsyncLabCase):
         self.assertIn("threads", rows["threads"].verdict)
         self.assertTrue(all(r.verdict for r in rows.values()))
         self.assertEqual(rows["queue_job"].pids, str(os.getpid()))
+        self.assertGreater(rows["queue_job"].overhead_seconds, 0)
+        self.assertLess(rows["queue_job"].expected, rows["queue_job"].ideal)
+        self.assertIn("s of dispatch", rows["queue_job"].verdict)
         self.assertEqual(experiment.environment["mode"], "threaded")
         self.assertIn("cores", experiment.environment_summary)
         latest = self.Experiment.get_latest_results()

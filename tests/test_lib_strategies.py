@@ -179,6 +179,34 @@ class TestStrategies(BaseCase):
                 self.assertAlmostEqual(row["efficiency"], row["speedup"] / row["ideal"], places=2)
         json.dumps(rows)
 
+    def test_compare_warms_up_with_the_smallest_tasks_at_once(self):
+        calls = []
+        barrier = threading.Barrier(4, timeout=5)
+
+        def run_task(name, params):
+            calls.append((name, params))
+            barrier.wait()  # all four at once, or BrokenBarrierError
+            return {"pid": os.getpid(), "thread": 0, "start": 0.0, "end": 0.0, "result": None}
+
+        with patch.object(workloads, "run_task", run_task):
+            strategies.warm_up("io_http", {"ms": 200, "url": "http://127.0.0.1:1/async_lab/io"}, 4)
+            strategies.warm_up("fail", {}, 4)  # fails on purpose: not warmed up
+        self.assertEqual(calls, [("io_http", {"ms": 1, "url": "http://127.0.0.1:1/async_lab/io"})] * 4)
+        with patch.object(strategies, "warm_up") as warm_up:
+            strategies.compare("io_sleep", {"ms": 1}, 3, [THREADS])
+        warm_up.assert_called_once_with("io_sleep", {"ms": 1}, 3)
+
+    def test_expected_speedup_counts_the_measured_overhead(self):
+        result = RunResult.from_outcomes(QUEUE_JOB, "io_sleep", 4, [
+            {"pid": 1, "thread": 0, "start": 0.0, "end": 0.2, "result": None}] * 16,
+            started_at=0.0, wall_seconds=1.2, cpu_seconds=0.0)  # fmt: skip
+        row = strategies.score(result, 3.2, cores=2, capacity=4, overhead_seconds=0.4, wait_seconds=0.2)
+        self.assertEqual((row["ideal"], row["expected"], row["overhead_seconds"]), (4, 2.667, 0.4))
+        self.assertIn("2.7× expected after 0.40 s of dispatch", row["verdict"])
+        self.assertEqual(strategies.score(result, 3.2, cores=2, capacity=4, wait_seconds=0.2)["expected"], 4.0)
+        # The same 200 ms as CPU work: no more than the 2 cores.
+        self.assertEqual(strategies.score(result, 3.2, cores=2, capacity=4)["expected"], 2.0)
+
     # Physics
 
     def test_io_waits_overlap_in_threads_and_asyncio(self):

@@ -39,6 +39,7 @@ export class LabPanel extends Component {
             ...result,
             width: ((result.speedup || 0) / scale) * 100,
             idealLeft: ((result.ideal || 0) / scale) * 100,
+            expectedLeft: result.expected ? (result.expected / scale) * 100 : null,
             tone:
                 result.efficiency >= GOOD_EFFICIENCY
                     ? "success"
