@@ -13,8 +13,10 @@ Run it with the project's venv, after ``make bootstrap``::
    existing one is updated to this checkout unless ``--no-update``). Its
    ``queue_job`` table is filled with ``--rows`` generated rows in one SQL
    statement (``generate_series``, seeded): about 97% done, their
-   ``date_done`` spread over the 7 days before "now" (queue_job's autovacuum
-   keeps done jobs 7 days), 2% failed, 0.5% cancelled and a few hundred
+   ``date_done`` spread over the ``--days`` days before "now" (7 by default:
+   a server doing about 140,000 jobs a day whose channels keep done jobs a
+   week; queue_job's default removal interval is 30 days, which at 1M rows
+   is a quieter server, about 33,000 jobs a day), 2% failed, 0.5% cancelled and a few hundred
    pending, enqueued and started jobs, across root, root.async_lab and its
    io, cpu and serial channels. queue_job's indexes are dropped during the
    insert and built again after it, then the table is ANALYZEd. The metrics
@@ -78,16 +80,16 @@ CANCELLED_SHARE = 0.005
 
 # -- database -------------------------------------------------------------------------
 def generated(cr):
-    """(now, physical order) of the generated rows, or (None, None)."""
+    """(now, physical order, days) of the generated rows, or (None, None, None)."""
     cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", [NOW_PARAM])
     row = cr.fetchone()
     if not row:
-        return None, None
-    now, _sep, order = row[0].partition(" ")
-    return datetime.fromisoformat(now), order
+        return None, None, None
+    now, order, *days = row[0].split(" ")
+    return datetime.fromisoformat(now), order, int(days[0]) if days else 7
 
 
-def generate(params, db, rows, order):
+def generate(params, db, rows, order, days):
     """Fill queue_job with ``rows`` generated jobs; return the "now" they are relative to.
 
     With ``order`` "time" the rows are stored in the order of their creation,
@@ -98,7 +100,8 @@ def generate(params, db, rows, order):
     cr = conn.cursor()
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     started = time.monotonic()
-    print("generating %d queue_job rows in %s (physical order: %s)" % (rows, db, order), flush=True)
+    print("generating %d queue_job rows in %s over %d days (physical order: %s)" % (rows, db, days, order),
+          flush=True)  # fmt: skip
     cr.execute("SELECT id FROM queue_job_function WHERE name = '<queue.job>._test_job'")
     function_id = cr.fetchone()[0]
     cr.execute(
@@ -152,10 +155,10 @@ def generate(params, db, rows, order):
                CASE WHEN state = 'done' THEN extract(epoch FROM run) END
           FROM (
             SELECT i, state, channel,
-                   -- active jobs are recent; the others are spread over the last 7 days
+                   -- active jobs are recent; the others are spread over the last days
                    CASE WHEN state IN ('pending', 'enqueued', 'started')
                         THEN %(now)s - random() * interval '5 minutes'
-                        ELSE %(now)s - random() * interval '7 days' END AS at,
+                        ELSE %(now)s - random() * make_interval(days => %(days)s) END AS at,
                    -- run time: skewed, a multiple of the channel's typical run time
                    make_interval(secs => typical * (0.2 + 3 * power(random(), 3))) AS run,
                    make_interval(secs => 0.01 + 0.05 * random()) AS start_wait,
@@ -170,7 +173,7 @@ def generate(params, db, rows, order):
           ) AS timed
          """ + ("ORDER BY at - run - start_wait - wait" if order == "time" else "ORDER BY md5(i::text)") + """
         """,
-        {"uid": ADMIN_UID, "function_id": function_id, "now": now, "rows": rows},
+        {"uid": ADMIN_UID, "function_id": function_id, "now": now, "rows": rows, "days": days},
     )  # fmt: skip
     print("  inserted in %.0f s; building %d indexes" % (time.monotonic() - started, len(indexes)), flush=True)
     for _name, definition in indexes:
@@ -178,7 +181,7 @@ def generate(params, db, rows, order):
     cr.execute(
         """INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date)
            VALUES (%s, %s, 1, 1, %s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""",
-        [NOW_PARAM, "%s %s" % (now.isoformat(), order), now, now],
+        [NOW_PARAM, "%s %s %d" % (now.isoformat(), order, days), now, now],
     )
     conn.commit()
     conn.autocommit = True
@@ -368,14 +371,16 @@ def parse_args(argv=None):
         help="physical order of the generated rows: creation time (like a live table) or random "
         "(the jobs of one hour scattered over the whole table: a worst case)",
     )
+    parser.add_argument("--days", type=int, default=7,
+                        help="days the generated done jobs are spread over (the load: rows / days a day)")
     parser.add_argument("--window", type=int, default=60, help="stats window, in minutes")
     parser.add_argument("--runs", type=int, default=30, help="timed calls of each side")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of get_stats's queries")
     args = parser.parse_args(argv)
     if not 1000 <= args.rows <= 20_000_000:
         parser.error("--rows must be between 1000 and 20000000")
-    if not 1 <= args.runs <= 1000 or not 1 <= args.window <= 24 * 60:
-        parser.error("--runs must be in 1..1000 and --window in 1..1440")
+    if not 1 <= args.runs <= 1000 or not 1 <= args.window <= 24 * 60 or not 2 <= args.days <= 365:
+        parser.error("--runs must be in 1..1000, --window in 1..1440 and --days in 2..365")
     if not args.conf.exists():
         parser.error("no Odoo config at %s: run `make bootstrap` first" % args.conf)
     return args
@@ -390,15 +395,15 @@ def main(argv=None):
         sys.exit("%s: choose another --db" % exc)
     conn = connect(params, args.db)
     with conn.cursor() as cr:
-        now, order = generated(cr)
+        now, order, days = generated(cr)
         cr.execute("SELECT count(*) FROM queue_job")
         count = cr.fetchone()[0]
     conn.close()
-    if not (args.reuse and now and count == args.rows and order == args.order):
+    if not (args.reuse and now and count == args.rows and order == args.order and days == args.days):
         if args.reuse:
-            print("nothing to reuse in %s (%d rows in %s order, wanted %d in %s order): generating" % (
-                args.db, count, order, args.rows, args.order))  # fmt: skip
-        now = generate(params, args.db, args.rows, args.order)
+            print("nothing to reuse in %s (%d rows in %s order over %s days, wanted %d in %s order over %d days): "
+                  "generating" % (args.db, count, order, days, args.rows, args.order, args.days))  # fmt: skip
+        now = generate(params, args.db, args.rows, args.order, args.days)
         count = args.rows
     registry = None
     try:
@@ -416,8 +421,8 @@ def main(argv=None):
         with registry.cursor() as cr:
             env = api.Environment(cr, ADMIN_UID, {})
             cr.execute("SELECT state, count(*) FROM queue_job GROUP BY 1 ORDER BY 2 DESC")
-            print("%s: %d queue_job rows (%s), in %s order; now = %s, window %d min" % (
-                args.db, count, ", ".join("%s %d" % row for row in cr.fetchall()), args.order, now,
+            print("%s: %d queue_job rows (%s) over %d days, in %s order; now = %s, window %d min" % (
+                args.db, count, ", ".join("%s %d" % row for row in cr.fetchall()), args.days, args.order, now,
                 args.window))  # fmt: skip
             Stats = env["async_lab.stats"]
             problems = compare(Stats.get_stats(args.window, now=now), orm_stats(env, args.window, now))  # warm-up
