@@ -6,14 +6,22 @@
 # Variables: ODOO_SRC, DB, HTTP_PORT, GEVENT_PORT, WORKERS, PG_PORT, PGHOST...
 
 PYTHON ?= python3
+RUFF_VERSION ?= 0.17.6
+LINT_VENV := .dev/lint
 
-.PHONY: run test bootstrap clean
+.PHONY: run test lint bootstrap clean
 
 run:  ## multi-worker dev instance on http://127.0.0.1:$(HTTP_PORT)
 	@$(PYTHON) tools/devenv.py run
 
 test:  ## the whole test suite, ends with "N passed, N failed"
 	@$(PYTHON) tools/devenv.py test
+
+lint:  ## ruff with OCA's rules (.ruff.toml) and ruff format, checking only
+	@test -x $(LINT_VENV)/bin/ruff && $(LINT_VENV)/bin/ruff --version | grep -qx "ruff $(RUFF_VERSION)" \
+		|| { $(PYTHON) -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q "ruff==$(RUFF_VERSION)"; }
+	$(LINT_VENV)/bin/ruff check --no-fix .
+	$(LINT_VENV)/bin/ruff format --check .
 
 bootstrap:  ## only .venv, Odoo source, PostgreSQL and .dev/odoo.conf
 	@$(PYTHON) tools/devenv.py bootstrap --database

@@ -42,7 +42,7 @@ def current_server():
 
 
 def server_mode():
-    """"prefork" or "threaded" (gevent counts as prefork: it only exists there)."""
+    """ "prefork" or "threaded" (gevent counts as prefork: it only exists there)."""
     return "prefork" if config["workers"] else "threaded"
 
 
@@ -128,9 +128,7 @@ class ProcessTracker:
         return not is_prefork_master()
 
     def start(self):
-        self.thread = threading.Thread(
-            target=self._run, name="async_lab heartbeat (%s)" % self.pid, daemon=True
-        )
+        self.thread = threading.Thread(target=self._run, name="async_lab heartbeat (%s)" % self.pid, daemon=True)
         self.thread.start()
 
     def after_fork_in_child(self):

@@ -70,7 +70,8 @@ def run_preset(server, session, key, timeout=300):
         raise RuntimeError("experiment %s failed: %s" % (key, row["error"]))
     results = call_kw(server, session, "async_lab.experiment.result", "search_read",
                       [("experiment_id", "=", experiment_id)],
-                      ["strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency", "verdict"])  # fmt: skip
+                      ["strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency",
+                       "verdict"])  # fmt: skip
     return experiment_id, results
 
 

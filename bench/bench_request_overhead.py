@@ -412,8 +412,14 @@ def main(argv=None):
     failed = True
     try:
         for side, db in (("with", args.db_with), ("without", args.db_without)):
-            server = OdooServer(args.conf, db, tmp, workers=args.workers, max_cron_threads=args.max_cron_threads,
-                                options={"log_level": args.log_level})
+            server = OdooServer(
+                args.conf,
+                db,
+                tmp,
+                workers=args.workers,
+                max_cron_threads=args.max_cron_threads,
+                options={"log_level": args.log_level},
+            )
             servers[side] = server
             server.start()
         cookies = {}

@@ -371,8 +371,9 @@ def parse_args(argv=None):
         help="physical order of the generated rows: creation time (like a live table) or random "
         "(the jobs of one hour scattered over the whole table: a worst case)",
     )
-    parser.add_argument("--days", type=int, default=7,
-                        help="days the generated done jobs are spread over (the load: rows / days a day)")
+    parser.add_argument(
+        "--days", type=int, default=7, help="days the generated done jobs are spread over (the load: rows / days a day)"
+    )
     parser.add_argument("--window", type=int, default=60, help="stats window, in minutes")
     parser.add_argument("--runs", type=int, default=30, help="timed calls of each side")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of get_stats's queries")

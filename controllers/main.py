@@ -169,8 +169,8 @@ class AsyncLabController(http.Controller):
 
     @api_route("/async_lab/jobs/<string:uuid>", methods=["GET"])
     def jobs_read(self, uuid):
-        job = request.env["queue.job"].sudo().search(
-            [("uuid", "=", uuid), ("async_lab_burst_id", "!=", False)], limit=1
+        job = (
+            request.env["queue.job"].sudo().search([("uuid", "=", uuid), ("async_lab_burst_id", "!=", False)], limit=1)
         )
         if not job:
             raise ApiError(404, "not_found", "No Async Lab job with uuid %s." % uuid)

@@ -347,8 +347,9 @@ def run_strategy(strategy, workload, params, tasks, pool_size=None):
     return result
 
 
-def score(result, baseline_seconds, cores, capacity=None, overhead_seconds=0.0, baseline_cpu_seconds=0.0,
-          wait_seconds=0.0):
+def score(
+    result, baseline_seconds, cores, capacity=None, overhead_seconds=0.0, baseline_cpu_seconds=0.0, wait_seconds=0.0
+):
     """``result`` as a dict, with its speedup against ``baseline_seconds``.
 
     Adds ``speedup`` (baseline wall time / this wall time), ``ideal`` (see

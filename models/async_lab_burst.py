@@ -2,7 +2,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
 import time
-
 from datetime import timedelta
 
 from odoo import _, api, fields, models
@@ -173,7 +172,9 @@ class AsyncLabBurst(models.Model):
         internal = set(spec.settings) | RUNTIME_PARAMS
         forbidden = set(params or {}) & internal
         if forbidden:
-            raise ValidationError(_("%s is set by the server, not by the caller: %s") % (name, ", ".join(sorted(forbidden))))
+            raise ValidationError(
+                _("%s is set by the server, not by the caller: %s") % (name, ", ".join(sorted(forbidden)))
+            )
         try:
             cleaned = workloads.validate(name, dict(params or {}, **self._workload_settings(name)))
         except workloads.WorkloadError as exc:
@@ -211,8 +212,11 @@ class AsyncLabBurst(models.Model):
             running = burst._active_job_count()
             if running:
                 raise BurstRunning(
-                    _("Burst %(name)s is still running (%(count)s jobs to go): wait for it, or cancel its jobs.",
-                      name=burst.name, count=running)  # fmt: skip
+                    _(
+                        "Burst %(name)s is still running (%(count)s jobs to go): wait for it, or cancel its jobs.",
+                        name=burst.name,
+                        count=running,
+                    )
                 )
             burst._enqueue()
         return True
@@ -459,7 +463,9 @@ class AsyncLabBurst(models.Model):
     def api_create_and_launch(self, workload, params=None, count=10, channel=None, priority=10):
         """Create a burst from API input and launch it; return its job UUIDs."""
         if workload not in workloads.WORKLOADS:
-            raise ValidationError(_("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS)))
+            raise ValidationError(
+                _("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS))
+            )
         params = self._clean_params(workload, params or {})
         unknown = set(params) - set(PARAM_FIELDS)
         if unknown:
@@ -475,7 +481,5 @@ class AsyncLabBurst(models.Model):
         burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
                              **params})  # fmt: skip
         burst.action_launch()
-        self.env.cr.execute(
-            "SELECT uuid FROM queue_job WHERE async_lab_burst_id = %s ORDER BY id", [burst.id]
-        )
+        self.env.cr.execute("SELECT uuid FROM queue_job WHERE async_lab_burst_id = %s ORDER BY id", [burst.id])
         return burst, [row[0] for row in self.env.cr.fetchall()]

@@ -278,7 +278,8 @@ class AsyncLabExperiment(models.Model):
             "done": done, "total": total, "pids": pids or [],
             "first": float(first) if first else None,
             "wall_seconds": float(last) - float(first) if first and last else None,
-            "spans": [(pid, float(start), float(end)) for pid, start, end in zip(workers or [], starts or [], ends or [])
+            "spans": [(pid, float(start), float(end))
+                      for pid, start, end in zip(workers or [], starts or [], ends or [], strict=True)
                       if start is not None and end is not None],
         }  # fmt: skip
 
@@ -339,8 +340,10 @@ class AsyncLabExperiment(models.Model):
             "state": experiment.state,
             "environment": experiment.environment,
             "results": [
-                {key: r[key] for key in ("strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency",
-                                         "verdict")}
+                {
+                    key: r[key]
+                    for key in ("strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency", "verdict")
+                }
                 for r in experiment.result_ids
             ],
         }
@@ -353,7 +356,9 @@ class AsyncLabExperiment(models.Model):
             raise ValidationError(_("strategy must be one of %s (queue_job is the background pattern: "
                                     "POST /async_lab/jobs)") % ", ".join(strategies.LOCAL_STRATEGIES))  # fmt: skip
         if workload not in workloads.WORKLOADS:
-            raise ValidationError(_("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS)))
+            raise ValidationError(
+                _("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS))
+            )
         Burst = self.env["async_lab.burst"]
         clean = dict(Burst._clean_params(workload, params), **Burst._workload_settings(workload))
         try:

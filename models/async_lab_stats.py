@@ -131,7 +131,7 @@ class AsyncLabStats(models.AbstractModel):
         for channel, count, count_minute, *stages in done or []:
             row = channels[channel]
             row.update(done=count, done_last_minute=count_minute, throughput_per_minute=round(count / window, 2))
-            for stage, values in zip(STAGES, stages):
+            for stage, values in zip(STAGES, stages, strict=True):
                 row["latency"][stage] = {"p50": seconds(values[0]), "p95": seconds(values[1])}
         for channel, count, count_minute in failed or []:
             channels[channel].update(failed=count, failed_last_minute=count_minute)

@@ -135,9 +135,16 @@ class AsyncLabWorker(models.Model):
             "exit_reason": vals.get("exit_reason"),
             "threads": json.dumps(vals["threads"]) if vals.get("threads") is not None else None,
             "self_reported": self_reported,
-            **{key: limits.get(key, 0) for key in (
-                "limit_time_cpu", "limit_time_real", "limit_memory_soft_mb",
-                "limit_memory_hard_mb", "limit_request")},  # fmt: skip
+            **{
+                key: limits.get(key, 0)
+                for key in (
+                    "limit_time_cpu",
+                    "limit_time_real",
+                    "limit_memory_soft_mb",
+                    "limit_memory_hard_mb",
+                    "limit_request",
+                )
+            },  # fmt: skip
         }
         columns = list(row)
         # Counters only come from the process itself: a sibling's view of a
@@ -236,9 +243,7 @@ class AsyncLabWorker(models.Model):
         for row in rows:
             proc = self._local_process(row["pid"], row["create_time"])
             if proc is None:
-                reason = processes.death_reason(
-                    dict(row, busy_since=to_epoch(row["busy_since"])), now
-                )
+                reason = processes.death_reason(dict(row, busy_since=to_epoch(row["busy_since"])), now)
                 cr.execute(
                     "UPDATE async_lab_worker SET state = 'gone', gone_at = %s, exit_reason = %s WHERE id = %s",
                     [to_datetime(now), reason, row["id"]],

@@ -3,6 +3,8 @@
 import os
 from unittest.mock import patch
 
+import psycopg2
+
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config, mute_logger
@@ -87,9 +89,8 @@ class TestBurstEnqueue(AsyncLabCase):
             self.Burst.create({"workload": "io_sleep", "ms": 0})
         with self.assertRaisesRegex(ValidationError, "n must be"):
             self.Burst.create({"workload": "cpu_python", "n": 10**9})
-        with self.assertRaises(Exception), mute_logger("odoo.sql_db"):
-            with self.env.cr.savepoint():
-                self.Burst.create({"workload": "io_sleep", "job_count": 5000})
+        with self.assertRaises(psycopg2.IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+            self.Burst.create({"workload": "io_sleep", "job_count": 5000})
         with self.assertRaisesRegex(ValidationError, "set by the server"):
             self.Burst.api_create_and_launch("io_http", {"ms": 5, "url": "http://example.com"})
         with self.assertRaisesRegex(ValidationError, "Unknown workload"):
@@ -181,4 +182,3 @@ class TestBurstExecution(AsyncLabCase):
         self.assertTrue(self.Burst._cron_demo_tick())
         self.assertEqual(demo.jobs_total, 6)
         self.assertFalse(self.Burst._cron_demo_tick(), "not while its jobs are still to run")
-

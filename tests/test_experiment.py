@@ -3,8 +3,11 @@
 import json
 import os
 
+import psycopg2
+
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from ..models.async_lab_experiment import PRESETS
 from .common import AsyncLabCase
@@ -37,7 +40,7 @@ class TestExperiment(AsyncLabCase):
             self.Experiment.create({"workload": "fail", "tasks": 2})
         with self.assertRaisesRegex(ValidationError, "ms must be"):
             self.Experiment.create({"workload": "io_sleep", "ms": 0})
-        with self.assertRaises(Exception), self.env.cr.savepoint():
+        with self.assertRaises(psycopg2.IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
             self.Experiment.create({"workload": "io_sleep", "ms": 1, "tasks": 65})
 
     def test_run_is_for_managers(self):
@@ -53,8 +56,9 @@ class TestExperiment(AsyncLabCase):
         experiment = self.Experiment.create({"name": "e2e", "workload": "io_sleep", "ms": 40, "tasks": 4})
         experiment.with_user(self.manager).action_run()
         self.assertEqual(experiment.state, "queued")
-        run_job = self.env["queue.job"].search([("model_name", "=", "async_lab.experiment"),
-                                                ("method_name", "=", "_job_run")], order="id desc", limit=1)  # fmt: skip
+        run_job = self.env["queue.job"].search(
+            [("model_name", "=", "async_lab.experiment"), ("method_name", "=", "_job_run")], order="id desc", limit=1
+        )
         self.assertEqual(run_job.channel, "root.async_lab.cpu")
         self.assertEqual(self.perform_like_runner(run_job.uuid).state, "done")
         self.assertEqual(experiment.state, "running", "waiting for the queue_job fan-out")

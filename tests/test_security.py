@@ -37,8 +37,10 @@ class TestSecurity(TransactionCase):
 
     def test_every_model_has_explicit_rights(self):
         """Each model the addon defines grants rights to both of its groups."""
-        models = self.env["ir.model"].search([("model", "=like", "async_lab.%")]).filtered(
-            lambda m: not m.transient and not self.env[m.model]._abstract
+        models = (
+            self.env["ir.model"]
+            .search([("model", "=like", "async_lab.%")])
+            .filtered(lambda m: not m.transient and not self.env[m.model]._abstract)
         )
         self.assertGreaterEqual(len(models), 4)
         for model in models:
@@ -47,6 +49,4 @@ class TestSecurity(TransactionCase):
             with self.subTest(model=model.model):
                 self.assertIn(self.group_user, groups, "no rights for Async Lab / User")
                 self.assertIn(self.group_manager, groups, "no rights for Async Lab / Manager")
-                self.assertFalse(
-                    access.filtered(lambda a: not a.group_id), "rights for everybody (no group)"
-                )
+                self.assertFalse(access.filtered(lambda a: not a.group_id), "rights for everybody (no group)")

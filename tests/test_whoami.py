@@ -14,9 +14,7 @@ class TestWhoami(HttpCase):
         self.assertEqual(resp.status_code, 200)
         self.assertEqual(resp.headers["Content-Type"].split(";")[0], "application/json")
         data = resp.json()
-        self.assertEqual(
-            set(data), {"pid", "master_pid", "host", "role", "thread", "db", "uid", "mode"}
-        )
+        self.assertEqual(set(data), {"pid", "master_pid", "host", "role", "thread", "db", "uid", "mode"})
         # The test server is threaded (workers=0): one process serves it all.
         self.assertEqual(data["pid"], os.getpid())
         self.assertEqual(data["master_pid"], os.getpid())

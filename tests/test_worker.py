@@ -88,7 +88,8 @@ class TestWorkerRegistry(TransactionCase):
         old = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time() - 50,
                         master_pid=os.getpid(), exit_reason="memory_limit", now=now - 3)  # fmt: skip
         self.Worker._upsert(old, self_reported=True)
-        new = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time(), master_pid=os.getpid(), now=now)
+        new = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time(), master_pid=os.getpid(),
+                        now=now)  # fmt: skip
         self.Worker._upsert(new, self_reported=True)
         # Make the replacement look started after the death.
         self.env.cr.execute(

@@ -46,9 +46,7 @@ ODOO_BIN = VENV / "bin" / "odoo"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "async_lab"
 REMEMBERED_SRC = CACHE / "odoo_src"
 DOWNLOADED_SRC = CACHE / "odoo-17.0"
-ODOO_TARBALL_URL = os.environ.get(
-    "ODOO_SRC_URL", "https://nightly.odoo.com/17.0/nightly/src/odoo_17.0.latest.tar.gz"
-)
+ODOO_TARBALL_URL = os.environ.get("ODOO_SRC_URL", "https://nightly.odoo.com/17.0/nightly/src/odoo_17.0.latest.tar.gz")
 ODOO_GIT_URL = os.environ.get("ODOO_GIT_URL", "https://github.com/odoo/odoo.git")
 MODULE = "async_lab"
 PG_ROLE = "async_lab"
@@ -82,9 +80,7 @@ def odoo_series(src):
     release = Path(src) / "odoo" / "release.py"
     if not release.is_file():
         return None
-    match = re.search(
-        r"^version_info\s*=\s*\(\s*(\d+)\s*,\s*(\d+)", release.read_text(), re.M
-    )
+    match = re.search(r"^version_info\s*=\s*\(\s*(\d+)\s*,\s*(\d+)", release.read_text(), re.M)
     return match and "%s.%s" % match.groups()
 
 
@@ -93,14 +89,10 @@ def check_source(src, origin):
     series = odoo_series(src)
     if series is None:
         raise SetupError(
-            "%s (%s) is not an Odoo source folder: no odoo/release.py in it. %s"
-            % (origin, src, SOURCE_HELP)
+            "%s (%s) is not an Odoo source folder: no odoo/release.py in it. %s" % (origin, src, SOURCE_HELP)
         )
     if series != "17.0":
-        raise SetupError(
-            "%s (%s) is Odoo %s, but async_lab needs Odoo 17.0. %s"
-            % (origin, src, series, SOURCE_HELP)
-        )
+        raise SetupError("%s (%s) is Odoo %s, but async_lab needs Odoo 17.0. %s" % (origin, src, series, SOURCE_HELP))
     return src
 
 
@@ -112,9 +104,7 @@ def download_source():
     try:
         log("downloading the Odoo 17.0 nightly source from %s", ODOO_TARBALL_URL)
         archive = partial / "odoo.tar.gz"
-        with urllib.request.urlopen(ODOO_TARBALL_URL, timeout=30) as resp, open(
-            archive, "wb"
-        ) as out:
+        with urllib.request.urlopen(ODOO_TARBALL_URL, timeout=30) as resp, open(archive, "wb") as out:
             shutil.copyfileobj(resp, out)
         with tarfile.open(archive) as tar:
             tar.extractall(partial / "x")  # noqa: S202 (official archive)
@@ -142,8 +132,7 @@ def download_source():
         errors.append("%s: %s" % (ODOO_GIT_URL, proc.stderr.strip()[-300:]))
     raise SetupError(
         "No Odoo 17.0 source: ODOO_SRC is not set, none is cached in %s, and "
-        "the download failed (no network?):\n  %s\n%s"
-        % (CACHE, "\n  ".join(errors), SOURCE_HELP)
+        "the download failed (no network?):\n  %s\n%s" % (CACHE, "\n  ".join(errors), SOURCE_HELP)
     )
 
 
@@ -180,8 +169,7 @@ def find_python():
             if out == "3.11":
                 return exe
     raise SetupError(
-        "async_lab's dev instance needs Python 3.11 (python3.11 on PATH); "
-        "the requirements are pinned for it."
+        "async_lab's dev instance needs Python 3.11 (python3.11 on PATH); the requirements are pinned for it."
     )
 
 
@@ -451,8 +439,7 @@ def write_config(path, src, pg, *, db, port, gevent_port, workers, logfile=None)
     queue_job.update(
         channels=os.environ.get(
             "CHANNELS",
-            "root:2,root.async_lab:2,root.async_lab.io:2,root.async_lab.cpu:1,"
-            "root.async_lab.serial:1:sequential",
+            "root:2,root.async_lab:2,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential",
         ),
         host="127.0.0.1",
         port=str(port),
@@ -511,9 +498,7 @@ def ensure_database(conf, pg, db):
         run(base + ["-u", MODULE])
     else:
         if state["exists"] and state["state"] is None:
-            raise SetupError(
-                "Database %s exists but is not an Odoo database; set DB to another name." % db
-            )
+            raise SetupError("Database %s exists but is not an Odoo database; set DB to another name." % db)
         log("creating database %s with %s installed (first run: about a minute)", db, MODULE)
         run(base + ["-i", MODULE])
 
@@ -642,15 +627,10 @@ def check_browser_deps():
     if venv_python("import importlib.util as u; print(bool(u.find_spec('websocket')))").strip() != "True":
         missing.append("websocket-client (pip install websocket-client in .venv)")
     if missing:
-        raise SetupError(
-            "Browser tests would be skipped, so `make test` refuses to run without: "
-            + "; ".join(missing)
-        )
+        raise SetupError("Browser tests would be skipped, so `make test` refuses to run without: " + "; ".join(missing))
 
 
-ODOO_TEST_LINE = re.compile(
-    r" (?P<level>INFO|WARNING|ERROR|CRITICAL) \S+ (?P<logger>[\w.]+): (?P<msg>.*)"
-)
+ODOO_TEST_LINE = re.compile(r" (?P<level>INFO|WARNING|ERROR|CRITICAL) \S+ (?P<logger>[\w.]+): (?P<msg>.*)")
 
 
 def summarize_odoo_log(lines, module=MODULE):
@@ -679,12 +659,12 @@ def summarize_odoo_log(lines, module=MODULE):
             continue
         msg = match["msg"].strip()
         if msg.startswith("Starting ") and msg.endswith(" ..."):
-            started.add(msg[len("Starting "):-4])
+            started.add(msg[len("Starting ") : -4])
         elif match["level"] == "ERROR" and re.match(r"(FAIL|ERROR): ", msg):
             test = re.sub(r"^(FAIL|ERROR): (Subtest )?", "", msg).split(" ")[0]
             failed.add(test)
         elif msg.startswith("skipped "):
-            reasons.append(msg[len("skipped "):])
+            reasons.append(msg[len("skipped ") :])
     run_count = len(started | failed)  # a setUpClass error starts no test
     return {"run": run_count, "failed": len(failed), "skipped": len(reasons),
             "skip_reasons": reasons,

@@ -35,8 +35,8 @@ def build():
         "",
         "**%s**" % manifest["summary"],
         "",
-        "Version %s, license %s, category %s." % (
-            manifest["version"], manifest["license"], manifest["category"]),  # fmt: skip
+        "Version %s, license %s, category %s."
+        % (manifest["version"], manifest["license"], manifest["category"]),  # fmt: skip
         "",
     ]
     body = []

@@ -2,6 +2,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Bursts through the real job runner of a prefork server."""
 
+from itertools import pairwise
+
 CHANNELS = "root:2,root.async_lab:2,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
 
 
@@ -46,7 +48,7 @@ def test_sixty_jobs_across_io_cpu_and_serial(make_server, db_cursor):
     )
     spans = db_cursor.fetchall()
     assert len(spans) == 20
-    for (_s1, done1), (start2, _d2) in zip(spans, spans[1:]):
+    for (_s1, done1), (start2, _d2) in pairwise(spans):
         assert start2 >= done1, "serial jobs overlapped: %s > %s" % (done1, start2)
 
     # Several HTTP workers ran the jobs, all children of the master.

@@ -33,7 +33,11 @@ def test_prefork_tree_and_clean_stop(make_server):
     server.stop()
     assert server.proc.returncode is not None
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in everything):
+
+    def alive(process):
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+
+    while time.monotonic() < deadline and any(alive(p) for p in everything):
         time.sleep(0.2)
-    survivors = [p.pid for p in everything if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    survivors = [p.pid for p in everything if alive(p)]
     assert not survivors, "children survived the master: %s" % survivors
