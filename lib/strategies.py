@@ -348,7 +348,14 @@ def run_strategy(strategy, workload, params, tasks, pool_size=None):
 
 
 def score(
-    result, baseline_seconds, cores, capacity=None, overhead_seconds=0.0, baseline_cpu_seconds=0.0, wait_seconds=0.0
+    result,
+    baseline_seconds,
+    cores,
+    capacity=None,
+    overhead_seconds=0.0,
+    baseline_cpu_seconds=0.0,
+    wait_seconds=0.0,
+    server_slots=None,
 ):
     """``result`` as a dict, with its speedup against ``baseline_seconds``.
 
@@ -363,7 +370,8 @@ def score(
     per task (``baseline_cpu_seconds`` / tasks) takes turns under the GIL
     when the strategy shares one (:func:`.theory.shares_one_gil`).
     ``overhead_seconds`` is a fixed cost measured apart (queue_job's no-op
-    fan-out).
+    fan-out); ``server_slots`` how many of the tasks' calls the called server
+    answers at once.
     """
     kind = workloads.WORKLOADS[result.workload].kind
     speedup = baseline_seconds / result.wall_seconds if result.wall_seconds > 0 else 0.0
@@ -371,8 +379,9 @@ def score(
     serial = 0.0
     if theory.shares_one_gil(result.strategy, kind) and result.tasks:
         serial = max(0.0, baseline_cpu_seconds) / result.tasks
-    expected, because = theory.expected(ideal, result.tasks, baseline_seconds, cores, wait_seconds=wait_seconds,
-                                        serial_seconds=serial, overhead_seconds=overhead_seconds)  # fmt: skip
+    expected, because, limit = theory.expected(ideal, result.tasks, baseline_seconds, cores, wait_seconds=wait_seconds,
+                                        serial_seconds=serial, overhead_seconds=overhead_seconds,
+                                        server_slots=server_slots)  # fmt: skip
     row = result.as_dict()
     row.update(
         kind=kind,
@@ -382,7 +391,9 @@ def score(
         expected=expected,
         serial_seconds=round(serial, 4),
         overhead_seconds=round(overhead_seconds, 3),
-        verdict=theory.verdict(result.strategy, kind, speedup, ideal, cores, expected=expected, because=because),
+        verdict=theory.verdict(
+            result.strategy, kind, speedup, ideal, cores, expected=expected, because=because, limit=limit
+        ),
     )
     return row
 
@@ -409,13 +420,14 @@ def warm_up(workload, params, tasks):
         _logger.info("warm-up of %s failed; the timed runs will show why", workload, exc_info=True)
 
 
-def compare(workload, params, tasks, strategies, pool_size=None, cores=None):
+def compare(workload, params, tasks, strategies, pool_size=None, cores=None, server_slots=None):
     """Run ``workload`` with each strategy and score it against ``sequential``.
 
     ``sequential`` is always measured, first, as the baseline, and is the
     first row; the other strategies follow in the order given, after an
-    untimed :func:`warm_up`. ``cores`` defaults to :func:`usable_cores`.
-    Return one :func:`score` dict per run.
+    untimed :func:`warm_up`. ``cores`` defaults to :func:`usable_cores`;
+    ``server_slots`` is how many calls the server that the tasks call answers
+    at once (see :func:`score`). Return one :func:`score` dict per run.
     """
     for strategy in strategies:
         _check_strategy(strategy, LOCAL_STRATEGIES)
@@ -431,7 +443,7 @@ def compare(workload, params, tasks, strategies, pool_size=None, cores=None):
         if baseline_seconds is None:
             baseline_seconds, baseline_cpu_seconds = result.wall_seconds, result.cpu_seconds
         rows.append(score(result, baseline_seconds, cores, baseline_cpu_seconds=baseline_cpu_seconds,
-                          wait_seconds=wait))  # fmt: skip
+                          wait_seconds=wait, server_slots=server_slots))  # fmt: skip
     return rows
 
 

@@ -129,8 +129,10 @@ def shares_one_gil(strategy, kind):
     return strategy in (THREADS, ASYNCIO) and kind != KIND_CPU_NOGIL
 
 
-def expected(ideal, tasks, baseline_seconds, cores, wait_seconds=0.0, serial_seconds=0.0, overhead_seconds=0.0):
-    """The speedup to expect once the measured costs count, and why: ``(speedup, because)``.
+def expected(
+    ideal, tasks, baseline_seconds, cores, wait_seconds=0.0, serial_seconds=0.0, overhead_seconds=0.0, server_slots=None
+):
+    """The speedup to expect once the measured costs count, and why: ``(speedup, because, limit)``.
 
     ``tasks`` equal tasks took ``baseline_seconds`` one after another, so
     ``t`` each: ``wait_seconds`` of waiting (the nominal wait of an I/O
@@ -143,33 +145,40 @@ def expected(ideal, tasks, baseline_seconds, cores, wait_seconds=0.0, serial_sec
       time for the ``serial_seconds`` of each task that take turns under one
       GIL (threads and asyncio: the client's own CPU time per task);
     * ``overhead_seconds`` come on top, whatever the task (queue_job: the
-      same fan-out of no-op jobs, i.e. runner, HTTP and commits).
+      same fan-out of no-op jobs, i.e. runner, HTTP and commits);
+    * ``server_slots``, when the tasks call a server, is how many calls it
+      answers at once (an Odoo server's free HTTP workers): no more tasks
+      than that wait at the same time.
 
     ``because`` names what lowers the speedup below ``ideal`` (None if
-    nothing does).
+    nothing does), and ``limit`` the cost that lowers it most, a key of
+    :data:`LIMIT_ADVICE`.
 
     >>> expected(16, 16, 3.2, cores=2, wait_seconds=0.2)  # pure waits overlap fully
-    (16.0, None)
+    (16.0, None, None)
     >>> expected(16, 16, 3.46, cores=2, wait_seconds=0.2, serial_seconds=0.006)  # HTTP calls to our server
-    (10.485, '16 ms of CPU per task on 2 cores')
+    (10.485, '16 ms of CPU per task on 2 cores', 'cores')
     >>> expected(16, 16, 3.3, cores=8, wait_seconds=0.2, serial_seconds=0.006)  # the client's GIL then binds
-    (11.149, '6 ms of CPU per task under one GIL')
+    (11.149, '6 ms of CPU per task under one GIL', 'gil')
     >>> expected(4, 16, 3.2, cores=2, wait_seconds=0.2, overhead_seconds=0.4)  # 0.8 s of waves + 0.4 s
-    (2.667, '0.40 s of dispatch')
+    (2.667, '0.40 s of dispatch', 'dispatch')
     >>> expected(2, 8, 0.16, cores=2, overhead_seconds=0.24)  # dispatch dwarfs 20 ms of hashing
-    (0.5, '0.24 s of dispatch')
+    (0.5, '0.24 s of dispatch', 'dispatch')
     >>> expected(1, 8, 4.0, cores=2, serial_seconds=0.5)  # all CPU under one GIL: no gain, as ideal says
-    (1.0, None)
+    (1.0, None, None)
     >>> expected(3, 16, 3.2, cores=4, wait_seconds=0.2)  # 6 waves for 16 tasks on 3 slots
-    (2.667, '6 waves of 3 for 16 tasks')
+    (2.667, '6 waves of 3 for 16 tasks', 'waves')
+    >>> expected(16, 16, 3.2, cores=8, wait_seconds=0.2, server_slots=7)  # 16 calls, 7 free HTTP workers
+    (5.333, '7 calls answered at once by the server', 'server')
     """
     if tasks < 1 or baseline_seconds <= 0:
-        return float(ideal), None
+        return float(ideal), None, None
     per_task = baseline_seconds / tasks
     wait = min(max(0.0, wait_seconds), per_task)
     cpu = per_task - wait
     serial = min(max(0.0, serial_seconds), cpu)
-    waves = math.ceil(tasks / max(1, ideal))
+    concurrent = min(ideal, server_slots) if server_slots else ideal
+    waves = math.ceil(tasks / max(1, concurrent))
     limits = {
         "waves": waves * cpu,
         "gil": tasks * serial,
@@ -179,7 +188,14 @@ def expected(ideal, tasks, baseline_seconds, cores, wait_seconds=0.0, serial_sec
     wall = max(0.0, overhead_seconds) + waves * wait + limits[bound]
     speedup = round(min(float(ideal), baseline_seconds / wall), 3)
     if speedup >= 0.95 * ideal:
-        return speedup, None
+        return speedup, None, None
+    ideal_waves = math.ceil(tasks / max(1, ideal))
+    costs = {
+        "dispatch": max(0.0, overhead_seconds),
+        "server": (waves - ideal_waves) * wait,
+        bound: limits[bound] - waves * cpu,
+    }
+    limit = max(costs, key=costs.get) if max(costs.values()) > 0 else "waves"
     reasons = []
     if overhead_seconds > 0:
         reasons.append(f"{overhead_seconds:.2f} s of dispatch")
@@ -187,9 +203,11 @@ def expected(ideal, tasks, baseline_seconds, cores, wait_seconds=0.0, serial_sec
         reasons.append(f"{1000 * serial:.0f} ms of CPU per task under one GIL")
     elif bound == "cores" and limits["cores"] > limits["waves"]:
         reasons.append(f"{1000 * cpu:.0f} ms of CPU per task on {cores} {'core' if cores == 1 else 'cores'}")
+    if concurrent < ideal:
+        reasons.append(f"{concurrent} {'call' if concurrent == 1 else 'calls'} answered at once by the server")
     if not reasons and tasks % max(1, ideal):
         reasons.append(f"{waves} waves of {ideal} for {tasks} tasks")
-    return speedup, " and ".join(reasons) or None
+    return speedup, " and ".join(reasons) or None, limit
 
 
 def expected_speedup(*args, **kwargs):
@@ -201,7 +219,17 @@ def expected_speedup(*args, **kwargs):
     return expected(*args, **kwargs)[0]
 
 
-def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None):
+#: What to do about the cost that limits a strategy most (see :func:`expected`).
+LIMIT_ADVICE = {
+    "dispatch": "dispatching a job costs more than its task, so fewer, longer tasks suit queue_job",
+    "server": "the called server answers fewer calls at once than are made: it needs more HTTP workers",
+    "gil": "the tasks' CPU work takes turns under the one GIL",
+    "cores": "the tasks' CPU work needs more cores than there are",
+    "waves": "the tasks do not divide evenly among the slots",
+}
+
+
+def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, limit=None):
     """Explain in one line a measured ``speedup`` against its ``ideal``.
 
     ``ideal`` comes from :func:`ideal_speedup`; ``cores`` tells whether the
@@ -224,8 +252,11 @@ def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None):
     ...         because="0.40 s of dispatch")  # doctest: +ELLIPSIS
     'queue_job 2.4× of 4 on I/O-bound work, 2.7× expected after 0.40 s of dispatch: jobs wait side by side, ...'
     >>> verdict("queue_job", "cpu_nogil", 0.6, 2, cores=2, expected=0.5,
-    ...         because="0.24 s of dispatch")  # doctest: +ELLIPSIS
-    'queue_job 0.6× of 2 cores, 0.5× expected after 0.24 s of dispatch: these costs outweigh the tasks, ...'
+    ...         because="0.24 s of dispatch", limit="dispatch")  # doctest: +ELLIPSIS
+    'queue_job 0.6× of 2 cores, 0.5× expected after 0.24 s of dispatch: dispatching a job costs more than its task, ...'
+    >>> verdict("threads", "io", 4.9, 16, cores=2, expected=4.8, because="7 calls answered at once by the server",
+    ...         limit="server")  # doctest: +ELLIPSIS
+    'threads 4.9× of 16 on I/O-bound work, 4.8× expected after 7 calls ...: the called server answers fewer ...'
 
     Far below the ideal, it names the likely causes:
 
@@ -262,7 +293,7 @@ def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None):
         return head + ": nothing could overlap, " + cause
     if because and expected is not None and expected < ideal * SHORTFALL_EFFICIENCY:
         if speedup >= expected * SHORTFALL_EFFICIENCY:
-            return head + ": these costs outweigh the tasks, so fewer, longer tasks would gain more"
+            return head + ": " + LIMIT_ADVICE.get(limit, "these costs outweigh the gain of running tasks at once")
     if speedup / ideal < SHORTFALL_EFFICIENCY and (expected is None or speedup < expected * SHORTFALL_EFFICIENCY):
         return head + ": far below ideal; " + _SHORTFALL_CAUSES[strategy]
     return head + ": " + _GOOD_REASONS[strategy, kind]

@@ -197,6 +197,20 @@ class AsyncLabExperiment(models.Model):
             channel=self._lab_channel(), channel_capacity=self._channel_capacity(),
         )  # fmt: skip
 
+    def _server_slots(self, queue_job=False):
+        """How many of the tasks' calls this server answers at once, or None.
+
+        Only io_http tasks call a server: this one. In prefork mode its free
+        HTTP workers answer them, one call each: all but the one running the
+        experiment, or, for the queue_job strategy, half of them (each task
+        is itself a job, running in an HTTP worker). A threaded server
+        answers in threads: no such bound.
+        """
+        workers = config["workers"] or 0
+        if "url" not in workloads.WORKLOADS[self.workload].settings or workers < 1:
+            return None
+        return max(1, workers // 2 if queue_job else workers - 1)
+
     @staticmethod
     def _current_pid():
         return os.getpid()
@@ -208,7 +222,8 @@ class AsyncLabExperiment(models.Model):
         params = self._run_params()
         local = [s for s in self._strategies() if s != theory.QUEUE_JOB]
         try:
-            rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=self.pool_size or None)
+            rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=self.pool_size or None,
+                                      server_slots=self._server_slots())  # fmt: skip
         except Exception as exc:  # record why on the experiment, keep the job's result readable
             _logger.exception("experiment %s failed", self.id)
             self._finish(error="%s: %s" % (type(exc).__name__, exc))
@@ -312,7 +327,7 @@ class AsyncLabExperiment(models.Model):
         wait = workloads.WORKLOADS[self.workload].wait_seconds(self._run_params())
         row = strategies.score(result, baseline.wall_seconds, strategies.usable_cores(),
                                capacity=self._channel_capacity(), overhead_seconds=overhead_seconds,
-                               wait_seconds=wait)  # fmt: skip
+                               wait_seconds=wait, server_slots=self._server_slots(queue_job=True))  # fmt: skip
         self._store_rows([row])
         self._finish()
         return "queue_job: %d/%d done by %d processes in %.3f s" % (

@@ -132,7 +132,8 @@ class AsyncLabStats(models.AbstractModel):
             row = channels[channel]
             row.update(done=count, done_last_minute=count_minute, throughput_per_minute=round(count / window, 2))
             for stage, values in zip(STAGES, stages, strict=True):
-                row["latency"][stage] = {"p50": seconds(values[0]), "p95": seconds(values[1])}
+                p50, p95 = values or (None, None)  # None: no job of the window has both timestamps
+                row["latency"][stage] = {"p50": seconds(p50), "p95": seconds(p95)}
         for channel, count, count_minute in failed or []:
             channels[channel].update(failed=count, failed_last_minute=count_minute)
 

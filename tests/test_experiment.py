@@ -2,12 +2,13 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import json
 import os
+from unittest.mock import patch
 
 import psycopg2
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
-from odoo.tools import mute_logger
+from odoo.tools import config, mute_logger
 
 from ..models.async_lab_experiment import PRESETS
 from .common import AsyncLabCase
@@ -42,6 +43,16 @@ class TestExperiment(AsyncLabCase):
             self.Experiment.create({"workload": "io_sleep", "ms": 0})
         with self.assertRaises(psycopg2.IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
             self.Experiment.create({"workload": "io_sleep", "ms": 1, "tasks": 65})
+
+    def test_calls_to_this_server_are_bounded_by_its_free_http_workers(self):
+        http = self.Experiment.create({"workload": "io_http", "ms": 1, "tasks": 16})
+        sleep = self.Experiment.create({"workload": "io_sleep", "ms": 1, "tasks": 16})
+        with patch.dict(config.options, {"workers": 8}):
+            # One worker runs the experiment; a queue_job task holds one worker and calls another.
+            self.assertEqual((http._server_slots(), http._server_slots(queue_job=True)), (7, 4))
+            self.assertIsNone(sleep._server_slots())
+        with patch.dict(config.options, {"workers": 0}):
+            self.assertIsNone(http._server_slots(), "a threaded server answers in threads")
 
     def test_run_is_for_managers(self):
         experiment = self.Experiment.create({"workload": "io_sleep", "ms": 1, "tasks": 1})

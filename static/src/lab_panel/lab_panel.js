@@ -12,7 +12,8 @@ const POOR_EFFICIENCY = 0.4;
 
 /**
  * The latest experiment of the concurrency lab: one bar per strategy for
- * the measured speedup over sequential, a tick at the speedup theory allows.
+ * the measured speedup over sequential, a tick at the ideal speedup and a
+ * dashed one at the expected speedup (the ideal once measured costs count).
  */
 export class LabPanel extends Component {
     static template = "async_lab.LabPanel";
