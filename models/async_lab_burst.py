@@ -11,7 +11,7 @@ from odoo.tools import SQL, config
 from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..lib import tokens, workloads
+from ..lib import channels, tokens, workloads
 
 _logger = logging.getLogger(__name__)
 
@@ -242,7 +242,11 @@ class AsyncLabBurst(models.Model):
         # One graph per launch, even of independent jobs (a group: no
         # dependencies): queue_job then looks for an active job with the same
         # identity key once per graph, not once per job. action_launch has
-        # checked under a lock that none is active.
+        # checked under a lock that none is active. A graph builds its jobs in
+        # no particular order: build them here, in index order, so that their
+        # date_created, which orders the runner's dispatch, follows the index.
+        for delayable in delayables:
+            delayable._build_job()
         tail = []
         if self.shape == "independent":
             graph = group(*delayables)
@@ -299,15 +303,18 @@ class AsyncLabBurst(models.Model):
         self._notify_job_done(span["pid"])
         return "task %d: pid %s, %.3f s, result %s" % (index, span["pid"], span["end"] - span["start"], span["result"])
 
-    @staticmethod
-    def _job_notify_interval():
+    @api.model
+    def _job_notify_interval(self):
         """Seconds between two job notifications from one process.
 
-        Each process that runs jobs (each HTTP worker; the one process of a
-        threaded server) waits JOB_NOTIFY_INTERVAL times their number, so
+        Jobs run in HTTP workers (the one process of a threaded server), at
+        most as many at once as the root channel's capacity: each such
+        process waits JOB_NOTIFY_INTERVAL times their number, so that
         together they send about one notification per JOB_NOTIFY_INTERVAL.
         """
-        return JOB_NOTIFY_INTERVAL * max(1, config["workers"] or 0)
+        running = max(1, config["workers"] or 0)
+        capacity = channels.effective_capacity(self.env["async_lab.stats"]._channel_config()[1], "root")
+        return JOB_NOTIFY_INTERVAL * min(running, capacity or running)
 
     def _notify_job_done(self, pid):
         """Tell dashboards that jobs finished, throttled (see _job_notify_interval).
@@ -320,8 +327,11 @@ class AsyncLabBurst(models.Model):
         jobs that finish during the silence after the last notification.
         """
         now, dbname = time.monotonic(), self.env.cr.dbname
+        silence = now - _last_job_notify.get(dbname, float("-inf"))
+        if silence < JOB_NOTIFY_INTERVAL:  # the shortest interval: no need to compute this one
+            return
         interval = self._job_notify_interval()
-        if now - _last_job_notify.get(dbname, float("-inf")) >= interval:
+        if silence >= interval:
             _last_job_notify[dbname] = now
             self.env["async_lab.stats"]._notify_dashboard(
                 "job", {"burst_id": self.id, "pid": pid, "settle_ms": round(1000 * interval)}
@@ -481,5 +491,7 @@ class AsyncLabBurst(models.Model):
         burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
                              **params})  # fmt: skip
         burst.action_launch()
-        self.env.cr.execute("SELECT uuid FROM queue_job WHERE async_lab_burst_id = %s ORDER BY id", [burst.id])
+        self.env.cr.execute(
+            "SELECT uuid FROM queue_job WHERE async_lab_burst_id = %s ORDER BY date_created, id", [burst.id]
+        )
         return burst, [row[0] for row in self.env.cr.fetchall()]

@@ -170,6 +170,12 @@ class AsyncLabExperiment(models.Model):
             if rec.state in ("queued", "running"):
                 raise UserError(_("Experiment %s is already queued or running.") % rec.name)
             rec.result_ids.unlink()
+            # The previous run's jobs stay in queue_job, but must not count in this one's figures.
+            self.env["queue.job"].flush_model(["async_lab_experiment_id"])
+            self.env.cr.execute(
+                "UPDATE queue_job SET async_lab_experiment_id = NULL WHERE async_lab_experiment_id = %s", [rec.id]
+            )
+            self.env["queue.job"].invalidate_model(["async_lab_experiment_id"])
             rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False})
             rec.with_delay(channel=CHANNEL_CPU, max_retries=1,
                            description=_("Async Lab experiment: %s") % rec.name)._job_run()  # fmt: skip

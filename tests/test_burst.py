@@ -35,6 +35,10 @@ class TestBurstEnqueue(AsyncLabCase):
                                 "identity_key": "async_lab.burst:%d:%d" % (burst.id, index)},
                 )  # fmt: skip
             self.assertFalse(any(job.depends_on for job in trap.enqueued_jobs))
+            # Built, hence dated and dispatched, in index order.
+            self.assertEqual([job.args[0] for job in trap.enqueued_jobs], [0, 1, 2, 3])
+            dates = [job.date_created for job in trap.enqueued_jobs]
+            self.assertEqual(dates, sorted(dates))
         self.assertEqual(burst.launch_count, 1)
 
     def test_chain_and_fanout_shapes(self):
@@ -111,7 +115,10 @@ class TestBurstExecution(AsyncLabCase):
         sent = []
         self.patch(type(self.env["async_lab.stats"]), "_notify_dashboard",
                    lambda _self, kind, payload=None: sent.append((kind, payload)))  # fmt: skip
-        for workers, settle_ms in ((4, 4000), (0, 1000)):
+        self.patch(type(self.env["async_lab.stats"]), "_channel_config",
+                   lambda _self: ("root:3", {"root": {"name": "root", "capacity": 3}}))  # fmt: skip
+        # Jobs run in at most min(HTTP workers, root capacity) processes at once.
+        for workers, settle_ms in ((8, 3000), (2, 2000), (0, 1000)):
             sent.clear()
             with patch.dict(config.options, {"workers": workers}), patch.dict(async_lab_burst._last_job_notify,
                                                                                 clear=True):  # fmt: skip

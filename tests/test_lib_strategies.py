@@ -190,6 +190,7 @@ class TestStrategies(BaseCase):
 
         with patch.object(workloads, "run_task", run_task):
             strategies.warm_up("io_http", {"ms": 200, "url": "http://127.0.0.1:1/async_lab/io"}, 4)
+            self.assertFalse(barrier.broken, "the warm-up tasks did not run at once")
             strategies.warm_up("fail", {}, 4)  # fails on purpose: not warmed up
         self.assertEqual(calls, [("io_http", {"ms": 1, "url": "http://127.0.0.1:1/async_lab/io"})] * 4)
         with patch.object(strategies, "warm_up") as warm_up:
