@@ -3,3 +3,4 @@
 from . import process_tracker
 from . import models
 from . import controllers
+from .hooks import uninstall_hook

@@ -13,6 +13,7 @@
     "installable": True,
     "depends": ["base", "web", "bus", "queue_job"],
     "external_dependencies": {"python": ["psutil", "requests"]},
+    "uninstall_hook": "uninstall_hook",
     "data": [
         "security/async_lab_groups.xml",
         "security/ir.model.access.csv",

@@ -3,8 +3,12 @@
 from datetime import timedelta
 
 from odoo.exceptions import AccessError
+from odoo.modules.module import get_manifest
 from odoo.tests import tagged
+from odoo.tools.sql import index_exists
 
+from ..hooks import uninstall_hook
+from ..models.queue_job import DONE_INDEX, FAILED_INDEX
 from .common import AsyncLabCase, at, now_minute
 
 IO = "root.async_lab.io"
@@ -117,3 +121,12 @@ class TestStats(AsyncLabCase):
         self.assertEqual(row["done"], 1)
         self.assertEqual(row["latency"]["created_enqueued"], {"p50": None, "p95": None})
         self.assertEqual(row["latency"]["started_done"], {"p50": 2.0, "p95": 2.0})
+
+    def test_uninstall_drops_the_queue_job_indexes(self):
+        self.assertEqual(get_manifest("async_lab")["uninstall_hook"], "uninstall_hook")
+        self.assertTrue(all(index_exists(self.env.cr, name) for name in (DONE_INDEX, FAILED_INDEX)))
+        with self.env.cr.savepoint(flush=False) as savepoint:  # DDL is transactional: undone below
+            uninstall_hook(self.env)
+            self.assertFalse(any(index_exists(self.env.cr, name) for name in (DONE_INDEX, FAILED_INDEX)))
+            savepoint.rollback()
+        self.assertTrue(all(index_exists(self.env.cr, name) for name in (DONE_INDEX, FAILED_INDEX)))
