@@ -36,6 +36,8 @@ STRATEGY_FIELDS = {
     theory.QUEUE_JOB: "use_queue_job",
 }
 LAB_CHANNEL_BY_KIND = {workloads.KIND_IO: CHANNEL_IO}
+#: How the result of a failed queue_job task starts (see _job_task).
+TASK_ERROR = "error:"
 #: Seconds a measured calibration of this machine is reused.
 CALIBRATION_TTL = 300
 _calibration = {}
@@ -282,21 +284,27 @@ class AsyncLabExperiment(models.Model):
         )
 
     def _fan_out_figures(self, method):
-        """Timestamps of this experiment's ``method`` jobs: first created to last done."""
+        """Timestamps of this experiment's ``method`` jobs: first created to last done.
+
+        ``spans`` are the (pid, start, end) of the jobs whose task succeeded,
+        ``errors`` the results of those whose task failed (see _job_task).
+        """
         self.env["queue.job"].flush_model()
         self.env.cr.execute(
             """SELECT count(*) FILTER (WHERE state = 'done'), count(*),
                       extract(epoch FROM min(date_created)), extract(epoch FROM max(date_done)),
                       array_agg(DISTINCT worker_pid) FILTER (WHERE worker_pid IS NOT NULL),
-                      array_agg(extract(epoch FROM date_started) ORDER BY date_started),
-                      array_agg(extract(epoch FROM date_done) ORDER BY date_started),
-                      array_agg(worker_pid ORDER BY date_started)
-                 FROM queue_job WHERE async_lab_experiment_id = %s AND method_name = %s""",
-            [self.id, method],
+                      array_agg(extract(epoch FROM date_started) ORDER BY date_started) FILTER (WHERE NOT failed),
+                      array_agg(extract(epoch FROM date_done) ORDER BY date_started) FILTER (WHERE NOT failed),
+                      array_agg(worker_pid ORDER BY date_started) FILTER (WHERE NOT failed),
+                      array_agg(result ORDER BY date_started) FILTER (WHERE failed)
+                 FROM (SELECT *, coalesce(result LIKE %s, false) AS failed FROM queue_job
+                        WHERE async_lab_experiment_id = %s AND method_name = %s) AS jobs""",
+            [TASK_ERROR + "%", self.id, method],
         )
-        done, total, first, last, pids, starts, ends, workers = self.env.cr.fetchone()
+        done, total, first, last, pids, starts, ends, workers, errors = self.env.cr.fetchone()
         return {
-            "done": done, "total": total, "pids": pids or [],
+            "done": done, "total": total, "pids": pids or [], "errors": errors or [],
             "first": float(first) if first else None,
             "wall_seconds": float(last) - float(first) if first and last else None,
             "spans": [(pid, float(start), float(end))
@@ -311,8 +319,18 @@ class AsyncLabExperiment(models.Model):
         return "no-op %d: pid %s" % (index, span["pid"])
 
     def _job_task(self, index):
-        """One task of the queue_job strategy."""
-        span = workloads.run_task(self.workload, self._run_params())
+        """One task of the queue_job strategy.
+
+        A task whose workload fails ends as a done job whose result starts
+        with TASK_ERROR, as a failed task of the other strategies is counted,
+        not raised: a failed job would leave the collector, which depends on
+        every task, waiting for ever, and the experiment running.
+        """
+        try:
+            span = workloads.run_task(self.workload, self._run_params())
+        except Exception as exc:
+            _logger.info("experiment %s: task %d failed", self.id, index, exc_info=True)
+            return "%s %s: %s" % (TASK_ERROR, type(exc).__name__, exc)
         return "task %d: pid %s, %.3f s" % (index, span["pid"], span["end"] - span["start"])
 
     def _job_collect(self, overhead_seconds=0.0):
@@ -325,6 +343,7 @@ class AsyncLabExperiment(models.Model):
             return "nothing to measure"
         outcomes = [{"pid": pid, "thread": 0, "start": start, "end": end, "result": None}
                     for pid, start, end in figures["spans"]]  # fmt: skip
+        outcomes += [error[len(TASK_ERROR) :].strip() for error in figures["errors"]]
         outcomes += ["job not done"] * (figures["total"] - len(outcomes))
         result = strategies.RunResult.from_outcomes(
             theory.QUEUE_JOB, self.workload, self._channel_capacity() or 0, outcomes,

@@ -10,6 +10,7 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import config, mute_logger
 
+from ..lib import workloads
 from ..models.async_lab_experiment import PRESETS
 from .common import AsyncLabCase
 
@@ -43,6 +44,38 @@ class TestExperiment(AsyncLabCase):
             self.Experiment.create({"workload": "io_sleep", "ms": 0})
         with self.assertRaises(psycopg2.IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
             self.Experiment.create({"workload": "io_sleep", "ms": 1, "tasks": 65})
+
+    def test_a_failed_queue_job_task_is_counted_not_stuck(self):
+        no_local = {"use_threads": False, "use_processes": False, "use_asyncio": False}
+        experiment = self.Experiment.create({"name": "fails", "workload": "io_sleep", "ms": 1, "tasks": 2, **no_local})
+        experiment.action_run()
+        Job = self.env["queue.job"]
+
+        def perform(method):
+            jobs = Job.search([("model_name", "=", "async_lab.experiment"), ("method_name", "=", method)], order="id")
+            for job in jobs.filtered(lambda j: j.state in ("pending", "enqueued")):
+                self.assertEqual(self.perform_like_runner(job.uuid).state, "done")
+
+        perform("_job_run")
+        perform("_job_calibrate")
+        perform("_job_fan_out_tasks")
+        real_run_task = workloads.run_task
+        calls = []
+
+        def run_task(name, params):
+            calls.append(name)
+            if len(calls) == 1:
+                raise OSError("the disk is on fire")
+            return real_run_task(name, params)
+
+        with patch.object(workloads, "run_task", run_task):
+            perform("_job_task")
+        perform("_job_collect")
+        experiment.invalidate_recordset()
+        self.assertEqual(experiment.state, "done")
+        row = experiment.result_ids.filtered(lambda r: r.strategy == "queue_job")
+        self.assertEqual((row.tasks, row.errors), (2, 1))
+        self.assertIn("OSError: the disk is on fire", row.first_error)
 
     def test_calls_to_this_server_are_bounded_by_its_free_http_workers(self):
         http = self.Experiment.create({"workload": "io_http", "ms": 1, "tasks": 16})
