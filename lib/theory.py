@@ -210,15 +210,6 @@ def expected(
     return speedup, " and ".join(reasons) or None, limit
 
 
-def expected_speedup(*args, **kwargs):
-    """:func:`expected` without the reason.
-
-    >>> expected_speedup(4, 16, 3.2, cores=2, wait_seconds=0.2, overhead_seconds=0.4)
-    2.667
-    """
-    return expected(*args, **kwargs)[0]
-
-
 #: What to do about the cost that limits a strategy most (see :func:`expected`).
 LIMIT_ADVICE = {
     "dispatch": "dispatching a job costs more than its task, so fewer, longer tasks suit queue_job",
@@ -246,7 +237,7 @@ def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, 
     >>> verdict("threads", "cpu_nogil", 1.8, 2, cores=2)
     'threads 1.8× of 2 cores: hashlib releases the GIL, so the threads use several cores'
 
-    Measured costs (see :func:`expected_speedup`) say what to expect, and why:
+    Measured costs (see :func:`expected`) say what to expect, and why:
 
     >>> verdict("queue_job", "io", 2.4, 4, cores=2, expected=2.7,
     ...         because="0.40 s of dispatch")  # doctest: +ELLIPSIS

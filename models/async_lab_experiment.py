@@ -349,7 +349,7 @@ class AsyncLabExperiment(models.Model):
             theory.QUEUE_JOB, self.workload, self._channel_capacity() or 0, outcomes,
             started_at=figures["first"], wall_seconds=figures["wall_seconds"], cpu_seconds=0.0,
         )  # fmt: skip
-        wait = workloads.WORKLOADS[self.workload].wait_seconds(self._run_params())
+        wait = workloads.WORKLOADS[self.workload].wait_seconds(self._params())
         row = strategies.score(result, baseline.wall_seconds, strategies.usable_cores(),
                                capacity=self._channel_capacity(), overhead_seconds=overhead_seconds,
                                wait_seconds=wait, server_slots=self._server_slots(queue_job=True))  # fmt: skip

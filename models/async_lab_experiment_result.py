@@ -27,8 +27,9 @@ class AsyncLabExperimentResult(models.Model):
     efficiency = fields.Float(digits=(16, 2), help="Speedup ÷ ideal.")
     expected = fields.Float(
         "Expected speedup", digits=(16, 2),
-        help="The ideal, once measured costs count: tasks run in waves of whole tasks, the CPU work of "
-        "threads sharing one GIL takes turns, and queue_job pays its dispatch (the same fan-out of no-op jobs).",
+        help="The ideal, once measured costs count: tasks run in waves of whole tasks, their CPU work fits on "
+        "the cores and, for threads and asyncio, takes turns under one GIL, calls to this server wait for a "
+        "free HTTP worker, and queue_job pays its dispatch (the same fan-out of no-op jobs).",
     )  # fmt: skip
     serial_seconds = fields.Float(
         "Serial CPU / task (s)", digits=(16, 4),

@@ -68,7 +68,7 @@ class AsyncLabStats(models.AbstractModel):
         ``(channel, state, count, max(date_enqueued))`` of the active jobs
         (queue_job's state index: active jobs are few).
         """
-        self.env["queue.job"].flush_model(["channel", "state", "date_enqueued"])
+        self.env["queue.job"].flush_model()
         self.env["queue.job.channel"].flush_model(["complete_name"])
         self.env.cr.execute(SQL(
             """
@@ -104,8 +104,7 @@ class AsyncLabStats(models.AbstractModel):
         since = now - timedelta(minutes=window)
         start = minute_floor(since)
         config_text, config = self._channel_config()
-        names, depth = self._channels_and_depth(config)
-        self.env["queue.job"].flush_model()
+        names, depth = self._channels_and_depth(config)  # flushes queue.job
         self.env["async_lab.metric"].flush_model()
         self.env["async_lab.worker"].flush_model()
         self.env.cr.execute(self._stats_query(names, since, now, start))

@@ -40,7 +40,9 @@ export class LabPanel extends Component {
             ...result,
             width: ((result.speedup || 0) / scale) * 100,
             idealLeft: ((result.ideal || 0) / scale) * 100,
-            expectedLeft: result.expected ? (result.expected / scale) * 100 : null,
+            // Shown only where measured costs lower the ideal.
+            expectedLeft:
+                result.expected && result.expected < result.ideal ? (result.expected / scale) * 100 : null,
             tone:
                 result.efficiency >= GOOD_EFFICIENCY
                     ? "success"
