@@ -315,8 +315,16 @@ def quantile(values, fraction):
 
 
 def explain(env, window, now):
-    """EXPLAIN (ANALYZE, BUFFERS) of every query get_stats runs."""
+    """EXPLAIN (ANALYZE, BUFFERS) of every query get_stats runs.
+
+    Its window function shows as a mere function scan: the statement of its
+    body is explained instead, with the arguments of the call.
+    """
+    from odoo.addons.async_lab.models.async_lab_metric import minute_floor
+    from odoo.addons.async_lab.models.async_lab_stats import STATS_FUNCTION
+
     cr = env.cr
+    Stats = env["async_lab.stats"]
     queries = []
     execute = cr.execute
 
@@ -327,12 +335,17 @@ def explain(env, window, now):
     cr.execute = recording
     try:
         env.invalidate_all()
-        env["async_lab.stats"].get_stats(window, now=now)
+        Stats.get_stats(window, now=now)
     finally:
         del cr.execute
+    since = now - timedelta(minutes=window)
+    body = Stats._stats_query(Stats._known_channels(), since, now, minute_floor(since), now - timedelta(minutes=1))
     for query in queries:
         if not query.lstrip().upper().startswith(("SELECT", "WITH")):
             continue
+        if STATS_FUNCTION in query:
+            print("\n%s\n    %s" % (" ".join(query.split())[:400], "its body:"))
+            query = cr.mogrify(body.code, body.params).decode()
         cr.execute("EXPLAIN (ANALYZE, BUFFERS) " + query)
         print("\n" + " ".join(query.split())[:400])
         print("\n".join("    " + row[0] for row in cr.fetchall()))

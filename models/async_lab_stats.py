@@ -11,6 +11,7 @@ from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 from odoo.addons.queue_job.jobrunner.runner import _channels
 
 from .async_lab_metric import minute_floor
+from .queue_job import DONE_STAGES
 
 _logger = logging.getLogger(__name__)
 
@@ -20,6 +21,12 @@ DEFAULT_WINDOW = 60
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 STAGES = ("created_enqueued", "enqueued_started", "started_done")
 DASHBOARD_CHANNEL = "async_lab.dashboard"
+#: The function :meth:`AsyncLabStats.get_stats` calls: its two statements
+#: (:meth:`AsyncLabStats._channels_query`, :meth:`AsyncLabStats._stats_query`)
+#: in one round trip, and PL/pgSQL keeps their plans for the connection (at
+#: 1M jobs, parsing and planning them on every call took about half as long
+#: as running them).
+STATS_FUNCTION = "async_lab_job_stats"
 
 
 def utcnow():
@@ -60,40 +67,50 @@ class AsyncLabStats(models.AbstractModel):
             return text, {}
 
     @api.model
-    def _channels_and_depth(self, config):
-        """The known channels, and the queue depth, in one statement.
+    def _channels_query(self, config_names):
+        """The known channels, the queue depth and the last enqueue time, as one row.
 
-        The channels are the configured ones (``config``), the channel
-        records and the channels with jobs to run. The depth rows are
-        ``(channel, state, count, max(date_enqueued))`` of the active jobs
-        (queue_job's state index: active jobs are few).
+        The channels (an array in code point order, as Python sorts) are the
+        configured ones (``config_names``), the channel records and the
+        channels with jobs to run. The depth is a JSON array of ``(channel,
+        state, count)`` of the active jobs (queue_job's state index: active
+        jobs are few), then the last time one of them was enqueued.
+        ``config_names`` may also be :class:`~odoo.tools.SQL`, like the
+        arguments of :meth:`_stats_query`.
         """
-        self.env["queue.job"].flush_model()
-        self.env["queue.job.channel"].flush_model(["complete_name"])
-        self.env.cr.execute(SQL(
+        return SQL(
             """
-            SELECT channel, state, count(*), max(date_enqueued) FROM queue_job WHERE state IN %s GROUP BY 1, 2
-             UNION ALL
-            SELECT complete_name, NULL, 0, NULL FROM queue_job_channel
+            WITH active AS (
+                SELECT channel, state, count(*) AS count, max(date_enqueued) AS enqueued
+                  FROM queue_job WHERE state IN %(active)s GROUP BY 1, 2
+            )
+            SELECT (SELECT coalesce(array_agg(name ORDER BY name COLLATE "C"), '{}')
+                      FROM (SELECT channel FROM active
+                             UNION SELECT unnest(%(config)s::text[])
+                             UNION SELECT complete_name FROM queue_job_channel) AS known (name)
+                     WHERE name IS NOT NULL),
+                   (SELECT json_agg(json_build_array(channel, state, count)) FROM active),
+                   (SELECT max(enqueued) FROM active)
             """,
-            ACTIVE_STATES,
-        ))  # fmt: skip
-        rows = self.env.cr.fetchall()
-        names = sorted(set(config) | {row[0] for row in rows if row[0]})
-        return names, [row for row in rows if row[1]]
+            active=ACTIVE_STATES, config=config_names,
+        )  # fmt: skip
 
     @api.model
     def _known_channels(self):
         """Configured channels, channel records, and channels with jobs to run."""
-        return self._channels_and_depth(self._channel_config()[1])[0]
+        self.env["queue.job"].flush_model(["channel", "state"])
+        self.env["queue.job.channel"].flush_model(["complete_name"])
+        self.env.cr.execute(self._channels_query(list(self._channel_config()[1])))
+        return self.env.cr.fetchone()[0]
 
     @api.model
     def get_stats(self, window=DEFAULT_WINDOW, now=None):
         """Job statistics over the last ``window`` minutes, as a plain dict.
 
-        Two SQL statements, whatever the window and the size of queue_job:
-        the channels with their queue depth, then everything else (see
-        :meth:`_stats_query`). Python only shapes their results.
+        One SQL statement, whatever the window and the size of queue_job: a
+        call of :data:`STATS_FUNCTION`, which gives the channels with their
+        queue depth (:meth:`_channels_query`), then everything else on them
+        (:meth:`_stats_query`). Python only shapes its result.
         """
         if not self.env.su and not self.env.user.has_group("async_lab.async_lab_group_user"):
             # Raw SQL below reads queue_job past its access rules: check here,
@@ -104,12 +121,13 @@ class AsyncLabStats(models.AbstractModel):
         since = now - timedelta(minutes=window)
         start = minute_floor(since)
         config_text, config = self._channel_config()
-        names, depth = self._channels_and_depth(config)  # flushes queue.job
-        self.env["async_lab.metric"].flush_model()
-        self.env["async_lab.worker"].flush_model()
-        self.env.cr.execute(self._stats_query(names, since, now, start))
-        done, failed, series_rows, runners, last_done_dispatch = self.env.cr.fetchone()
-        last_dispatch = max(filter(None, [last_done_dispatch, *(row[3] for row in depth)]), default=None)
+        for model in ("queue.job", "queue.job.channel", "async_lab.metric", "async_lab.worker"):
+            self.env[model].flush_model()
+        self.env.cr.execute(SQL(
+            "SELECT * FROM %s(%s, %s, %s, %s, %s)",
+            SQL.identifier(STATS_FUNCTION), list(config), since, now, start, now - timedelta(minutes=1),
+        ))  # fmt: skip
+        names, depth, done, failed, series_rows, runners, last_dispatch = self.env.cr.fetchone()
 
         channels = {
             name: {
@@ -124,7 +142,7 @@ class AsyncLabStats(models.AbstractModel):
             }
             for name in names
         }  # fmt: skip
-        for channel, state, count, _enqueued in depth:
+        for channel, state, count in depth or []:
             if channel in channels:
                 channels[channel][state] = count
         for channel, count, count_minute, *stages in done or []:
@@ -176,36 +194,85 @@ class AsyncLabStats(models.AbstractModel):
             },
         }
 
+    def init(self):
+        """(Re)create :data:`STATS_FUNCTION`, like a report model's SQL view.
+
+        Its statements are those of :meth:`_channels_query` and
+        :meth:`_stats_query`, on its parameters (``p_config``: the configured
+        channels) and on the channels the first one finds (``v_channels``).
+        Dropped first: ``CREATE OR REPLACE`` cannot change its parameters or
+        its result columns.
+
+        Its plans are generic, made once per connection: the arguments do
+        not change the best plan (index scans of the window). And they are
+        never JIT-compiled: a generic plan's estimates grow with queue_job,
+        and on a large table they would cross ``jit_above_cost``, compiling
+        a statement of a few milliseconds on every call.
+        """
+        self.env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s", SQL.identifier(STATS_FUNCTION)))
+        self.env.cr.execute(SQL(
+            """
+            CREATE FUNCTION %(name)s(p_config text[], p_since timestamp, p_now timestamp, p_start timestamp,
+                                     p_last_minute timestamp)
+            RETURNS TABLE (channels text[], depth json, done json, failed json, series json, runners json,
+                           last_enqueued timestamp)
+            LANGUAGE plpgsql STABLE
+            SET plan_cache_mode = force_generic_plan SET jit = off
+            AS $function$
+            #variable_conflict use_column
+            DECLARE
+                v_channels text[];
+                v_depth json;
+                v_enqueued timestamp;
+            BEGIN
+                %(channels)s INTO v_channels, v_depth, v_enqueued;
+                RETURN QUERY SELECT v_channels, v_depth, w.done, w.failed, w.series, w.runners,
+                                    greatest(w.last_enqueued, v_enqueued) FROM (%(window)s) AS w;
+            END
+            $function$
+            """,
+            name=SQL.identifier(STATS_FUNCTION),
+            channels=self._channels_query(SQL("p_config")),
+            window=self._stats_query(*map(SQL, ("v_channels", "p_since", "p_now", "p_start", "p_last_minute"))),
+        ))  # fmt: skip
+
     @api.model
-    def _stats_query(self, names, since, now, start):
-        """The second statement of :meth:`get_stats`, on channels ``names``.
+    def _stats_query(self, channels, since, now, start, last_minute):
+        """The window statement of :data:`STATS_FUNCTION`, on ``channels``.
+
+        In the function, the arguments are :class:`~odoo.tools.SQL` names of
+        its parameters and variables; values give the statement to run
+        directly (``EXPLAIN``, tests).
 
         Its one row holds, as JSON arrays: the window's done jobs
         ``(channel, count, count of the last minute, [p50, p95] of each
-        stage)`` (index-only scan of async_lab's done-jobs index) and failed
-        jobs ``(channel, count, count of the last minute)``, by the time they
-        started (failed-jobs index); the per-minute series ``(channel, minute
-        index, done, failed)``: the buckets the rollup cron stored, then the
-        minutes after the last stored one counted live, as the rollup counts
-        them; the alive job runners ``(pid, host)``, latest first; and the
-        last enqueue time of the window's done jobs.
+        stage)`` (index-only scan of async_lab's done-jobs index, which holds
+        the stage durations) and failed jobs ``(channel, count, count of the
+        last minute)``, by the time they started (failed-jobs index); the
+        per-minute series ``(channel, minute index, done, failed)``: the
+        buckets the rollup cron stored, then the minutes after the last stored
+        one counted live, as the rollup counts them; the alive job runners
+        ``(pid, host)``, latest first; and the last enqueue time of the
+        window's done jobs.
 
-        ``names`` is a literal array, so the index scans return the rows in
-        channel order, as the percentiles' grouping needs (an array computed
-        inside the statement costs a sort of the window's rows).
-        date_part() gives float8 durations: extract() gives numeric, several
-        times slower to sort for the percentiles.
+        The stage durations are the expressions of the done-jobs index
+        (:data:`~odoo.addons.async_lab.models.queue_job.DONE_STAGES`), so the
+        scan reads them instead of computing them; ``date_part()`` gives
+        float8, several times faster to sort than ``extract()``'s numeric.
+        The live minutes start at a scalar subquery: a range between two
+        known values, which the planner expects to hold a few rows (as a join
+        on ``live``, a third of queue_job: a hash table for 300,000 minutes
+        was set up on every call).
         """
         return SQL(
             """
             WITH done AS (
                 SELECT channel, count(*) AS count, count(*) FILTER (WHERE date_done >= %(last_minute)s) AS minute,
-                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                           ORDER BY date_part('epoch', date_enqueued - date_created)) AS created_enqueued,
-                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                           ORDER BY date_part('epoch', date_started - date_enqueued)) AS enqueued_started,
-                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
-                           ORDER BY date_part('epoch', date_done - date_started)) AS started_done,
+                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY %(created_enqueued)s)
+                           AS created_enqueued,
+                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY %(enqueued_started)s)
+                           AS enqueued_started,
+                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY %(started_done)s) AS started_done,
                        max(date_enqueued) AS enqueued
                   FROM queue_job
                  WHERE state = 'done' AND channel = ANY(%(channels)s)
@@ -227,31 +294,31 @@ class AsyncLabStats(models.AbstractModel):
                 SELECT channel, minute, done, failed FROM stored
                  UNION ALL
                 SELECT channel, date_trunc('minute', date_done), count(*), 0
-                  FROM queue_job, live
+                  FROM queue_job
                  WHERE state = 'done' AND channel = ANY(%(channels)s)
-                   AND date_done >= live.since AND date_done <= %(now)s
+                   AND date_done >= (SELECT since FROM live) AND date_done <= %(now)s
                  GROUP BY 1, 2
                  UNION ALL
                 SELECT channel, date_trunc('minute', date_started), 0, count(*)
-                  FROM queue_job, live
+                  FROM queue_job
                  WHERE state = 'failed' AND channel = ANY(%(channels)s)
-                   AND date_started >= live.since AND date_started <= %(now)s
+                   AND date_started >= (SELECT since FROM live) AND date_started <= %(now)s
                  GROUP BY 1, 2
             )
             SELECT (SELECT json_agg(json_build_array(channel, count, minute, created_enqueued, enqueued_started,
-                                                     started_done)) FROM done),
-                   (SELECT json_agg(json_build_array(channel, count, minute)) FROM failed),
+                                                     started_done)) FROM done) AS done,
+                   (SELECT json_agg(json_build_array(channel, count, minute)) FROM failed) AS failed,
                    (SELECT json_agg(json_build_array(
                                channel, date_part('epoch', minute - %(start)s)::int / 60, done, failed))
-                      FROM series),
+                      FROM series) AS series,
                    (SELECT json_agg(json_build_array(pid, host) ORDER BY last_seen DESC)
                       FROM async_lab_worker
                      WHERE state = 'alive' AND (role = 'jobrunner'
-                           OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))),
-                   (SELECT max(enqueued) FROM done)
+                           OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))) AS runners,
+                   (SELECT max(enqueued) FROM done) AS last_enqueued
             """,
-            channels=names, since=since, now=now, start=start,
-            last_minute=now - timedelta(minutes=1),
+            channels=channels, since=since, now=now, start=start, last_minute=last_minute,
+            **{stage: SQL(expression) for stage, expression in DONE_STAGES.items()},
         )  # fmt: skip
 
     @api.model
