@@ -259,10 +259,10 @@ class AsyncLabStats(models.AbstractModel):
         (:data:`~odoo.addons.async_lab.models.queue_job.DONE_STAGES`), so the
         scan reads them instead of computing them; ``date_part()`` gives
         float8, several times faster to sort than ``extract()``'s numeric.
-        The live minutes start at a scalar subquery: a range between two
-        known values, which the planner expects to hold a few rows (as a join
-        on ``live``, a third of queue_job: a hash table for 300,000 minutes
-        was set up on every call).
+        The live minutes start at a scalar subquery, so that their rows are a
+        range between two known values, which the planner expects to be a
+        small share of queue_job (as a join on ``live``, it expected a third
+        of it, and set up a hash table for 300,000 minutes on every call).
         """
         return SQL(
             """
