@@ -42,8 +42,8 @@ Run it with the project's venv, after ``make bootstrap``::
    The ORM cache is cleared before every call. It checks that both give the
    same counts (and percentiles), then prints p50/p95 of each, the ratio
    ORM / STATS of the medians, and the goals: p95 < 150 ms and >= 10x.
-3. ``--explain`` also prints ``EXPLAIN (ANALYZE, BUFFERS)`` of every query
-   that ``get_stats`` runs.
+3. ``--explain`` also prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the two
+   statements of the function that ``get_stats`` calls.
 
 It starts no server and writes nothing in the repository.
 """
@@ -315,40 +315,33 @@ def quantile(values, fraction):
 
 
 def explain(env, window, now):
-    """EXPLAIN (ANALYZE, BUFFERS) of every query get_stats runs.
+    """EXPLAIN (ANALYZE, BUFFERS) of the statements get_stats runs.
 
-    Its window function shows as a mere function scan: the statement of its
-    body is explained instead, with the arguments of the call.
+    Its one query, a call of the stats function, would show as a mere
+    function scan: its two statements are explained instead, as the
+    function runs them (generic plans, no JIT), with the call's arguments.
     """
+    from odoo.tools import SQL
+
     from odoo.addons.async_lab.models.async_lab_metric import minute_floor
-    from odoo.addons.async_lab.models.async_lab_stats import STATS_FUNCTION
 
     cr = env.cr
     Stats = env["async_lab.stats"]
-    queries = []
-    execute = cr.execute
-
-    def recording(query, params=None, log_exceptions=True):
-        queries.append(cr.mogrify(query, params).decode())
-        return execute(query, params, log_exceptions)
-
-    cr.execute = recording
-    try:
-        env.invalidate_all()
-        Stats.get_stats(window, now=now)
-    finally:
-        del cr.execute
+    config = list(Stats._channel_config()[1])
     since = now - timedelta(minutes=window)
-    body = Stats._stats_query(Stats._known_channels(), since, now, minute_floor(since), now - timedelta(minutes=1))
-    for query in queries:
-        if not query.lstrip().upper().startswith(("SELECT", "WITH")):
-            continue
-        if STATS_FUNCTION in query:
-            print("\n%s\n    %s" % (" ".join(query.split())[:400], "its body:"))
-            query = cr.mogrify(body.code, body.params).decode()
-        cr.execute("EXPLAIN (ANALYZE, BUFFERS) " + query)
-        print("\n" + " ".join(query.split())[:400])
+    statements = [
+        ("the channels and their depth", Stats._channels_query(SQL("$1")), ["text[]"], [config]),
+        ("the window", Stats._stats_query(*map(SQL, ("$1", "$2", "$3", "$4", "$5"))), ["text[]"] + ["timestamp"] * 4,
+         [Stats._known_channels(), since, now, minute_floor(since), now - timedelta(minutes=1)]),
+    ]  # fmt: skip
+    cr.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+    cr.execute("SET LOCAL jit = off")
+    for title, statement, types, args in statements:
+        cr.execute(SQL("PREPARE async_lab_explain (%s) AS %s", SQL(", ".join(types)), statement))
+        cr.execute(SQL("EXPLAIN (ANALYZE, BUFFERS) EXECUTE async_lab_explain (%s)", SQL(", ").join(args)))
+        print("\n%s (generic plan, as the stats function runs it):" % title)
         print("\n".join("    " + row[0] for row in cr.fetchall()))
+        cr.execute("DEALLOCATE async_lab_explain")
 
 
 def parse_args(argv=None):

@@ -1,10 +1,11 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import hashlib
 import logging
 from datetime import datetime, timedelta, timezone
 
-from odoo import _, api, models
-from odoo.exceptions import AccessError
+from odoo import _, api, models, tools
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
@@ -21,12 +22,24 @@ DEFAULT_WINDOW = 60
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 STAGES = ("created_enqueued", "enqueued_started", "started_done")
 DASHBOARD_CHANNEL = "async_lab.dashboard"
-#: The function :meth:`AsyncLabStats.get_stats` calls: its two statements
+#: The start of the name of the function :meth:`AsyncLabStats.get_stats`
+#: calls (:meth:`AsyncLabStats._stats_function`): its two statements
 #: (:meth:`AsyncLabStats._channels_query`, :meth:`AsyncLabStats._stats_query`)
 #: in one round trip, and PL/pgSQL keeps their plans for the connection (at
 #: 1M jobs, parsing and planning them on every call took about half as long
 #: as running them).
-STATS_FUNCTION = "async_lab_job_stats"
+STATS_FUNCTION = "async_lab_job_stats_"
+
+
+def drop_stats_functions(cr, keep=None):
+    """Drop the stats functions of the current schema, but ``keep``."""
+    cr.execute(
+        "SELECT oid::regprocedure::text FROM pg_proc"
+        " WHERE starts_with(proname, %s) AND proname <> %s AND pronamespace = current_schema()::regnamespace",
+        [STATS_FUNCTION, keep or ""],
+    )
+    for (signature,) in cr.fetchall():
+        cr.execute(SQL("DROP FUNCTION %s", SQL(signature)))  # regprocedure text: quoted where needed
 
 
 def utcnow():
@@ -49,8 +62,8 @@ class AsyncLabStats(models.AbstractModel):
     The dashboard, the JSON routes and any exporter read :meth:`get_stats`;
     none recomputes figures its own way. Everything is an SQL aggregate on
     indexes of queue_job: its state index for the active jobs, and the two
-    partial indexes async_lab adds (done jobs by channel and date_done,
-    covering the stage timestamps; failed jobs by channel and date_started).
+    partial indexes async_lab adds (done jobs by channel and date_done, with
+    their stage durations; failed jobs by channel and date_started).
     """
 
     _name = "async_lab.stats"
@@ -88,7 +101,7 @@ class AsyncLabStats(models.AbstractModel):
                       FROM (SELECT channel FROM active
                              UNION SELECT unnest(%(config)s::text[])
                              UNION SELECT complete_name FROM queue_job_channel) AS known (name)
-                     WHERE name IS NOT NULL),
+                     WHERE name <> ''),
                    (SELECT json_agg(json_build_array(channel, state, count)) FROM active),
                    (SELECT max(enqueued) FROM active)
             """,
@@ -108,7 +121,7 @@ class AsyncLabStats(models.AbstractModel):
         """Job statistics over the last ``window`` minutes, as a plain dict.
 
         One SQL statement, whatever the window and the size of queue_job: a
-        call of :data:`STATS_FUNCTION`, which gives the channels with their
+        call of the stats function (:meth:`_stats_function`), which gives the channels with their
         queue depth (:meth:`_channels_query`), then everything else on them
         (:meth:`_stats_query`). Python only shapes its result.
         """
@@ -125,7 +138,8 @@ class AsyncLabStats(models.AbstractModel):
             self.env[model].flush_model()
         self.env.cr.execute(SQL(
             "SELECT * FROM %s(%s, %s, %s, %s, %s)",
-            SQL.identifier(STATS_FUNCTION), list(config), since, now, start, now - timedelta(minutes=1),
+            SQL.identifier(self._installed_stats_function()), list(config), since, now, start,
+            now - timedelta(minutes=1),
         ))  # fmt: skip
         names, depth, done, failed, series_rows, runners, last_dispatch = self.env.cr.fetchone()
 
@@ -195,13 +209,46 @@ class AsyncLabStats(models.AbstractModel):
         }
 
     def init(self):
-        """(Re)create :data:`STATS_FUNCTION`, like a report model's SQL view.
+        """Create the stats function of this code, drop those of other versions.
+
+        Like a report model's SQL view, but code and function cannot drift
+        apart: its name ends with a hash of its definition, so code changed
+        without an update of the module finds no function of its own, and
+        :meth:`get_stats` asks for the update.
+        """
+        name, definition = self._stats_function()
+        self.env.cr.execute("SELECT to_regproc(%s) IS NULL", [name])
+        if self.env.cr.fetchone()[0]:
+            self.env.cr.execute(definition)
+        drop_stats_functions(self.env.cr, keep=name)
+
+    @api.model
+    @tools.ormcache()
+    def _installed_stats_function(self):
+        """The name of the stats function of this code, once checked in the database.
+
+        Checked once per registry (a module update makes a new one), so that
+        code and database of different versions give a clear error.
+        """
+        name = self._stats_function()[0]
+        self.env.cr.execute("SELECT to_regproc(%s) IS NULL", [name])
+        if self.env.cr.fetchone()[0]:
+            raise UserError(_(
+                "The database holds the job statistics of another version of Async Lab: update the module "
+                "(Apps, or odoo -u async_lab), or restart Odoo if that was done."
+            ))  # fmt: skip
+        return name
+
+    @api.model
+    @tools.ormcache()
+    def _stats_function(self):
+        """``(name, CREATE FUNCTION statement)`` of the stats function.
 
         Its statements are those of :meth:`_channels_query` and
         :meth:`_stats_query`, on its parameters (``p_config``: the configured
         channels) and on the channels the first one finds (``v_channels``).
-        Dropped first: ``CREATE OR REPLACE`` cannot change its parameters or
-        its result columns.
+        Its result columns are ``out_*``, so that no name of the statements'
+        columns is also that of a variable (PL/pgSQL would refuse them).
 
         Its plans are generic, made once per connection: the arguments do
         not change the best plan (index scans of the window). And they are
@@ -209,17 +256,13 @@ class AsyncLabStats(models.AbstractModel):
         and on a large table they would cross ``jit_above_cost``, compiling
         a statement of a few milliseconds on every call.
         """
-        self.env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s", SQL.identifier(STATS_FUNCTION)))
-        self.env.cr.execute(SQL(
-            """
-            CREATE FUNCTION %(name)s(p_config text[], p_since timestamp, p_now timestamp, p_start timestamp,
-                                     p_last_minute timestamp)
-            RETURNS TABLE (channels text[], depth json, done json, failed json, series json, runners json,
-                           last_enqueued timestamp)
+        rest = SQL(
+            """(p_config text[], p_since timestamp, p_now timestamp, p_start timestamp, p_last_minute timestamp)
+            RETURNS TABLE (out_channels text[], out_depth json, out_done json, out_failed json, out_series json,
+                           out_runners json, out_last_enqueued timestamp)
             LANGUAGE plpgsql STABLE
             SET plan_cache_mode = force_generic_plan SET jit = off
             AS $function$
-            #variable_conflict use_column
             DECLARE
                 v_channels text[];
                 v_depth json;
@@ -231,14 +274,16 @@ class AsyncLabStats(models.AbstractModel):
             END
             $function$
             """,
-            name=SQL.identifier(STATS_FUNCTION),
             channels=self._channels_query(SQL("p_config")),
             window=self._stats_query(*map(SQL, ("v_channels", "p_since", "p_now", "p_start", "p_last_minute"))),
-        ))  # fmt: skip
+        )  # fmt: skip
+        digest = hashlib.sha256(repr((rest.code, rest.params)).encode()).hexdigest()
+        name = STATS_FUNCTION + digest[:12]
+        return name, SQL("CREATE FUNCTION %s%s", SQL.identifier(name), rest)
 
     @api.model
     def _stats_query(self, channels, since, now, start, last_minute):
-        """The window statement of :data:`STATS_FUNCTION`, on ``channels``.
+        """The window statement of the stats function, on ``channels``.
 
         In the function, the arguments are :class:`~odoo.tools.SQL` names of
         its parameters and variables; values give the statement to run

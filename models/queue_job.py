@@ -6,11 +6,12 @@ from odoo.tools.sql import index_exists
 
 #: The stats' done-jobs window, answered from the index alone (index-only
 #: scan): channel and date_done to find the rows, then the duration of each
-#: stage, so that the scan reads them instead of computing them (an index's
-#: expressions only count as stored when the statement spells them the same
-#: way: :meth:`AsyncLabStats._stats_query` takes them from here). The stage
+#: stage, so that the scan reads them instead of computing them (PostgreSQL
+#: matches the statement's expressions with the index's once parsed:
+#: :meth:`AsyncLabStats._stats_query` takes them from here). The stage
 #: timestamps are carried along: PostgreSQL only scans an index alone if it
-#: holds the columns of those expressions too.
+#: holds the columns of those expressions too. ``init`` creates it by name:
+#: a new definition needs a new name (and a migration dropping the old one).
 DONE_INDEX = "queue_job_async_lab_done_stages_index"
 #: Seconds of each stage of a done job, as float8 (fast to sort).
 DONE_STAGES = {

@@ -2,9 +2,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from datetime import timedelta
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.modules.module import get_manifest
 from odoo.tests import tagged
+from odoo.tools import SQL
 from odoo.tools.sql import index_exists
 
 from ..hooks import uninstall_hook
@@ -100,7 +101,10 @@ class TestStats(AsyncLabCase):
         self.assertFalse(self.env["async_lab.metric"].search([]))
 
     def test_stats_are_sql_aggregates(self):
-        # The same number of queries, whatever the number of jobs.
+        # The same number of queries, whatever the number of jobs: Python
+        # reads no job, PostgreSQL aggregates them.
+        self.Stats.get_stats(now=self.now)  # the first call of a registry checks the function exists
+
         def queries():
             self.env.invalidate_all()
             before = self.env.cr.sql_log_count
@@ -123,11 +127,33 @@ class TestStats(AsyncLabCase):
         self.assertEqual(row["latency"]["created_enqueued"], {"p50": None, "p95": None})
         self.assertEqual(row["latency"]["started_done"], {"p50": 2.0, "p95": 2.0})
 
+    def stats_functions(self):
+        self.env.cr.execute("SELECT proname FROM pg_proc WHERE starts_with(proname, %s)", [STATS_FUNCTION])
+        return [row[0] for row in self.env.cr.fetchall()]
+
     def database_objects(self):
         """Which of the indexes and the function async_lab adds exist."""
         indexes = [index_exists(self.env.cr, DONE_INDEX), index_exists(self.env.cr, FAILED_INDEX)]
-        self.env.cr.execute("SELECT to_regproc(%s) IS NOT NULL", [STATS_FUNCTION])
-        return [*indexes, self.env.cr.fetchone()[0]]
+        return [*indexes, self.stats_functions() == [self.Stats._stats_function()[0]]]
+
+    def test_code_without_its_stats_function_asks_for_a_module_update(self):
+        name = self.Stats._stats_function()[0]
+        self.assertEqual(self.stats_functions(), [name], "init made the function of this code, and no other")
+        with self.env.cr.savepoint(flush=False) as savepoint:
+            # Code changed without an update: the database has another version.
+            self.env.cr.execute(SQL("ALTER FUNCTION %s RENAME TO %s", SQL.identifier(name),
+                                    SQL.identifier(STATS_FUNCTION + "0" * 12)))  # fmt: skip
+            self.env.registry.clear_cache()  # a new registry: the code restarted
+            with self.assertRaisesRegex(UserError, "update the module"):
+                self.Stats.get_stats(now=self.now)
+            savepoint.rollback()
+            # The update: the function of this code, the other one dropped.
+            self.env.cr.execute(SQL("ALTER FUNCTION %s RENAME TO %s", SQL.identifier(name),
+                                    SQL.identifier(STATS_FUNCTION + "0" * 12)))  # fmt: skip
+            self.Stats.init()
+            self.assertEqual(self.stats_functions(), [name])
+            self.assertEqual(self.channel(self.Stats.get_stats(now=self.now), IO)["done"], 4)
+            savepoint.rollback()
 
     def test_uninstall_drops_the_queue_job_indexes_and_the_function(self):
         self.assertEqual(get_manifest("async_lab")["uninstall_hook"], "uninstall_hook")
@@ -140,8 +166,8 @@ class TestStats(AsyncLabCase):
 
     def test_the_done_jobs_index_holds_the_stage_durations(self):
         # Key columns 3 to 5, after channel and date_done: the durations the
-        # percentiles sort, as _stats_query spells them (DONE_STAGES), so an
-        # index-only scan reads them instead of computing them for every row.
+        # percentiles sort (DONE_STAGES, which _stats_query uses too). An
+        # index created under this name with another definition fails here.
         self.env.cr.execute(
             "SELECT pg_get_indexdef(%s::regclass, k, true) FROM generate_series(1, 5) AS k ORDER BY k", [DONE_INDEX]
         )
