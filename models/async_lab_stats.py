@@ -121,9 +121,10 @@ class AsyncLabStats(models.AbstractModel):
         """Job statistics over the last ``window`` minutes, as a plain dict.
 
         One SQL statement, whatever the window and the size of queue_job: a
-        call of the stats function (:meth:`_stats_function`), which gives the channels with their
-        queue depth (:meth:`_channels_query`), then everything else on them
-        (:meth:`_stats_query`). Python only shapes its result.
+        call of the stats function (:meth:`_stats_function`), which gives the
+        channels with their queue depth (:meth:`_channels_query`), then
+        everything else on them (:meth:`_stats_query`). Python only shapes
+        its result.
         """
         if not self.env.su and not self.env.user.has_group("async_lab.async_lab_group_user"):
             # Raw SQL below reads queue_job past its access rules: check here,
