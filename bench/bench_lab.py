@@ -88,19 +88,26 @@ def warm_server(server, session, workers, timeout=120):
     resp = session.post(server.url + "/async_lab/jobs", timeout=60, json={
         "workload": "noop", "count": 3 * workers, "channel": "root.async_lab.io"})  # fmt: skip
     assert resp.status_code == 202, resp.text
-    pending = set(resp.json()["job_uuids"])
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        for uuid in list(pending):
-            if session.get(server.url + "/async_lab/jobs/" + uuid, timeout=30).json()["state"] == "done":
-                pending.discard(uuid)
-        time.sleep(0.1)
+    wait_jobs_done(server, session, resp.json()["job_uuids"], timeout)
 
     def call(_index):
         requests.get(server.url + "/async_lab/io", params={"ms": 50}, cookies=session.cookies, timeout=30)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(call, range(workers)))
+
+
+def wait_jobs_done(server, session, uuids, timeout):
+    """Poll the jobs' status route until all are done; return those still not done after ``timeout`` s."""
+    pending = set(uuids)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for uuid in list(pending):
+            if session.get(server.url + "/async_lab/jobs/" + uuid, timeout=30).json()["state"] == "done":
+                pending.discard(uuid)
+        if pending:
+            time.sleep(0.05)
+    return pending
 
 
 def await_vs_background(server, session, tasks=20, ms=200):
@@ -117,12 +124,8 @@ def await_vs_background(server, session, tasks=20, ms=200):
         "workload": "io_sleep", "params": {"ms": ms}, "count": tasks, "channel": "root.async_lab.io"})  # fmt: skip
     answered = time.perf_counter() - start
     assert resp.status_code == 202, resp.text
-    pending = set(resp.json()["job_uuids"])
-    while pending:
-        for uuid in list(pending):
-            if session.get(server.url + "/async_lab/jobs/" + uuid, timeout=30).json()["state"] == "done":
-                pending.discard(uuid)
-        time.sleep(0.05)
+    left = wait_jobs_done(server, session, resp.json()["job_uuids"], timeout=120)
+    assert not left, "background jobs not done after 120 s: %s" % sorted(left)
     rows.append(("background (/async_lab/jobs + poll)", answered, time.perf_counter() - start))
     return rows
 

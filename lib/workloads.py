@@ -274,7 +274,7 @@ class WorkloadSpec:
         return self.cost(params, calibration)
 
     def wait_seconds(self, params):
-        """How long one task with cleaned ``params`` waits: its ``ms`` for
+        """How long one task with cleaned ``params`` waits: its whole cost for
         I/O-bound work, nothing for the rest (the lab's theory counts the
         remainder of a task as CPU work).
 
@@ -283,7 +283,7 @@ class WorkloadSpec:
         >>> WORKLOADS["cpu_python"].wait_seconds({"n": 10})
         0.0
         """
-        return params["ms"] / 1000 if self.kind == KIND_IO else 0.0
+        return self.cost(params, {}) if self.kind == KIND_IO else 0.0
 
 
 _MS = Param("ms", 1, 10000, "how long the task waits, in milliseconds", 100)

@@ -11,7 +11,7 @@ from odoo.tools import SQL, config
 from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..lib import channels, tokens, workloads
+from ..lib import tokens, workloads
 
 _logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ DEFAULT_BURST_RETENTION_DAYS = 30
 #: dashboards refresh at most once a second anyway (MIN_REFRESH_GAP in
 #: static/src/dashboard/live_updates.js).
 JOB_NOTIFY_INTERVAL = 1.0
-_last_job_notify = {}  # dbname -> time.monotonic() of the last notification
+_next_job_notify = {}  # dbname -> time.monotonic() from which to notify again
 #: Seconds a self-call token of io_http stays valid.
 SELF_CALL_TTL = 3600
 
@@ -204,22 +204,27 @@ class AsyncLabBurst(models.Model):
 
     def action_launch(self):
         """Enqueue the burst's jobs (Managers only); refused while it runs."""
+        for burst in self:
+            burst._launch()
+        return True
+
+    def _launch(self):
+        """Enqueue the burst's jobs (Managers only); return their UUIDs, in index order."""
+        self.ensure_one()
         if not self.env.user.has_group("async_lab.async_lab_group_manager"):
             raise AccessError(_("Only Async Lab managers may launch bursts: they create load."))
-        for burst in self:
-            # Serialise concurrent launches of one burst, then look for its jobs.
-            self.env.cr.execute("SELECT id FROM async_lab_burst WHERE id = %s FOR UPDATE", [burst.id])
-            running = burst._active_job_count()
-            if running:
-                raise BurstRunning(
-                    _(
-                        "Burst %(name)s is still running (%(count)s jobs to go): wait for it, or cancel its jobs.",
-                        name=burst.name,
-                        count=running,
-                    )
+        # Serialise concurrent launches of one burst, then look for its jobs.
+        self.env.cr.execute("SELECT id FROM async_lab_burst WHERE id = %s FOR UPDATE", [self.id])
+        running = self._active_job_count()
+        if running:
+            raise BurstRunning(
+                _(
+                    "Burst %(name)s is still running (%(count)s jobs to go): wait for it, or cancel its jobs.",
+                    name=self.name,
+                    count=running,
                 )
-            burst._enqueue()
-        return True
+            )
+        return self._enqueue()
 
     def _enqueue(self):
         self.ensure_one()
@@ -313,7 +318,7 @@ class AsyncLabBurst(models.Model):
         together they send about one notification per JOB_NOTIFY_INTERVAL.
         """
         running = max(1, config["workers"] or 0)
-        capacity = channels.effective_capacity(self.env["async_lab.stats"]._channel_config()[1], "root")
+        capacity = self.env["async_lab.stats"]._channel_capacity("root")
         return JOB_NOTIFY_INTERVAL * min(running, capacity or running)
 
     def _notify_job_done(self, pid):
@@ -327,15 +332,13 @@ class AsyncLabBurst(models.Model):
         jobs that finish during the silence after the last notification.
         """
         now, dbname = time.monotonic(), self.env.cr.dbname
-        silence = now - _last_job_notify.get(dbname, float("-inf"))
-        if silence < JOB_NOTIFY_INTERVAL:  # the shortest interval: no need to compute this one
+        if now < _next_job_notify.get(dbname, float("-inf")):
             return
         interval = self._job_notify_interval()
-        if silence >= interval:
-            _last_job_notify[dbname] = now
-            self.env["async_lab.stats"]._notify_dashboard(
-                "job", {"burst_id": self.id, "pid": pid, "settle_ms": round(1000 * interval)}
-            )
+        _next_job_notify[dbname] = now + interval
+        self.env["async_lab.stats"]._notify_dashboard(
+            "job", {"burst_id": self.id, "pid": pid, "settle_ms": round(1000 * interval)}
+        )
 
     def _async_lab_reduce(self, launch):
         """Fan-in: summarise the tasks of one launch (a queue job)."""
@@ -490,8 +493,4 @@ class AsyncLabBurst(models.Model):
             raise ValidationError(_("count must be at least 1"))
         burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
                              **params})  # fmt: skip
-        burst.action_launch()
-        self.env.cr.execute(
-            "SELECT uuid FROM queue_job WHERE async_lab_burst_id = %s ORDER BY date_created, id", [burst.id]
-        )
-        return burst, [row[0] for row in self.env.cr.fetchall()]
+        return burst, burst._launch()

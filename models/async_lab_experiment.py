@@ -10,7 +10,7 @@ from odoo.tools import config
 
 from odoo.addons.queue_job.delay import chain, group
 
-from ..lib import channels, strategies, theory, workloads
+from ..lib import strategies, theory, workloads
 from ..process_tracker import server_mode
 from .async_lab_burst import CHANNEL_CPU, CHANNEL_IO, workload_selection
 
@@ -112,7 +112,7 @@ class AsyncLabExperiment(models.Model):
         return LAB_CHANNEL_BY_KIND.get(workloads.WORKLOADS[self.workload].kind, CHANNEL_CPU)
 
     def _channel_capacity(self):
-        return channels.effective_capacity(self.env["async_lab.stats"]._channel_config()[1], self._lab_channel())
+        return self.env["async_lab.stats"]._channel_capacity(self._lab_channel())
 
     @api.depends("workload", "ms", "n", "mb", "tasks", "pool_size", *STRATEGY_FIELDS.values())
     def _compute_predicted_seconds(self):

@@ -11,6 +11,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 from odoo.addons.queue_job.jobrunner.runner import _channels
 
+from ..lib.channels import effective_capacity
 from .async_lab_metric import minute_floor
 from .queue_job import DONE_STAGES
 
@@ -20,7 +21,7 @@ _logger = logging.getLogger(__name__)
 MAX_WINDOW = 24 * 60
 DEFAULT_WINDOW = 60
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
-STAGES = ("created_enqueued", "enqueued_started", "started_done")
+STAGES = tuple(DONE_STAGES)
 DASHBOARD_CHANNEL = "async_lab.dashboard"
 #: The start of the name of the function :meth:`AsyncLabStats.get_stats`
 #: calls (:meth:`AsyncLabStats._stats_function`): its two statements
@@ -29,6 +30,11 @@ DASHBOARD_CHANNEL = "async_lab.dashboard"
 #: 1M jobs, parsing and planning them on every call took about half as long
 #: as running them).
 STATS_FUNCTION = "async_lab_job_stats_"
+
+
+def stats_function_exists(cr, name):
+    cr.execute("SELECT to_regproc(%s) IS NOT NULL", [name])
+    return cr.fetchone()[0]
 
 
 def drop_stats_functions(cr, keep=None):
@@ -78,6 +84,11 @@ class AsyncLabStats(models.AbstractModel):
         except Exception:  # a broken config must not break the stats
             _logger.warning("cannot parse queue_job channels %r", text, exc_info=True)
             return text, {}
+
+    @api.model
+    def _channel_capacity(self, channel):
+        """How many jobs of ``channel`` the runner's configuration lets run at once, or None."""
+        return effective_capacity(self._channel_config()[1], channel)
 
     @api.model
     def _channels_query(self, config_names):
@@ -218,8 +229,7 @@ class AsyncLabStats(models.AbstractModel):
         :meth:`get_stats` asks for the update.
         """
         name, definition = self._stats_function()
-        self.env.cr.execute("SELECT to_regproc(%s) IS NULL", [name])
-        if self.env.cr.fetchone()[0]:
+        if not stats_function_exists(self.env.cr, name):
             self.env.cr.execute(definition)
         drop_stats_functions(self.env.cr, keep=name)
 
@@ -232,8 +242,7 @@ class AsyncLabStats(models.AbstractModel):
         code and database of different versions give a clear error.
         """
         name = self._stats_function()[0]
-        self.env.cr.execute("SELECT to_regproc(%s) IS NULL", [name])
-        if self.env.cr.fetchone()[0]:
+        if not stats_function_exists(self.env.cr, name):
             raise UserError(_(
                 "The database holds the job statistics of another version of Async Lab: update the module "
                 "(Apps, or odoo -u async_lab), or restart Odoo if that was done."

@@ -120,7 +120,7 @@ class TestBurstExecution(AsyncLabCase):
         # Jobs run in at most min(HTTP workers, root capacity) processes at once.
         for workers, settle_ms in ((8, 3000), (2, 2000), (0, 1000)):
             sent.clear()
-            with patch.dict(config.options, {"workers": workers}), patch.dict(async_lab_burst._last_job_notify,
+            with patch.dict(config.options, {"workers": workers}), patch.dict(async_lab_burst._next_job_notify,
                                                                                 clear=True):  # fmt: skip
                 burst._notify_job_done(4242)
                 burst._notify_job_done(4242)  # within the silence: not sent
