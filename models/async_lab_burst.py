@@ -19,7 +19,6 @@ _logger = logging.getLogger(__name__)
 MAX_JOBS = 1000
 MAX_PRIORITY = 9999
 MAX_RETRIES = 20
-DEFAULT_BURST_RETENTION_DAYS = 30
 #: Seconds between two job-completion notifications from the whole server:
 #: dashboards refresh at most once a second anyway (MIN_REFRESH_GAP in
 #: static/src/dashboard/live_updates.js).
@@ -445,8 +444,7 @@ class AsyncLabBurst(models.Model):
     @api.model
     def _prune_finished(self, now):
         """Delete bursts launched before the retention period with nothing left to run."""
-        days = int(self.env["ir.config_parameter"].sudo().get_param(
-            "async_lab.burst_retention_days", DEFAULT_BURST_RETENTION_DAYS))  # fmt: skip
+        days = self.env["ir.config_parameter"]._async_lab_int("async_lab.burst_retention_days")
         self.env.cr.execute(
             """SELECT b.id FROM async_lab_burst b
                 WHERE b.launched_at < %s
