@@ -52,6 +52,8 @@ ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
 #: Workload parameters the job sets itself at run time (flaky's attempt).
 RUNTIME_PARAMS = {"attempt"}
+#: The position of the launch number in the arguments of each job method.
+LAUNCH_ARG = {"_async_lab_task": 1, "_async_lab_reduce": 0}
 #: Burst fields holding workload parameters, by parameter name.
 PARAM_FIELDS = ("ms", "n", "mb", "k")
 
@@ -266,18 +268,25 @@ class AsyncLabBurst(models.Model):
             tail = [reduce_job]
         graph.delay()
         uuids = [d._generated_job.uuid for d in delayables + tail]
-        self.env.cr.execute(
-            "UPDATE queue_job SET async_lab_burst_id = %s, async_lab_launch = %s WHERE uuid = ANY(%s)",
-            [self.id, launch, uuids],
-        )
         self.write({"launch_count": launch, "launched_at": fields.Datetime.now()})
-        self.env["queue.job"].invalidate_model(["async_lab_burst_id", "async_lab_launch"])
         _logger.info("burst %s launched: %d jobs on %s", self.id, len(uuids), self.channel)
         return uuids
 
     # ------------------------------------------------------------------
     # The jobs
     # ------------------------------------------------------------------
+    def _job_store_values(self, job):
+        """Tag each job of a burst with its burst and launch (queue_job's hook).
+
+        queue_job writes these values whenever it stores the job: when it
+        creates it, and at each change of state.
+        """
+        values = super()._job_store_values(job)
+        launch_arg = LAUNCH_ARG.get(job.method_name)
+        if launch_arg is not None:
+            values.update(async_lab_burst_id=self.id, async_lab_launch=job.args[launch_arg])
+        return values
+
     def _current_attempt(self):
         """0 on a job's first run, 1 on its first retry, and so on."""
         uuid = self.env.context.get("job_uuid")

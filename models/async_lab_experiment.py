@@ -82,6 +82,9 @@ class AsyncLabExperiment(models.Model):
     started_at = fields.Datetime(readonly=True, copy=False)
     finished_at = fields.Datetime(readonly=True, copy=False)
     result_ids = fields.One2many("async_lab.experiment.result", "experiment_id", readonly=True, copy=False)
+    run_count = fields.Integer("Runs", readonly=True, copy=False,
+                               help="Its jobs carry the number of the run that created them.")  # fmt: skip
+    job_ids = fields.One2many("queue.job", "async_lab_experiment_id", readonly=True)
 
     _sql_constraints = [
         ("tasks_range", "CHECK(tasks BETWEEN 1 AND %d)" % strategies.MAX_TASKS,
@@ -161,6 +164,18 @@ class AsyncLabExperiment(models.Model):
     # ------------------------------------------------------------------
     # Running
     # ------------------------------------------------------------------
+    @api.model
+    def _job_prepare_context_before_enqueue_keys(self):
+        """The run number travels with each job, to the jobs it enqueues."""
+        return super()._job_prepare_context_before_enqueue_keys() + ("async_lab_run",)
+
+    def _job_store_values(self, job):
+        """Tag each job of an experiment with the experiment and its run (queue_job's hook)."""
+        values = dict(super()._job_store_values(job), async_lab_experiment_id=self.id)
+        if self.env.context.get("async_lab_run"):
+            values["async_lab_launch"] = self.env.context["async_lab_run"]
+        return values
+
     def _check_manager(self):
         if not self.env.user.has_group("async_lab.async_lab_group_manager"):
             raise AccessError(_("Only Async Lab managers may run experiments: they create load."))
@@ -172,15 +187,14 @@ class AsyncLabExperiment(models.Model):
             if rec.state in ("queued", "running"):
                 raise UserError(_("Experiment %s is already queued or running.") % rec.name)
             rec.result_ids.unlink()
-            # The previous run's jobs stay in queue_job, but must not count in this one's figures.
-            self.env["queue.job"].flush_model(["async_lab_experiment_id"])
-            self.env.cr.execute(
-                "UPDATE queue_job SET async_lab_experiment_id = NULL WHERE async_lab_experiment_id = %s", [rec.id]
-            )
-            self.env["queue.job"].invalidate_model(["async_lab_experiment_id"])
-            rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False})
-            rec.with_delay(channel=CHANNEL_CPU, max_retries=1,
-                           description=_("Async Lab experiment: %s") % rec.name)._job_run()  # fmt: skip
+            # The previous runs' jobs stay in queue_job, tagged with their run
+            # number: they do not count in this one's figures.
+            run = rec.run_count + 1
+            rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False,
+                       "run_count": run})  # fmt: skip
+            rec.with_context(async_lab_run=run).with_delay(
+                channel=CHANNEL_CPU, max_retries=1, description=_("Async Lab experiment: %s") % rec.name
+            )._job_run()
         return True
 
     @api.model
@@ -278,10 +292,6 @@ class AsyncLabExperiment(models.Model):
             for index in range(self.tasks)
         ]  # fmt: skip
         chain(group(*tasks), then).delay()
-        self.env.cr.execute(
-            "UPDATE queue_job SET async_lab_experiment_id = %s WHERE uuid = ANY(%s)",
-            [self.id, [d._generated_job.uuid for d in tasks]],
-        )
 
     def _fan_out_figures(self, method):
         """Timestamps of this experiment's ``method`` jobs: first created to last done.
@@ -299,8 +309,9 @@ class AsyncLabExperiment(models.Model):
                       array_agg(worker_pid ORDER BY date_started) FILTER (WHERE NOT failed),
                       array_agg(result ORDER BY date_started) FILTER (WHERE failed)
                  FROM (SELECT *, coalesce(result LIKE %s, false) AS failed FROM queue_job
-                        WHERE async_lab_experiment_id = %s AND method_name = %s) AS jobs""",
-            [TASK_ERROR + "%", self.id, method],
+                        WHERE async_lab_experiment_id = %s AND async_lab_launch = %s
+                          AND method_name = %s) AS jobs""",
+            [TASK_ERROR + "%", self.id, self.run_count, method],
         )
         done, total, first, last, pids, starts, ends, workers, errors = self.env.cr.fetchone()
         return {

@@ -61,6 +61,25 @@ class TestBurstEnqueue(AsyncLabCase):
             self.assertEqual(len({job.graph_uuid for job in trap.enqueued_jobs}), 1)
             trap.perform_enqueued_jobs()
 
+    def test_every_job_is_tagged_when_stored(self):
+        """queue_job's _job_store_values hook tags each job, however it is enqueued."""
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 2, "shape": "fanout"})
+        task = burst.with_delay()._async_lab_task(0, 3, {"ms": 1}, workload="io_sleep")
+        reduce_job = burst.with_delay()._async_lab_reduce(3)
+        uuids = [task.uuid, reduce_job.uuid]
+        burst.with_user(self.manager).action_launch()
+        Job = self.env["queue.job"]
+        launched = Job.search([("uuid", "not in", uuids), ("model_name", "=", "async_lab.burst"),
+                               ("records", "!=", False), ("async_lab_burst_id", "=", burst.id)])  # fmt: skip
+        self.assertEqual(len(launched), 3, "2 tasks and the reduce job")
+        self.assertEqual(set(launched.mapped("async_lab_launch")), {1})
+        jobs = Job.search([("uuid", "in", uuids)])
+        self.assertEqual(jobs.mapped("async_lab_burst_id"), burst)
+        self.assertEqual(set(jobs.mapped("async_lab_launch")), {3})
+        # Stored again at each change of state: still tagged.
+        done = self.perform_like_runner(task.uuid)
+        self.assertEqual((done.state, done.async_lab_burst_id, done.async_lab_launch), ("done", burst, 3))
+
     def test_jobs_run_the_workload_they_were_launched_with(self):
         burst = self.Burst.create({"workload": "noop", "job_count": 2})
         with trap_jobs() as trap:
