@@ -10,6 +10,7 @@ from odoo.tools import SQL, config
 
 from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.job import DEFAULT_PRIORITY
 
 from ..lib import tokens, workloads
 
@@ -18,6 +19,13 @@ _logger = logging.getLogger(__name__)
 #: Most jobs one burst may create.
 MAX_JOBS = 1000
 MAX_PRIORITY = 9999
+#: Lab jobs never outrank business jobs: their priority is never below
+#: queue_job's default (lower runs first), which business jobs get unless
+#: they ask otherwise.
+MIN_PRIORITY = DEFAULT_PRIORITY
+#: Transaction-level advisory lock that serialises the checks of
+#: async_lab.max_active_jobs with the launches they allow.
+LAB_JOBS_LOCK = 0x61736C6A  # "aslj"
 MAX_RETRIES = 20
 #: Seconds between two job-completion notifications from the whole server:
 #: dashboards refresh at most once a second anyway (MIN_REFRESH_GAP in
@@ -59,7 +67,11 @@ PARAM_FIELDS = ("ms", "n", "mb", "k")
 
 
 class BurstRunning(UserError):
-    """The burst still has jobs to run: launching it again is refused."""
+    """The burst still has jobs to run: launching it again is refused (HTTP 409)."""
+
+
+class TooManyLabJobs(UserError):
+    """Lab jobs in flight would pass async_lab.max_active_jobs (HTTP 429)."""
 
 
 def _param_default(name):
@@ -93,7 +105,10 @@ class AsyncLabBurst(models.Model):
                        help="flaky: attempts that fail before one succeeds (at most 10).")  # fmt: skip
     job_count = fields.Integer("Jobs", default=10, required=True, help="At most %d." % MAX_JOBS)
     channel = fields.Selection(CHANNELS, required=True, default=CHANNEL_IO)
-    priority = fields.Integer(default=10, help="queue_job priority: lower runs first (0 to %d)." % MAX_PRIORITY)
+    priority = fields.Integer(default=MIN_PRIORITY, help=(
+        "queue_job priority: lower runs first (%d to %d). A lower value counts as %d: lab jobs never "
+        "outrank business jobs, which have %d unless they ask otherwise." % (
+            MIN_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, DEFAULT_PRIORITY)))  # fmt: skip
     eta = fields.Datetime("Not before", help="Jobs wait until this time.")
     max_retries = fields.Integer(default=5, help="Retries of a job before it fails (0 to %d)." % MAX_RETRIES)
     shape = fields.Selection(SHAPES, required=True, default="independent")
@@ -227,12 +242,37 @@ class AsyncLabBurst(models.Model):
             )
         return self._enqueue()
 
+    @api.model
+    def _check_lab_job_cap(self, new_jobs):
+        """Refuse ``new_jobs`` more lab jobs above async_lab.max_active_jobs.
+
+        Lab jobs are those tagged with a burst or an experiment. Concurrent
+        launches take turns here (a lock until their commit), so that two of
+        them cannot both pass the cap.
+        """
+        cap = self.env["ir.config_parameter"]._async_lab_int("async_lab.max_active_jobs")
+        self.env["queue.job"].flush_model(["state", "async_lab_burst_id", "async_lab_experiment_id"])
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [LAB_JOBS_LOCK])
+        self.env.cr.execute(
+            """SELECT count(*) FROM queue_job WHERE state IN %s
+                  AND (async_lab_burst_id IS NOT NULL OR async_lab_experiment_id IS NOT NULL)""",
+            [ACTIVE_STATES],
+        )
+        active = self.env.cr.fetchone()[0]
+        if active + new_jobs > cap:
+            raise TooManyLabJobs(_(
+                "Too many lab jobs in flight: %(active)s are waiting or running, %(new)s more would pass the "
+                "limit of %(cap)s (setting async_lab.max_active_jobs). Wait for them to finish, or cancel some.",
+                active=active, new=new_jobs, cap=cap,
+            ))  # fmt: skip
+
     def _enqueue(self):
         self.ensure_one()
         params = self._clean_params(self.workload, self._user_params())
+        self._check_lab_job_cap(self.job_count + (self.shape == "fanout"))
         launch = self.launch_count + 1
         options = {
-            "priority": self.priority,
+            "priority": max(self.priority, MIN_PRIORITY),
             "eta": self.eta,
             "max_retries": self.max_retries,
             "channel": self.channel,
@@ -454,6 +494,8 @@ class AsyncLabBurst(models.Model):
     def _prune_finished(self, now):
         """Delete bursts launched before the retention period with nothing left to run."""
         days = self.env["ir.config_parameter"]._async_lab_int("async_lab.burst_retention_days")
+        self.flush_model(["launched_at"])
+        self.env["queue.job"].flush_model(["state", "async_lab_burst_id"])
         self.env.cr.execute(
             """SELECT b.id FROM async_lab_burst b
                 WHERE b.launched_at < %s
@@ -462,6 +504,9 @@ class AsyncLabBurst(models.Model):
             [now - timedelta(days=days), ACTIVE_STATES],
         )
         old = self.browse([row[0] for row in self.env.cr.fetchall()])
+        # Their jobs go with them, failed ones included (queue_job's autovacuum
+        # deletes done and cancelled jobs only, after a while).
+        self.env["queue.job"].sudo().search([("async_lab_burst_id", "in", old.ids)]).unlink()
         old.unlink()
         return len(old)
 
@@ -498,6 +543,7 @@ class AsyncLabBurst(models.Model):
                 raise ValidationError(_("%s must be an integer between 0 and %s, got %r") % (name, maximum, value))
         if count < 1:
             raise ValidationError(_("count must be at least 1"))
+        priority = max(priority, MIN_PRIORITY)
         burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
                              **params})  # fmt: skip
         return burst, burst._launch()

@@ -186,6 +186,8 @@ class AsyncLabExperiment(models.Model):
         for rec in self:
             if rec.state in ("queued", "running"):
                 raise UserError(_("Experiment %s is already queued or running.") % rec.name)
+            # The run's own job, then with queue_job: no-op jobs, a step, the tasks and the collector.
+            self.env["async_lab.burst"]._check_lab_job_cap(1 + (2 * rec.tasks + 2) * rec.use_queue_job)
             rec.result_ids.unlink()
             # The previous runs' jobs stay in queue_job, tagged with their run
             # number: they do not count in this one's figures.
