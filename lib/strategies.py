@@ -38,7 +38,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 
-from . import theory, workloads
+from . import child, theory, workloads
 from .theory import ASYNCIO, PROCESSES, QUEUE_JOB, SEQUENTIAL, THREADS
 from .workloads import Param, WorkloadError
 
@@ -62,20 +62,24 @@ PROCESS_START_SECONDS = 0.7
 STARTUP_TIMEOUT = 60
 
 # The initializer of a spawned child, run by exec() with a semaphore named
-# ``ready`` as its globals. The addon is not importable in a fresh
-# interpreter (Odoo adds the addons paths at runtime), so the child loads
-# the workloads module alone, from its file, under its usual name: the
-# addon's models are never imported, and workloads' functions and exceptions
-# pickle by reference both ways. Unpickling a function also imports the top
-# package of its module (``odoo``, already imported under odoo-bin), so the
-# child does that now, as part of its start-up, then reports that it is ready.
+# ``ready`` and the parent's PID ``parent`` as its globals. The addon is not
+# importable in a fresh interpreter (Odoo adds the addons paths at runtime),
+# so the child loads the modules it needs alone, from their files, under
+# their usual names: the addon's models are never imported, and workloads'
+# functions and exceptions pickle by reference both ways. First the child
+# arranges to die with its parent (see lib/child.py). Unpickling a function
+# also imports the top package of its module (``odoo``, already imported
+# under odoo-bin), so the child does that now, as part of its start-up, then
+# reports that it is ready.
 _CHILD_BOOTSTRAP = """\
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location({name!r}, {path!r})
-module = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = module
-spec.loader.exec_module(module)
-__import__(spec.name)
+for name, path in {modules!r}:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+sys.modules[{child!r}].die_with_parent(parent)
+__import__({workloads!r})
 ready.release()
 """
 
@@ -179,16 +183,21 @@ def resolve_pool_size(strategy, tasks, pool_size=None, cores=None):
     """The pool size a run uses: ``pool_size`` if given, else the default.
 
     ``sequential`` always uses 1; ``threads`` and ``asyncio`` default to one
-    worker per task, ``processes`` to one per task up to the usable cores.
+    worker per task, ``processes`` to one per task. A process pool never has
+    more workers than the usable cores, whatever ``pool_size``.
     ``queue_job`` has no pool (its channel capacity plays that part): 1.
+
+    >>> resolve_pool_size("processes", 8, pool_size=64, cores=2)
+    2
+    >>> resolve_pool_size("threads", 8, pool_size=64, cores=2)
+    64
     """
     if strategy in (SEQUENTIAL, QUEUE_JOB):
         return 1
-    if pool_size is not None:
-        return _POOL_SIZE.clean(pool_size)
+    size = tasks if pool_size is None else _POOL_SIZE.clean(pool_size)
     if strategy == PROCESSES:
-        return min(tasks, cores or usable_cores())
-    return tasks
+        return min(size, cores or usable_cores())
+    return size
 
 
 def _cpu_seconds():
@@ -266,10 +275,12 @@ def _submit(pool, workload, params):
 def _run_processes(workload, params, tasks, pool_size, watch):
     context = multiprocessing.get_context("spawn")
     ready = context.Semaphore(0)
-    bootstrap = _CHILD_BOOTSTRAP.format(name=workloads.__name__, path=workloads.__file__)
-    with ProcessPoolExecutor(
-        max_workers=pool_size, mp_context=context, initializer=exec, initargs=(bootstrap, {"ready": ready})
-    ) as pool:
+    bootstrap = _CHILD_BOOTSTRAP.format(
+        modules=[(module.__name__, module.__file__) for module in (child, workloads)],
+        child=child.__name__, workloads=workloads.__name__,
+    )  # fmt: skip
+    initargs = (bootstrap, {"ready": ready, "parent": os.getpid()})
+    with ProcessPoolExecutor(max_workers=pool_size, mp_context=context, initializer=exec, initargs=initargs) as pool:
         # The pool spawns a worker per submit while none is idle: one no-op
         # per worker starts them all.
         pings = [pool.submit(os.getpid) for _ in range(pool_size)]

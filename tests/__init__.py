@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 # Odoo's test loader imports only the modules listed here; tests/integration
 # (multi-worker tests that start their own server) is run by pytest instead.
+from . import test_lib_child
 from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory

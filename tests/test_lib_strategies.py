@@ -81,7 +81,8 @@ class TestStrategies(BaseCase):
         self.assertEqual(strategies.resolve_pool_size(ASYNCIO, 8), 8)
         self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, cores=2), 2)
         self.assertEqual(strategies.resolve_pool_size(PROCESSES, 1, cores=2), 1)
-        self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, pool_size="3", cores=2), 3)
+        self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, pool_size="3", cores=4), 3)
+        self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, pool_size=64, cores=2), 2, "no more than cores")
 
     def test_sequential_runs_one_after_another_here(self):
         result = strategies.run_strategy(SEQUENTIAL, "io_sleep", {"ms": 20}, 3)
