@@ -23,9 +23,16 @@ MAX_PRIORITY = 9999
 #: queue_job's default (lower runs first), which business jobs get unless
 #: they ask otherwise.
 MIN_PRIORITY = DEFAULT_PRIORITY
-#: Transaction-level advisory lock that serialises the checks of
-#: async_lab.max_active_jobs with the launches they allow.
-LAB_JOBS_LOCK = 0x61736C6A  # "aslj"
+#: PostgreSQL advisory locks of the lab, (LOCK_SPACE, key), all held until
+#: the end of the transaction that takes them (a killed process lets them
+#: go with its connection): LOCK_LAB_JOBS serialises the checks of
+#: async_lab.max_active_jobs with the launches they allow; LOCK_RUN is held
+#: by the one lab run of the database; keys from LOCK_DB_SLOTS on are the
+#: slots of io_db's connections, one per connection.
+LOCK_SPACE = 0x616C6162  # "alab"
+LOCK_LAB_JOBS = 1
+LOCK_RUN = 2
+LOCK_DB_SLOTS = 1000
 MAX_RETRIES = 20
 #: Seconds between two job-completion notifications from the whole server:
 #: dashboards refresh at most once a second anyway (MIN_REFRESH_GAP in
@@ -72,6 +79,10 @@ class BurstRunning(UserError):
 
 class TooManyLabJobs(UserError):
     """Lab jobs in flight would pass async_lab.max_active_jobs (HTTP 429)."""
+
+
+class LabBusy(BurstRunning):
+    """Another lab run, or io_db's connections, are busy on this database (HTTP 409)."""
 
 
 def _param_default(name):
@@ -252,7 +263,7 @@ class AsyncLabBurst(models.Model):
         """
         cap = self.env["ir.config_parameter"]._async_lab_int("async_lab.max_active_jobs")
         self.env["queue.job"].flush_model(["state", "async_lab_burst_id", "async_lab_experiment_id"])
-        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [LAB_JOBS_LOCK])
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_SPACE, LOCK_LAB_JOBS])
         self.env.cr.execute(
             """SELECT count(*) FROM queue_job WHERE state IN %s
                   AND (async_lab_burst_id IS NOT NULL OR async_lab_experiment_id IS NOT NULL)""",
@@ -265,6 +276,41 @@ class AsyncLabBurst(models.Model):
                 "limit of %(cap)s (setting async_lab.max_active_jobs). Wait for them to finish, or cancel some.",
                 active=active, new=new_jobs, cap=cap,
             ))  # fmt: skip
+
+    @api.model
+    def _max_db_connections(self):
+        """io_db's connections at once, server-wide: async_lab.max_db_connections,
+        by default a quarter of db_maxconn (Odoo's pool size per process)."""
+        default = max(1, (config["db_maxconn"] or 64) // 4)
+        return self.env["ir.config_parameter"]._async_lab_int("async_lab.max_db_connections", default=default)
+
+    @api.model
+    def _take_db_slots(self, wanted):
+        """Take up to ``wanted`` of io_db's connection slots; return how many.
+
+        A slot is an advisory lock of this transaction: every process of the
+        server (prefork workers included) takes them from the same range, so
+        that the lab never holds more than :meth:`_max_db_connections`
+        connections of its own at once. They are let go at commit, rollback,
+        or when the connection dies with its process.
+        """
+        first = LOCK_DB_SLOTS
+        self.env.cr.execute(
+            """SELECT count(*) FROM (SELECT slot FROM generate_series(%s, %s) AS slot
+                                      WHERE pg_try_advisory_xact_lock(%s, slot) LIMIT %s) AS taken""",
+            [first, first + self._max_db_connections() - 1, LOCK_SPACE, wanted],
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _wait_for_db_slot(self, workload):
+        """In a job of ``workload``: take a connection slot if it connects
+        to PostgreSQL, else postpone the job (its retries are not counted)."""
+        if "dsn" in workloads.WORKLOADS[workload].settings and not self._take_db_slots(1):
+            raise RetryableJobError(
+                "the %d connections of io_db are all in use (async_lab.max_db_connections)"
+                % self._max_db_connections(), seconds=1, ignore_retry=True,
+            )  # fmt: skip
 
     def _enqueue(self):
         self.ensure_one()
@@ -346,6 +392,7 @@ class AsyncLabBurst(models.Model):
         """
         self.ensure_one()
         workload = workload or self.workload
+        self._wait_for_db_slot(workload)
         call = dict(params, **self._workload_settings(workload))
         if workload == "flaky":
             call["attempt"] = self._current_attempt()

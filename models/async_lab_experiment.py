@@ -9,10 +9,11 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import config
 
 from odoo.addons.queue_job.delay import chain, group
+from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..lib import strategies, theory, workloads
 from ..process_tracker import server_mode
-from .async_lab_burst import CHANNEL_CPU, CHANNEL_IO, workload_selection
+from .async_lab_burst import CHANNEL_CPU, CHANNEL_IO, LOCK_RUN, LOCK_SPACE, LabBusy, workload_selection
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ STRATEGY_FIELDS = {
 LAB_CHANNEL_BY_KIND = {workloads.KIND_IO: CHANNEL_IO}
 #: How the result of a failed queue_job task starts (see _job_task).
 TASK_ERROR = "error:"
+#: Seconds between two looks of a queued experiment at a busy lab.
+WAIT_TURN_SECONDS = 5
 #: Seconds a measured calibration of this machine is reused.
 CALIBRATION_TTL = 300
 _calibration = {}
@@ -239,14 +242,63 @@ class AsyncLabExperiment(models.Model):
     def _current_pid():
         return os.getpid()
 
+    def _lab_busy(self):
+        """Why a lab run cannot start now on this database, or None.
+
+        One lab run at a time per database: the run of an experiment's local
+        strategies and POST /async_lab/run hold LOCK_RUN until their
+        transaction ends, and an experiment stays "running" while its
+        queue_job fan-out runs. When nothing is running, this takes the lock.
+        """
+        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_SPACE, LOCK_RUN])
+        if not self.env.cr.fetchone()[0]:
+            return _("Another lab run is in progress on this database.")
+        self.flush_model(["state"])
+        self.env.cr.execute(
+            "SELECT name FROM async_lab_experiment WHERE state = 'running' AND id != ALL(%s) LIMIT 1",
+            [self.ids or [0]],
+        )
+        row = self.env.cr.fetchone()
+        return _("Experiment %(name)s is running on this database.", name=row[0]) if row else None
+
+    @api.model
+    def _db_pool_size(self, workload, tasks, strategy_names, pool_size):
+        """The pool size to run ``workload`` with (None: the strategies' defaults).
+
+        io_db tasks open their own connections: this transaction takes one
+        slot per connection its largest pool would hold
+        (see async_lab.burst._take_db_slots), and with fewer slots the pools
+        are that small. Raise LabBusy if there is no slot at all.
+        """
+        if "dsn" not in workloads.WORKLOADS[workload].settings:
+            return pool_size
+        wanted = max(strategies.resolve_pool_size(name, tasks, pool_size) for name in strategy_names)
+        Burst = self.env["async_lab.burst"]
+        granted = Burst._take_db_slots(wanted)
+        if not granted:
+            raise LabBusy(_("The %(count)s connections of io_db are all in use (setting "
+                            "async_lab.max_db_connections): retry later.", count=Burst._max_db_connections()))  # fmt: skip
+        return pool_size if granted >= wanted else granted
+
     def _job_run(self):
-        """The experiment's job: local strategies here, then the queue_job fan-out."""
+        """The experiment's job: local strategies here, then the queue_job fan-out.
+
+        It waits its turn (postponed, retries not counted) while another lab
+        run is in progress on the database.
+        """
         self.ensure_one()
-        self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
-        params = self._run_params()
         local = [s for s in self._strategies() if s != theory.QUEUE_JOB]
         try:
-            rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=self.pool_size or None,
+            busy = self._lab_busy()
+            if busy:
+                raise LabBusy(busy)
+            pool_size = self._db_pool_size(self.workload, self.tasks, local, self.pool_size or None)
+        except LabBusy as exc:
+            raise RetryableJobError(str(exc), seconds=WAIT_TURN_SECONDS, ignore_retry=True) from exc
+        self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
+        params = self._run_params()
+        try:
+            rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=pool_size,
                                       server_slots=self._server_slots())  # fmt: skip
         except Exception as exc:  # record why on the experiment, keep the job's result readable
             _logger.exception("experiment %s failed", self.id)
@@ -339,6 +391,7 @@ class AsyncLabExperiment(models.Model):
         not raised: a failed job would leave the collector, which depends on
         every task, waiting for ever, and the experiment running.
         """
+        self.env["async_lab.burst"]._wait_for_db_slot(self.workload)
         try:
             span = workloads.run_task(self.workload, self._run_params())
         except Exception as exc:
@@ -424,8 +477,12 @@ class AsyncLabExperiment(models.Model):
         if predicted > cap:
             raise ValidationError(_("About %(predicted).0f s of work, more than the %(cap).0f s allowed inside a "
                                     "request; use the background pattern.", predicted=predicted, cap=cap))  # fmt: skip
+        busy = self._lab_busy()
+        if busy:
+            raise LabBusy(_("%(busy)s One lab run at a time: retry when it is over.", busy=busy))
+        pool_size = self._db_pool_size(workload, tasks, [strategy], None)
         start = time.perf_counter()
-        result = strategies.run_strategy(strategy, workload, clean, tasks)
+        result = strategies.run_strategy(strategy, workload, clean, tasks, pool_size=pool_size)
         data = result.as_dict()
         data.update(served_by_pid=self._current_pid(), request_seconds=round(time.perf_counter() - start, 6))
         return data

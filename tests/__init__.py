@@ -15,4 +15,5 @@ from . import test_stats
 from . import test_whoami
 from . import test_worker
 from . import test_settings
+from . import test_bounds
 from . import test_dashboard
