@@ -22,6 +22,9 @@ _logger = logging.getLogger(__name__)
 LIMIT_SHARE = 0.5
 #: Cap when the server has no time limits.
 DEFAULT_CAP_SECONDS = 120
+#: A lab run is cut at this share of the prefork worker's limits
+#: (limit_time_real, limit_time_cpu): the watchdog would kill it at 100 %.
+DEADLINE_SHARE = 0.8
 #: The presets reproduce the tables of the classic "threads vs processes vs
 #: asyncio" talk: key -> (name, workload, params, tasks).
 PRESETS = {
@@ -75,8 +78,10 @@ class AsyncLabExperiment(models.Model):
     use_asyncio = fields.Boolean("asyncio", default=True)
     use_queue_job = fields.Boolean("queue_job fan-out", default=True)
     state = fields.Selection(
-        [("draft", "Draft"), ("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+        [("draft", "Draft"), ("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"),
+         ("timeout", "Timed out"), ("cancelled", "Cancelled")],
         default="draft", readonly=True, copy=False,
+        help="Timed out: the run passed its deadline and what was left was cancelled (see the message).",
     )  # fmt: skip
     error = fields.Text(readonly=True, copy=False)
     environment = fields.Json(readonly=True, copy=False)
@@ -145,6 +150,19 @@ class AsyncLabExperiment(models.Model):
                 mode=env.get("mode"), cpu=env.get("limit_time_cpu"), real=env.get("limit_time_real"),
                 pid=env.get("pid"),
             )  # fmt: skip
+
+    @api.model
+    def _run_seconds_allowed(self):
+        """Seconds a lab run may last before what is left is cancelled.
+
+        In prefork mode, DEADLINE_SHARE of the worker's limit_time_real and
+        limit_time_cpu: the run stops before the watchdog kills the worker.
+        Otherwise (threaded mode, or no limits) async_lab.run_timeout_seconds.
+        """
+        limits = [config[key] for key in ("limit_time_real", "limit_time_cpu") if config.get(key, 0) > 0]
+        if config["workers"] and limits:
+            return DEADLINE_SHARE * min(limits)
+        return self.env["ir.config_parameter"]._async_lab_int("async_lab.run_timeout_seconds")
 
     @staticmethod
     def _duration_cap():
@@ -287,6 +305,8 @@ class AsyncLabExperiment(models.Model):
         run is in progress on the database.
         """
         self.ensure_one()
+        if self.state != "queued":  # cancelled or reset meanwhile
+            return "nothing to do: the experiment is %s" % self.state
         local = [s for s in self._strategies() if s != theory.QUEUE_JOB]
         try:
             busy = self._lab_busy()
@@ -295,17 +315,28 @@ class AsyncLabExperiment(models.Model):
             pool_size = self._db_pool_size(self.workload, self.tasks, local, self.pool_size or None)
         except LabBusy as exc:
             raise RetryableJobError(str(exc), seconds=WAIT_TURN_SECONDS, ignore_retry=True) from exc
+        allowed = self._run_seconds_allowed()
+        deadline = time.monotonic() + allowed
         self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
         params = self._run_params()
         try:
             rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=pool_size,
-                                      server_slots=self._server_slots())  # fmt: skip
+                                      server_slots=self._server_slots(), deadline=deadline)  # fmt: skip
         except Exception as exc:  # record why on the experiment, keep the job's result readable
             _logger.exception("experiment %s failed", self.id)
             self._finish(error="%s: %s" % (type(exc).__name__, exc))
             return "failed: %s" % exc
         self._store_rows(rows)
-        if self.use_queue_job:
+        if rows and rows[-1]["timed_out"]:
+            skipped = [name for name in local if name not in {row["strategy"] for row in rows}]
+            self._finish(timeout=_(
+                "Stopped at its deadline of %(seconds).0f s: %(strategy)s was cut (%(cancelled)s of its tasks "
+                "cancelled)%(skipped)s. Use fewer or smaller tasks.",
+                seconds=allowed, strategy=rows[-1]["strategy"], cancelled=rows[-1]["cancelled"],
+                skipped=_(", not run: %s", ", ".join(skipped + [theory.QUEUE_JOB] * self.use_queue_job))
+                if skipped or self.use_queue_job else "",
+            ))  # fmt: skip
+        elif self.use_queue_job:
             self._fan_out()
         else:
             self._finish()
@@ -331,6 +362,8 @@ class AsyncLabExperiment(models.Model):
     def _job_fan_out_tasks(self):
         """queue_job strategy, step 2: measure step 1, then the tasks and the collector."""
         self.ensure_one()
+        if self.state != "running":  # cancelled, reset or ended by the reconcile meanwhile
+            return "nothing to do: the experiment is %s" % self.state
         overhead = self._fan_out_figures("_job_calibrate")["wall_seconds"] or 0.0
         collect = self.delayable(channel=CHANNEL_IO, max_retries=3,
                                  description=_("Async Lab experiment %s: collect") % self.name,
@@ -402,6 +435,8 @@ class AsyncLabExperiment(models.Model):
     def _job_collect(self, overhead_seconds=0.0):
         """Score the tasks from queue_job's timestamps: first created to last done."""
         self.ensure_one()
+        if self.state != "running":
+            return "nothing to do: the experiment is %s" % self.state
         figures = self._fan_out_figures("_job_task")
         baseline = self.result_ids.filtered(lambda r: r.strategy == theory.SEQUENTIAL)
         if not baseline or not figures["wall_seconds"]:
@@ -424,9 +459,11 @@ class AsyncLabExperiment(models.Model):
         return "queue_job: %d/%d done by %d processes in %.3f s" % (
             figures["done"], figures["total"], len(figures["pids"]), result.wall_seconds)  # fmt: skip
 
-    def _finish(self, error=None):
-        self.write({"state": "failed" if error else "done", "error": error or False,
-                    "finished_at": fields.Datetime.now()})  # fmt: skip
+    def _finish(self, error=None, timeout=None, state=None):
+        """End the run: done, or failed with ``error``, or timed out with ``timeout``
+        (a message), or ``state`` with the message given."""
+        state = state or ("timeout" if timeout else "failed" if error else "done")
+        self.write({"state": state, "error": timeout or error or False, "finished_at": fields.Datetime.now()})
         self.env["async_lab.stats"]._notify_dashboard("experiment", {"experiment_id": self.id})
 
     # ------------------------------------------------------------------
@@ -482,7 +519,8 @@ class AsyncLabExperiment(models.Model):
             raise LabBusy(_("%(busy)s One lab run at a time: retry when it is over.", busy=busy))
         pool_size = self._db_pool_size(workload, tasks, [strategy], None)
         start = time.perf_counter()
-        result = strategies.run_strategy(strategy, workload, clean, tasks, pool_size=pool_size)
+        deadline = time.monotonic() + self._run_seconds_allowed()
+        result = strategies.run_strategy(strategy, workload, clean, tasks, pool_size=pool_size, deadline=deadline)
         data = result.as_dict()
         data.update(served_by_pid=self._current_pid(), request_seconds=round(time.perf_counter() - start, 6))
         return data

@@ -2,9 +2,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import json
 from contextlib import closing, contextmanager
+from unittest.mock import patch
 
 from odoo.sql_db import db_connect
 from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tools import config
 
 from ..models.async_lab_burst import LOCK_DB_SLOTS, LOCK_RUN, LOCK_SPACE, BurstRunning, LabBusy
 from .common import AsyncLabCase
@@ -85,9 +87,32 @@ class TestLabBounds(AsyncLabCase):
             self.assertIn("async_lab.max_db_connections", job.result)
         self.assertEqual(self.perform_like_runner(job.uuid).state, "done")
 
-    def test_default_bound_derives_from_db_maxconn(self):
-        from odoo.tools import config
+    def test_a_run_past_its_deadline_is_cut_and_says_so(self):
+        experiment = self.Experiment.create({"name": "late", "workload": "io_sleep", "ms": 200, "tasks": 8,
+                                             "pool_size": 2})  # fmt: skip
+        experiment.action_run()
+        with patch.object(type(self.env["async_lab.experiment"]), "_run_seconds_allowed", return_value=0.3):
+            self.perform_like_runner(experiment.job_ids.uuid)
+            result = self.Experiment.api_run_inline("io_sleep", {"ms": 200}, "sequential", 8)
+        self.assertEqual(experiment.state, "timeout")
+        self.assertIn("Stopped at its deadline of 0 s: sequential was cut", experiment.error)
+        self.assertIn("not run: threads, processes, asyncio, queue_job", experiment.error)
+        self.assertEqual(experiment.result_ids.strategy, "sequential")
+        self.assertGreater(experiment.result_ids.cancelled, 0)
+        self.assertEqual(experiment.job_ids.method_name, "_job_run", "no queue_job fan-out after the deadline")
+        self.assertTrue(result["timed_out"])
+        self.assertGreater(result["cancelled"], 0)
 
+    def test_the_deadline_stays_below_the_worker_limits(self):
+        Experiment = self.env["async_lab.experiment"]
+        limits = {"workers": 2, "limit_time_real": 100, "limit_time_cpu": 60}
+        with patch.dict(config.options, limits):
+            self.assertEqual(Experiment._run_seconds_allowed(), 48)
+        self.env["ir.config_parameter"].sudo().set_param("async_lab.run_timeout_seconds", "90")
+        with patch.dict(config.options, dict(limits, workers=0)):
+            self.assertEqual(Experiment._run_seconds_allowed(), 90, "threaded mode: no watchdog, the setting")
+
+    def test_default_bound_derives_from_db_maxconn(self):
         self.assertEqual(self.Burst._max_db_connections(), max(1, config["db_maxconn"] // 4))
 
 
