@@ -131,8 +131,13 @@ class AsyncLabBurst(models.Model):
     job_ids = fields.One2many("queue.job", "async_lab_burst_id", readonly=True)
 
     state = fields.Selection(
-        [("draft", "Not launched"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"),
-         ("cancelled", "Cancelled")],
+        [
+            ("draft", "Not launched"),
+            ("running", "Running"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
         compute="_compute_progress",
     )
     jobs_wait_dependencies = fields.Integer("Waiting for dependencies", compute="_compute_progress")

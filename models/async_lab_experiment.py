@@ -306,8 +306,10 @@ class AsyncLabExperiment(models.Model):
         Burst = self.env["async_lab.burst"]
         granted = Burst._take_db_slots(wanted)
         if not granted:
-            raise LabBusy(_("The %(count)s connections of io_db are all in use (setting "
-                            "async_lab.max_db_connections): retry later.", count=Burst._max_db_connections()))  # fmt: skip
+            raise LabBusy(_(
+                "The %(count)s connections of io_db are all in use (setting async_lab.max_db_connections): "
+                "retry later.", count=Burst._max_db_connections(),
+            ))  # fmt: skip
         return pool_size if granted >= wanted else granted
 
     def _job_run(self):
