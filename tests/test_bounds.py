@@ -29,14 +29,18 @@ def held_elsewhere(dbname, *keys):
             cr.rollback()
 
 
-@tagged("at_install", "-post_install")
-class TestLabBounds(AsyncLabCase):
-    """One lab run per database, and io_db's connections bounded server-wide."""
+class ManagerCase(AsyncLabCase):
+    """Experiments as a Manager runs them."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.Experiment = cls.env["async_lab.experiment"].with_user(cls.manager)
+
+
+@tagged("at_install", "-post_install")
+class TestLabBounds(ManagerCase):
+    """One lab run per database, and io_db's connections bounded server-wide."""
 
     def set_max_connections(self, count):
         self.env["ir.config_parameter"].sudo().set_param("async_lab.max_db_connections", str(count))
@@ -133,13 +137,8 @@ class TestRunConflict(HttpCase):
 
 
 @tagged("at_install", "-post_install")
-class TestReconcile(AsyncLabCase):
+class TestReconcile(ManagerCase):
     """Stuck chains and experiments end after a timeout; Managers cancel and reset."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.Experiment = cls.env["async_lab.experiment"].with_user(cls.manager)
 
     def later(self, minutes):
         return fields.Datetime.now() + timedelta(minutes=minutes)
