@@ -64,9 +64,10 @@ SHAPES = [
     ("fanout", "Fan-out/fan-in: group of N jobs, then a reduce job"),
 ]
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
-#: States of a lab job that Cancel, Reset and the reconcile end (a started
-#: job that runs on writes its own end over it; one found dead stays ended).
-CANCELLABLE_STATES = ACTIVE_STATES
+#: States of a lab job that Cancel, Reset and the reconcile end. A started
+#: job runs in a worker that nothing stops: it ends on its own (a task is
+#: bounded), or queue_job requeues it if it is found dead.
+CANCELLABLE_STATES = ("wait_dependencies", "pending", "enqueued")
 JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
 #: Workload parameters the job sets itself at run time (flaky's attempt).
 RUNTIME_PARAMS = {"attempt"}
@@ -572,7 +573,7 @@ class AsyncLabBurst(models.Model):
         return ids
 
     def action_cancel(self):
-        """Cancel every job of the bursts still to run (Managers)."""
+        """Cancel every job of the bursts still to run, but the running ones (Managers)."""
         self._check_manager()
         reason = _("Cancelled by %(user)s (Async Lab burst)", user=self.env.user.name)
         count = len(self._cancel_jobs("async_lab_burst_id = ANY(%s)", [self.ids], reason))
@@ -580,9 +581,14 @@ class AsyncLabBurst(models.Model):
         return True
 
     def action_reset(self):
-        """Cancel the bursts' jobs still to run, then delete all their jobs: back to draft (Managers)."""
+        """Cancel the bursts' jobs still to run, then delete their jobs: back to draft (Managers).
+
+        A running job is left to end (deleting it would wait for it: its
+        worker holds its lock).
+        """
         self.action_cancel()
-        self.env["queue.job"].sudo().search([("async_lab_burst_id", "in", self.ids)]).unlink()
+        self.env["queue.job"].sudo().search([("async_lab_burst_id", "in", self.ids),
+                                             ("state", "!=", "started")]).unlink()  # fmt: skip
         self.write({"launched_at": False})
         return True
 

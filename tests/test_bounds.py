@@ -163,14 +163,22 @@ class TestReconcile(ManagerCase):
         self.assertEqual(burst.launch_count, 2)
 
     def test_managers_cancel_and_reset_a_burst(self):
-        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 3})
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 4})
         burst.action_launch()
+        running = burst.job_ids[0]
+        self.env.cr.execute("UPDATE queue_job SET state = 'started' WHERE id = %s", [running.id])
+        self.env["queue.job"].invalidate_model()
         with self.assertRaises(AccessError):
             burst.with_user(self.user).action_cancel()
         burst.with_user(self.manager).action_cancel()
         burst.invalidate_recordset()
-        self.assertEqual((burst.state, burst.jobs_cancelled), ("cancelled", 3))
-        self.assertIn("Cancelled by Lab manager", burst.job_ids[0].result)
+        self.assertEqual((burst.state, burst.jobs_cancelled, burst.jobs_started), ("running", 3, 1))
+        self.assertIn("Cancelled by Lab manager", (burst.job_ids - running)[0].result)
+        burst.with_user(self.manager).action_reset()
+        burst.invalidate_recordset()
+        self.assertEqual(burst.job_ids, running, "a running job is left to end")
+        self.env.cr.execute("UPDATE queue_job SET state = 'done' WHERE id = %s", [running.id])
+        self.env["queue.job"].invalidate_model()
         burst.with_user(self.manager).action_reset()
         burst.invalidate_recordset()
         self.assertEqual((burst.state, len(burst.job_ids)), ("draft", 0))
