@@ -85,6 +85,7 @@ class ProcessTracker:
     def __init__(self):
         self._lock = threading.Lock()
         self.dbs = set()
+        self.detached = set()  # databases that lost async_lab while this process runs
         self._reset()
 
     def _reset(self):
@@ -101,7 +102,7 @@ class ProcessTracker:
     def count(self, kind, dbname=None):
         with self._lock:
             self.counts[kind] += 1
-        if dbname:
+        if dbname and dbname not in self.detached:
             self.attach(dbname)
 
     def request_started(self):
@@ -115,6 +116,7 @@ class ProcessTracker:
         """Track ``dbname`` in this process and make sure the heartbeat runs."""
         if self.pid != os.getpid():  # forked without our after-fork hook
             self._reset()
+        self.detached.discard(dbname)  # (re)installed: a registry with async_lab was loaded
         self.dbs.add(dbname)
         if self.thread is None and self.may_run():
             self.start()
@@ -203,6 +205,8 @@ class ProcessTracker:
             if registry is None or not registry.ready or "async_lab.worker" not in registry:
                 continue
             try:
+                if not self._still_installed(registry, dbname):
+                    continue
                 self._write(registry, dict(snap, db=dbname))
                 self.failures = 0
             except Exception:
@@ -210,6 +214,28 @@ class ProcessTracker:
                 if self.failures in (1, 10) or self.failures % 100 == 0:
                     _logger.warning("async_lab heartbeat failed for %s (%d in a row)", dbname,
                                     self.failures, exc_info=True)  # fmt: skip
+
+    def _still_installed(self, registry, dbname):
+        """Whether async_lab is installed in ``dbname``, as the database says.
+
+        A process keeps its registry until it reloads it: after an uninstall
+        on a running server, the cron worker and the job runner still have
+        async_lab's models, but its tables are gone. Such a process stops
+        tracking the database, with one INFO line; a registry that loads
+        async_lab again attaches it again.
+        """
+        with registry.cursor() as cr:
+            cr.execute("SELECT state FROM ir_module_module WHERE name = 'async_lab'")
+            row = cr.fetchone()
+        state = row[0] if row else None
+        if state in ("installed", "to upgrade"):
+            return True
+        if state not in ("to remove", "to install"):  # not being changed: gone for good
+            self.dbs.discard(dbname)
+            self.detached.add(dbname)
+            _logger.info("async_lab is not installed in %s any more: process %s stops tracking it",
+                         dbname, self.pid)  # fmt: skip
+        return False
 
     @staticmethod
     def _write(registry, snap, attempts=3):
