@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 # Odoo's test loader imports only the modules listed here; tests/integration
 # (multi-worker tests that start their own server) is run by pytest instead.
+from .common import refuse_unsafe_test_run
 from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory
@@ -14,3 +15,7 @@ from . import test_stats
 from . import test_whoami
 from . import test_worker
 from . import test_dashboard
+from . import test_deployment
+
+# Before any test runs: a test run that would serve another database stops here.
+refuse_unsafe_test_run()
