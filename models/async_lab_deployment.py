@@ -141,21 +141,28 @@ class AsyncLabDeployment(models.AbstractModel):
         if not runner.get("alive") and own_started is None:
             return None  # no runner at all: the dashboard's "no job runner seen" banner
         self.env.cr.execute(
-            """SELECT EXISTS(SELECT 1 FROM pg_locks
-                              WHERE locktype = 'advisory' AND granted AND objsubid = 1
-                                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                                AND classid::bigint = %s AND objid::bigint = %s),
-                      (SELECT max(started_at) FROM async_lab_worker WHERE state = 'alive' AND pid = ANY(%s)),
-                      (SELECT write_date FROM ir_module_module WHERE name = 'queue_job' AND state = 'installed')
-            """,
-            [PG_ADVISORY_LOCK_ID >> 32, PG_ADVISORY_LOCK_ID & 0xFFFFFFFF, runner.get("pids") or []],
+            """SELECT (SELECT max(started_at) FROM async_lab_worker WHERE state = 'alive' AND pid = ANY(%s)),
+                      (SELECT write_date FROM ir_module_module WHERE name = 'queue_job' AND state = 'installed')""",
+            [runner.get("pids") or []],
         )
-        lock_held, runner_started, installed = self.env.cr.fetchone()
+        runner_started, installed = self.env.cr.fetchone()
         return deployment.runner_cause(
             self.env.cr.dbname,
             db_name=config["db_name"],
-            lock_held=lock_held,
+            lock_held=self._runner_lock_held(),
             runner_started=to_epoch(runner_started) if runner_started else own_started,
             queue_job_installed=to_epoch(installed),
             now=time.time(),
         )
+
+    @api.model
+    def _runner_lock_held(self):
+        """Whether a job runner serves this database: it holds queue_job's advisory lock in it."""
+        self.env.cr.execute(
+            """SELECT EXISTS(SELECT 1 FROM pg_locks
+                              WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                                AND classid::bigint = %s AND objid::bigint = %s)""",
+            [PG_ADVISORY_LOCK_ID >> 32, PG_ADVISORY_LOCK_ID & 0xFFFFFFFF],
+        )
+        return self.env.cr.fetchone()[0]

@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import doctest
 import os
+import time
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -42,6 +43,10 @@ class TestDeploymentBanners(TransactionCase):
         super().setUp()
         async_lab_deployment._runner_dbs_cache.clear()
         self.addCleanup(async_lab_deployment._runner_dbs_cache.clear)
+        # No runner of this test process (pytest-odoo's server starts one), none serving this database.
+        self.startPatcher(patch.object(async_lab_deployment, "own_runner_started", return_value=None))
+        self.lock_patcher = patch.object(type(self.Deployment), "_runner_lock_held", return_value=False)
+        self.lock_held = self.startPatcher(self.lock_patcher)
 
     def alive_runner(self, started_ago):
         """A job runner process row, alive, started ``started_ago`` seconds ago."""
@@ -68,19 +73,28 @@ class TestDeploymentBanners(TransactionCase):
         self.queue_job_installed(ago=60)
         (banner,) = self.Deployment._banners(runner)
         self.assertEqual(banner["code"], "runner_before_install")
-        self.assertIn("777", banner["message"])
         self.assertIn("restart", banner["message"])
         self.assertNotIn("server_wide_modules", banner["message"])
 
     def test_runner_serving_this_database_holds_its_lock(self):
         runner = self.alive_runner(started_ago=600)
         self.queue_job_installed(ago=60)
+        self.lock_held.return_value = True
+        self.assertEqual(self.codes(runner), [])
+        self.lock_patcher.stop()
         # The runner's advisory lock in this database, as queue_job takes it.
         self.env.cr.execute("SELECT pg_advisory_lock(%s)", [PG_ADVISORY_LOCK_ID])
         try:
-            self.assertEqual(self.codes(runner), [])
+            self.assertTrue(self.Deployment._runner_lock_held())
         finally:
             self.env.cr.execute("SELECT pg_advisory_unlock(%s)", [PG_ADVISORY_LOCK_ID])
+
+    def test_this_servers_own_runner_counts_when_unseen(self):
+        # A runner that started before async_lab was installed never reports itself.
+        self.queue_job_installed(ago=60)
+        unseen = {"alive": False, "pid": None, "pids": []}
+        with patch.object(async_lab_deployment, "own_runner_started", return_value=time.time() - 600):
+            self.assertEqual(self.codes(unseen), ["runner_before_install"])
 
     def test_runner_that_db_name_keeps_away(self):
         runner = self.alive_runner(started_ago=600)

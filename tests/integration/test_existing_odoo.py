@@ -17,9 +17,11 @@ import xmlrpc.client
 from pathlib import Path
 
 import pytest
+from cdp import Chromium
 from odoo_server import ODOO_BIN, REPO, WORKER_ALIVE, OdooServer, connect, drop_database, free_port
 
 IO = "root.async_lab.io"
+DASHBOARD = "/web#action=async_lab.async_lab_dashboard_action"
 #: Seconds between two heartbeats of a process (lib/processes.py).
 HEARTBEAT_INTERVAL = 5
 OTHER_JOBS = """
@@ -157,6 +159,13 @@ def test_existing_odoo_path_of_the_readme(tmp_path, base_conf, db_params, databa
         # database: the jobs stay pending, and the dashboard names that cause.
         before = post_burst(server, session, ms=50, count=4)
         assert banner_codes(server, session) == ["runner_before_install"]
+        with Chromium(width=1440, height=900) as browser:
+            browser.set_cookie("session_id", session.cookies["session_id"], server.url)
+            browser.navigate(server.url + DASHBOARD)
+            browser.wait_for("!!document.querySelector('.o_async_lab_banner[data-banner=runner_before_install]')",
+                             timeout=60, what="the banner on the dashboard")  # fmt: skip
+            assert not browser.evaluate("!!document.querySelector('.o_async_lab_no_runner')"), "a wrong cause"
+            browser.screenshot(tmp_path / "banner.png")
         assert job_states(db_params, main, [before]) == {"pending": 4}
 
         # Restart: the runner serves the database, and a burst from the JSON
