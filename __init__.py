@@ -4,3 +4,7 @@ from . import process_tracker
 from . import models
 from . import controllers
 from .hooks import uninstall_hook
+
+
+def post_load():
+    process_tracker.patch_server()

@@ -74,9 +74,12 @@ class OdooServer:
         return "http://127.0.0.1:%d" % self.port
 
     def start(self, timeout=120):
+        # The venv's bin first on PATH, as in an activated venv: a reload
+        # (SIGHUP) re-executes "python" found there, not the system's.
+        env = dict(os.environ, PATH="%s:%s" % (ODOO_BIN.parent, os.environ.get("PATH", "")))
         self.proc = subprocess.Popen(
             [str(ODOO_BIN), "-c", str(self.conf_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
