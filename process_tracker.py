@@ -255,10 +255,10 @@ class ProcessTracker:
                 continue
             snap_db = dict(snap, db=dbname)
             try:
-                in_own_transaction(registry, lambda env, s=snap_db: env["async_lab.worker"]._report(s, final=final),
+                in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._report(s, final=final),
                                    attempts=FINAL_ATTEMPTS if final else RETRY_ATTEMPTS)  # fmt: skip
                 if not final:
-                    in_own_transaction(registry, lambda env, s=snap_db: env["async_lab.worker"]._sweep_host(s))
+                    in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._sweep_host(s))
             except TRANSIENT_ERRORS:
                 self._failed(dbname, unexpected=False)
             except Exception:
@@ -289,7 +289,7 @@ class ProcessTracker:
             if registry is None:
                 continue
             try:
-                in_own_transaction(registry, lambda env: env["async_lab.worker"]._note_server_stop(
+                in_own_transaction(registry, lambda cr: worker_model(cr)._note_server_stop(
                     host, server.pid, reason, time.time(), gevent_pid=server.long_polling_pid),
                     attempts=FINAL_ATTEMPTS)  # fmt: skip
             except Exception:
@@ -304,7 +304,7 @@ class ProcessTracker:
             if registry is None:
                 continue
             try:
-                in_own_transaction(registry, lambda env: env["async_lab.worker"]._note_server_stopped(
+                in_own_transaction(registry, lambda cr: worker_model(cr)._note_server_stopped(
                     host, server.pid, reason, time.time()), attempts=FINAL_ATTEMPTS)  # fmt: skip
             except Exception:
                 _logger.warning("async_lab could not record the %s of %s", reason, dbname, exc_info=True)
@@ -327,8 +327,12 @@ RETRY_ATTEMPTS = 4
 FINAL_ATTEMPTS = 2  # an exiting process does not linger for its last note
 
 
+def worker_model(cr):
+    return odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})["async_lab.worker"]
+
+
 def in_own_transaction(registry, work, *, attempts=RETRY_ATTEMPTS, sleep=time.sleep):
-    """Run ``work(env)`` (superuser) in a transaction of its own, committed;
+    """Run ``work(cr)`` in a transaction of its own, committed;
     retry it with backoff on :data:`TRANSIENT_ERRORS`, then re-raise.
 
     READ COMMITTED, not Odoo's REPEATABLE READ: these statements write rows
@@ -341,7 +345,7 @@ def in_own_transaction(registry, work, *, attempts=RETRY_ATTEMPTS, sleep=time.sl
         try:
             with registry.cursor() as cr:
                 cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
-                return work(odoo.api.Environment(cr, odoo.SUPERUSER_ID, {}))
+                return work(cr)
         except TRANSIENT_ERRORS:
             if attempt == attempts - 1:
                 raise
