@@ -369,6 +369,7 @@ def _patch_worker():
     check_limits = worker_cls.check_limits
     time_expired = worker_cls.signal_time_expired_handler
     stop = worker_cls.stop
+    runloop = worker_cls._runloop
 
     def patched_check_limits(self):
         check_limits(self)
@@ -387,6 +388,13 @@ def _patch_worker():
         tracker.note_exit("time_limit_cpu")
         return time_expired(self, n, stack)
 
+    def patched_runloop(self):
+        try:
+            return runloop(self)
+        except SystemExit:  # Odoo logged "Exception occurred, exiting..." and ends the loop so
+            tracker.note_exit("crashed", write=False)
+            raise
+
     def patched_stop(self):
         # Reached when the worker's loop ended: a limit, its master gone, or
         # SIGINT (a recycle, or the master's graceful stop or reload).
@@ -396,6 +404,7 @@ def _patch_worker():
     worker_cls.check_limits = patched_check_limits
     worker_cls.signal_time_expired_handler = patched_time_expired
     worker_cls.stop = patched_stop
+    worker_cls._runloop = patched_runloop
     worker_cls._async_lab_patched = True
 
 

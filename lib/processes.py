@@ -40,6 +40,7 @@ EXIT_REASONS = [
     ("request_limit", "Request limit (limit_request)"),
     ("master_gone", "Master gone"),
     ("stopped", "Stopped (SIGINT: recycled)"),
+    ("crashed", "Crashed (exception in its loop)"),
     ("server_stop", "Server stopped"),
     ("server_reload", "Server reloaded (SIGHUP)"),
 ]
