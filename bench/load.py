@@ -70,6 +70,33 @@ def alive_rows(conn, master_pid):
         return {pid for (pid,) in cr.fetchall()}
 
 
+def listen_overflows():
+    """The kernel's count of connections dropped because a listen queue was
+    full (system-wide, since boot)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for header, values in zip(lines[::2], lines[1::2], strict=False):
+        if header.startswith("TcpExt:"):
+            return int(dict(zip(header.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
+
+
+def probe_late_request(port, delay):
+    """Connect, wait ``delay`` s, then send a request: what a client starved
+    of CPU does. Return what the client sees."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.connect()
+    time.sleep(delay)
+    try:
+        conn.request("GET", "/web/health")
+        return "HTTP %s" % conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        conn.close()
+
+
 def read_stats(prefix):
     rows = {}
     with open("%s_stats.csv" % prefix) as fh:
@@ -125,6 +152,7 @@ def main(argv=None):
         uuids = resp.json()["job_uuids"]
         prefix = tmp / "locust"
         env = dict(os.environ, ASYNC_LAB_SESSION=session.cookies["session_id"], ASYNC_LAB_JOB_UUIDS=",".join(uuids))
+        overflows = listen_overflows()
         print("%d users for %d s on %s (%d HTTP workers), burst of %d jobs running" % (
             args.users, args.seconds, server.url, args.workers, len(uuids)), flush=True)  # fmt: skip
         subprocess.run(
@@ -133,6 +161,7 @@ def main(argv=None):
              "--host", server.url, "--csv", prefix, "--only-summary", "--loglevel", "WARNING"],
             env=env, check=False, stdout=subprocess.DEVNULL,
         )  # fmt: skip
+        overflows = listen_overflows() - overflows
         rows, failures = read_stats(prefix)
         print("%-16s %9s %8s %8s %8s %8s" % ("route", "requests", "errors", "req/s", "p50 ms", "p95 ms"))
         for name, row in rows.items():
@@ -154,6 +183,14 @@ def main(argv=None):
         print("process map: %d alive rows, %d live processes%s" % (
             len(alive), len(live), "" if live == alive else ": rows only %s, processes only %s" % (
                 sorted(alive - live), sorted(live - alive))))  # fmt: skip
+        print("kernel: %d connections dropped on a full listen queue during the run (system-wide; Odoo's "
+              "queue is 8 x workers = %d)" % (overflows, 8 * args.workers))  # fmt: skip
+        # Why a client can see "closed the connection without a response": a
+        # prefork worker gives a connection ODOO_HTTP_SOCKET_TIMEOUT (2 s) to
+        # send its request once accepted, then closes it unanswered.
+        for delay in (0.5, 2.5):
+            print("a request sent %.1f s after connecting: %s" % (delay, probe_late_request(server.port, delay)))
+        time.sleep(0.5)
         log = server.log()
         for line in log.splitlines():
             if " ERROR " in line or "Traceback" in line:
