@@ -284,28 +284,23 @@ class ProcessTracker:
         rows of its processes before it signals them, so that none of them
         reads as killed. Runs in the master, which has no heartbeat thread."""
         host = socket.gethostname()
-        for dbname in sorted(self.dbs):
-            registry = self.tracked_registry(dbname)
-            if registry is None:
-                continue
-            try:
-                in_own_transaction(registry, lambda cr: worker_model(cr)._note_server_stop(
-                    host, server.pid, reason, time.time(), gevent_pid=server.long_polling_pid),
-                    attempts=FINAL_ATTEMPTS)  # fmt: skip
-            except Exception:
-                _logger.warning("async_lab could not record the %s of %s", reason, dbname, exc_info=True)
+        self._note_in_each_db(reason, lambda cr: worker_model(cr)._note_server_stop(
+            host, server.pid, reason, time.time(), gevent_pid=server.long_polling_pid))  # fmt: skip
 
     def note_server_stopped(self, server, reason):
         """After the master's stop: its processes that are still on the map
         are gone (the master reaped them or gave up on them)."""
         host = socket.gethostname()
+        self._note_in_each_db(reason, lambda cr: worker_model(cr)._note_server_stopped(
+            host, server.pid, reason, time.time()))  # fmt: skip
+
+    def _note_in_each_db(self, reason, work):
         for dbname in sorted(self.dbs):
             registry = self.tracked_registry(dbname)
             if registry is None:
                 continue
             try:
-                in_own_transaction(registry, lambda cr: worker_model(cr)._note_server_stopped(
-                    host, server.pid, reason, time.time()), attempts=FINAL_ATTEMPTS)  # fmt: skip
+                in_own_transaction(registry, work, attempts=FINAL_ATTEMPTS)
             except Exception:
                 _logger.warning("async_lab could not record the %s of %s", reason, dbname, exc_info=True)
 

@@ -36,7 +36,6 @@ settled. ``tests/integration/test_chaos.py`` runs a smaller version of it.
 import argparse
 import os
 import random
-import shutil
 import signal
 import statistics
 import sys
@@ -51,7 +50,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tools"))
-from odoo_server import OdooServer, connect, db_params, drop_database, ensure_modules  # noqa: E402
+from odoo_server import OdooServer, connect, db_params, end_bench, ensure_modules  # noqa: E402
 
 CHANNELS = "root:4,root.async_lab:4,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
 CPU_PYTHON_PER_SECOND = 10_000_000  # loop iterations, roughly, on a slow core
@@ -399,13 +398,9 @@ def main(argv=None):
         ok = chaos.run()
         print(chaos.report())
     finally:
-        server.stop()
-        if args.drop:
-            drop_database(params, args.db)
-        if args.keep_logs or not ok:
-            print("server log and config kept in %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        end_bench(
+            server, params, args.db, tmp, ok=ok, drop=args.drop, keep=args.keep_logs, what="server log and config"
+        )
     return 0 if ok else 1
 
 

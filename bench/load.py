@@ -38,7 +38,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from odoo_server import OdooServer, connect, db_params, drop_database, ensure_modules  # noqa: E402
+from odoo_server import OdooServer, connect, db_params, end_bench, ensure_modules  # noqa: E402
 
 LOCUST_VENV = REPO / ".dev" / "locust"
 LOCUST = LOCUST_VENV / "bin" / "locust"
@@ -198,13 +198,16 @@ def main(argv=None):
         ok = errors == 0 and live == alive
         print("PASS" if ok else "FAIL")
     finally:
-        server.stop()
-        if args.drop:
-            drop_database(params, args.db)
-        if args.keep_logs or not ok:
-            print("server log, config and locust CSVs kept in %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        end_bench(
+            server,
+            params,
+            args.db,
+            tmp,
+            ok=ok,
+            drop=args.drop,
+            keep=args.keep_logs,
+            what="server log, config and locust CSVs",
+        )
     return 0 if ok else 1
 
 

@@ -11,6 +11,7 @@ its process tree (psutil).
 import configparser
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -220,3 +221,15 @@ def ensure_modules(conf, params, db, modules, update=()):
         print("updating %s in database %s" % (",".join(update), db), flush=True)
         odoo_setup(conf, db, "-u", ",".join(update))
     return states
+
+
+def end_bench(server, params, db, tmp, *, ok, drop=False, keep=False, what="server config and log"):
+    """A bench's last step: stop its server, drop its database if asked, keep
+    its folder when asked or when it failed."""
+    server.stop()
+    if drop:
+        drop_database(params, db)
+    if keep or not ok:
+        print("%s kept in %s" % (what, tmp))
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
