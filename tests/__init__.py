@@ -14,6 +14,8 @@ from . import test_security
 from . import test_stats
 from . import test_whoami
 from . import test_worker
+from . import test_heartbeat
+from . import test_log_filters
 from . import test_dashboard
 from . import test_deployment
 
