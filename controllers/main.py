@@ -31,7 +31,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from ..lib import tokens, workloads
-from ..models.async_lab_burst import BurstRunning
+from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
 from ..models.async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW
 from ..process_tracker import current_role, master_pid, server_mode
 
@@ -73,6 +73,9 @@ def api_route(route, *, methods, auth="user", group=GROUP_USER, **kw):
             except ApiError as exc:
                 request.env.cr.rollback()
                 return error_response(exc.status, exc.code, exc.message)
+            except TooManyLabJobs as exc:
+                request.env.cr.rollback()
+                return error_response(429, "too_many_jobs", str(exc))
             except BurstRunning as exc:
                 request.env.cr.rollback()
                 return error_response(409, "conflict", str(exc))

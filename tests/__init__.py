@@ -3,6 +3,7 @@
 # Odoo's test loader imports only the modules listed here; tests/integration
 # (multi-worker tests that start their own server) is run by pytest instead.
 from .common import refuse_unsafe_test_run
+from . import test_lib_child
 from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory
@@ -16,6 +17,8 @@ from . import test_whoami
 from . import test_worker
 from . import test_heartbeat
 from . import test_log_filters
+from . import test_settings
+from . import test_bounds
 from . import test_dashboard
 from . import test_deployment
 

@@ -41,14 +41,27 @@ class TestJobsApi(HttpCase):
         self.assertEqual(len(data["job_uuids"]), 3)
         self.assertEqual(data["status_url"], "/async_lab/jobs/%s" % data["job_uuids"][0])
         burst = self.env["async_lab.burst"].browse(data["burst_id"])
-        self.assertEqual((burst.workload, burst.ms, burst.job_count, burst.priority), ("io_sleep", 50, 3, 5))
+        # Priority 5 would outrank business jobs (10 by default): lab jobs get 10 at most.
+        self.assertEqual((burst.workload, burst.ms, burst.job_count, burst.priority), ("io_sleep", 50, 3, 10))
         job = self.url_open(data["status_url"]).json()
         self.assertEqual(job["state"], "pending")
+        self.assertEqual(job["priority"], 10)
         self.assertEqual(job["channel"], "root.async_lab.io")
         for key in ("date_created", "date_enqueued", "date_started", "date_done", "worker_pid", "retry",
                     "result", "exc_name", "exc_message"):  # fmt: skip
             self.assertIn(key, job)
         self.assertIsNone(job["worker_pid"])
+
+    def test_too_many_lab_jobs_get_429(self):
+        self.env["ir.config_parameter"].sudo().set_param("async_lab.max_active_jobs", "4")
+        self.authenticate("lab_api_manager", "lab_api_manager")
+        self.assertEqual(self.post({"workload": "fail", "count": 3}).status_code, 202)
+        bursts = self.env["async_lab.burst"].search_count([])
+        resp = self.post({"workload": "fail", "count": 2})
+        self.assertError(resp, 429, "too_many_jobs")
+        self.assertIn("async_lab.max_active_jobs", resp.json()["error"]["message"])
+        self.assertEqual(self.env["async_lab.burst"].search_count([]), bursts, "nothing created")
+        self.assertEqual(self.post({"workload": "fail", "count": 1}).status_code, 202, "up to the cap")
 
     def test_bad_inputs_get_4xx_json_and_change_nothing(self):
         self.authenticate("lab_api_manager", "lab_api_manager")
