@@ -10,4 +10,5 @@ from . import async_lab_stats
 from . import async_lab_dashboard
 from . import ir_cron
 from . import ir_http
+from . import ir_websocket
 from . import queue_job

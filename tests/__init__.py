@@ -6,6 +6,8 @@ from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory
 from . import test_lib_workloads
+from . import test_lib_tokens
+from . import test_self_call
 from . import test_api
 from . import test_burst
 from . import test_experiment
@@ -14,3 +16,5 @@ from . import test_stats
 from . import test_whoami
 from . import test_worker
 from . import test_dashboard
+from . import test_access
+from . import test_fuzz
