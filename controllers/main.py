@@ -33,6 +33,9 @@ import socket
 import threading
 import time
 
+import psycopg2
+import werkzeug.exceptions
+
 from odoo import http
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
@@ -119,6 +122,8 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw)
             except (ValidationError, UserError, workloads.WorkloadError) as exc:
                 request.env.cr.rollback()
                 return error_response(400, "invalid", str(exc))
+            except (psycopg2.Error, werkzeug.exceptions.HTTPException):
+                raise  # Odoo retries concurrency errors, and answers HTTP exceptions itself
             except Exception:  # a bug: still logged, and still the API's error shape
                 _logger.exception("%s %s failed", request.httprequest.method, request.httprequest.path)
                 request.env.cr.rollback()

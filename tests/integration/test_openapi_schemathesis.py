@@ -39,10 +39,11 @@ def rpc(server, session, model, method, *args, **kwargs):
     return data["result"]
 
 
-def ensure_user(server, admin, login, group):
+def ensure_user(server, admin, login, *groups):
     found = rpc(server, admin, "res.users", "search", [("login", "=", login)])
-    group_id = rpc(server, admin, "ir.model.data", "check_object_reference", *group.split("."))[1]
-    values = {"name": login, "login": login, "password": login, "groups_id": [(6, 0, [group_id])]}
+    group_ids = [rpc(server, admin, "ir.model.data", "check_object_reference", *group.split("."))[1]
+                 for group in groups]  # fmt: skip
+    values = {"name": login, "login": login, "password": login, "groups_id": [(6, 0, group_ids)]}
     if found:
         rpc(server, admin, "res.users", "write", found, values)
     else:
@@ -75,7 +76,7 @@ def test_every_response_conforms_to_the_openapi_description(make_server, tmp_pat
     exe = schemathesis()
     server = make_server(workers=2, max_cron_threads=0, channels="root:1")
     admin = server.session()
-    user = ensure_user(server, admin, "schemathesis_user", "async_lab.async_lab_group_user")
+    user = ensure_user(server, admin, "schemathesis_user", "base.group_user", "async_lab.async_lab_group_user")
     _out, operations = run_schemathesis(exe, server, user, tmp_path, "user")
     assert len(operations) == 8, operations  # every operation of the description, the load routes included
     _out, operations = run_schemathesis(exe, server, admin, tmp_path, "manager", "--include-method", "GET",
