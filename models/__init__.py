@@ -12,4 +12,5 @@ from . import async_lab_deployment
 from . import ir_config_parameter
 from . import ir_cron
 from . import ir_http
+from . import ir_websocket
 from . import queue_job

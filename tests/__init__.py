@@ -8,6 +8,8 @@ from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory
 from . import test_lib_workloads
+from . import test_lib_tokens
+from . import test_self_call
 from . import test_api
 from . import test_burst
 from . import test_experiment
@@ -21,6 +23,8 @@ from . import test_settings
 from . import test_bounds
 from . import test_dashboard
 from . import test_deployment
+from . import test_access
+from . import test_fuzz
 
 # Before any test runs: a test run that would serve another database stops here.
 refuse_unsafe_test_run()
