@@ -22,7 +22,7 @@ from ..controllers import main, openapi
 from ..lib import strategies, workloads
 from .test_access import ROUTES
 
-EXAMPLES = 40
+EXAMPLES = 50
 #: What a JSON-RPC call may answer for bad input (anything else is a crash).
 USER_ERRORS = {"odoo.exceptions.ValidationError", "odoo.exceptions.UserError", "odoo.exceptions.AccessError"}
 JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12)
