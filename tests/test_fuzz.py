@@ -8,6 +8,7 @@ fast; schemathesis does the same from the OpenAPI description against a real
 prefork server (tests/integration/test_openapi_schemathesis.py).
 """
 
+import doctest
 import json
 import re
 from urllib.parse import urlencode
@@ -132,6 +133,11 @@ class TestFuzz(HttpCase):
                     resp = self.url_open(path, data=data, headers={"Content-Type": "application/json"})
                     self.assertEqual(resp.status_code, status, resp.text[:300])
                     self.assertWellFormed(resp, case)
+
+    def test_doctests(self):
+        result = doctest.testmod(main)
+        self.assertGreater(result.attempted, 0)
+        self.assertEqual(result.failed, 0)
 
     def test_openapi_describes_every_route(self):
         described = self.url_open("/async_lab/openapi.json").json()
