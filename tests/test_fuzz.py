@@ -8,6 +8,7 @@ fast; schemathesis does the same from the OpenAPI description against a real
 prefork server (tests/integration/test_openapi_schemathesis.py).
 """
 
+import doctest
 import json
 import re
 from urllib.parse import urlencode
@@ -16,12 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from ..controllers import main, openapi
 from ..lib import strategies, workloads
 from .test_access import ROUTES
 
-EXAMPLES = 40
+EXAMPLES = 50
+#: What a JSON-RPC call may answer for bad input (anything else is a crash).
+USER_ERRORS = {"odoo.exceptions.ValidationError", "odoo.exceptions.UserError", "odoo.exceptions.AccessError"}
 JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12)
 JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)  # fmt: skip
@@ -94,7 +98,7 @@ class TestFuzz(HttpCase):
         check()
 
     def _fuzz_jsonrpc(self, path):
-        """The web client's JSON-RPC call: errors in JSON-RPC's own shape, never an HTTP 500."""
+        """The web client's JSON-RPC call: bad input is a user error (ValidationError...), never a crash."""
 
         @settings(max_examples=EXAMPLES // 2, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
@@ -103,11 +107,13 @@ class TestFuzz(HttpCase):
             resp = self.url_open(path, data=json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}),
                                  headers={"Content-Type": "application/json"})  # fmt: skip
             self.assertLess(resp.status_code, 500)
-            data = resp.json()
-            if "error" in data:
-                self.assertEqual(set(data["error"]) >= {"code", "message"}, True, data)
+            error = resp.json().get("error")
+            if error:
+                self.assertTrue({"code", "message"} <= set(error), error)
+                self.assertIn(error["data"]["name"], USER_ERRORS, error["data"].get("debug", "")[-1500:])
 
-        check()
+        with mute_logger("odoo.http"):  # Odoo logs each user error of a JSON-RPC call as a warning
+            check()
 
     def test_malformed_bodies(self):
         """Bodies that are not JSON objects, too deep, too large (chunked too), or of another type."""
@@ -127,6 +133,11 @@ class TestFuzz(HttpCase):
                     resp = self.url_open(path, data=data, headers={"Content-Type": "application/json"})
                     self.assertEqual(resp.status_code, status, resp.text[:300])
                     self.assertWellFormed(resp, case)
+
+    def test_doctests(self):
+        result = doctest.testmod(main)
+        self.assertGreater(result.attempted, 0)
+        self.assertEqual(result.failed, 0)
 
     def test_openapi_describes_every_route(self):
         described = self.url_open("/async_lab/openapi.json").json()
