@@ -14,6 +14,7 @@
     "depends": ["base", "web", "bus", "queue_job"],
     "external_dependencies": {"python": ["psutil", "requests"]},
     "uninstall_hook": "uninstall_hook",
+    "post_load": "post_load",
     "data": [
         "security/async_lab_groups.xml",
         "security/ir.model.access.csv",

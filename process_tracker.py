@@ -17,11 +17,14 @@ after ``fork`` (``os.register_at_fork``). A child that loads the registry later
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 
 import psutil
 import psycopg2.errors
+import psycopg2.extensions
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 
 import odoo
 from odoo.modules.registry import Registry
@@ -85,6 +88,7 @@ class ProcessTracker:
     def __init__(self):
         self._lock = threading.Lock()
         self.dbs = set()
+        self.detached = set()  # databases that lost async_lab while this process runs
         self._reset()
 
     def _reset(self):
@@ -96,12 +100,13 @@ class ProcessTracker:
         self.stop_event = threading.Event()
         self.cpu_sample = None
         self.failures = 0
+        self.role = None
 
     # -- hooks (hot path: memory only) ------------------------------------
     def count(self, kind, dbname=None):
         with self._lock:
             self.counts[kind] += 1
-        if dbname:
+        if dbname and dbname not in self.detached:
             self.attach(dbname)
 
     def request_started(self):
@@ -115,6 +120,7 @@ class ProcessTracker:
         """Track ``dbname`` in this process and make sure the heartbeat runs."""
         if self.pid != os.getpid():  # forked without our after-fork hook
             self._reset()
+        self.detached.discard(dbname)  # (re)installed: a registry with async_lab was loaded
         self.dbs.add(dbname)
         if self.thread is None and self.may_run():
             self.start()
@@ -140,9 +146,35 @@ class ProcessTracker:
         if self.stop_event.wait(FIRST_BEAT_DELAY):
             return
         while True:
-            self.flush()
+            self.beat()
             if self.stop_event.wait(processes.HEARTBEAT_INTERVAL):
                 return
+
+    def beat(self, now=None):
+        """One heartbeat. Never raises: the thread must outlive any error
+        (a database restart, a bug), or the live process shows stale."""
+        try:
+            self.flush(now)
+        except Exception:
+            self._failed(None, unexpected=True)
+
+    def _failed(self, dbname, *, unexpected):
+        """Count a failed beat; log the first, the tenth and every hundredth.
+
+        A transient failure (the database restarting, a conflict that its
+        retries did not cure) is a WARNING without traceback; anything else
+        has its traceback.
+        """
+        self.failures += 1
+        if self.failures in (1, 10) or self.failures % 100 == 0:
+            _logger.warning("async_lab heartbeat failed for %s (%d in a row)%s", dbname or "this process",
+                            self.failures, "" if unexpected else ": %s" % sys.exc_info()[1],
+                            exc_info=unexpected)  # fmt: skip
+
+    def _succeeded(self, dbname):
+        if self.failures:
+            _logger.info("async_lab heartbeat resumed for %s after %d failed beats", dbname, self.failures)
+        self.failures = 0
 
     # -- flushing --------------------------------------------------------------
     def snapshot(self, now=None):
@@ -157,10 +189,14 @@ class ProcessTracker:
         sample = (now, cpu_seconds)
         cpu_pct = processes.cpu_percent(self.cpu_sample, sample)
         self.cpu_sample = sample
-        role = current_role()
+        # A worker's role is known by its work thread, which has ended when
+        # the worker writes its last note: the role seen before stays.
+        role = self.role = current_role() or self.role
         with self._lock:
             counts = dict(self.counts)
-        busy = min(self.busy.values()) if self.busy else None
+        # One copy, then min: request threads add and remove entries meanwhile
+        # (a test of the dict, then min() on it, races with the last request).
+        busy = min(dict(self.busy).values(), default=None)
         threads = None
         if role == "threaded":
             threads = [
@@ -191,68 +227,177 @@ class ProcessTracker:
             **counts,
         }
 
-    def flush(self, now=None):
-        """Write this process's heartbeat in each tracked database."""
+    @staticmethod
+    def tracked_registry(dbname):
+        """The registry of ``dbname`` if this process should report there, else None.
+
+        The one place that decides whether a database still tracks processes.
+        """
+        registry = Registry.registries.get(dbname)
+        if registry is None or not registry.ready or "async_lab.worker" not in registry:
+            return None
+        return registry
+
+    def flush(self, now=None, *, final=False):
+        """Write this process's heartbeat in each tracked database.
+
+        Two transactions per database: this process's own row, then the sweep
+        of its host (skipped for the last note of an exiting process). Each
+        is retried on transient errors (:func:`in_own_transaction`); a
+        database that still fails is counted and logged, the others go on.
+        """
         if not self.dbs:
             return
         snap = self.snapshot(now)
         if snap["role"] is None:
             return  # no evidence of a role yet (e.g. a worker still starting)
         for dbname in sorted(self.dbs):
-            registry = Registry.registries.get(dbname)
-            if registry is None or not registry.ready or "async_lab.worker" not in registry:
+            registry = self.tracked_registry(dbname)
+            if registry is None:
+                continue
+            snap_db = dict(snap, db=dbname)
+            try:
+                if not self._still_installed(registry, dbname):
+                    continue
+                in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._report(s, final=final),
+                                   attempts=FINAL_ATTEMPTS if final else RETRY_ATTEMPTS)  # fmt: skip
+                if not final:
+                    in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._sweep_host(s))
+            except TRANSIENT_ERRORS:
+                self._failed(dbname, unexpected=False)
+            except Exception:
+                self._failed(dbname, unexpected=True)
+            else:
+                self._succeeded(dbname)
+
+    def _still_installed(self, registry, dbname):
+        """Whether async_lab is installed in ``dbname``, as the database says.
+
+        A process keeps its registry until it reloads it: after an uninstall
+        on a running server, the cron worker and the job runner still have
+        async_lab's models, but its tables are gone. Such a process stops
+        tracking the database, with one INFO line; a registry that loads
+        async_lab again attaches it again.
+        """
+
+        def module_state(cr):
+            cr.execute("SELECT state FROM ir_module_module WHERE name = 'async_lab'")
+            row = cr.fetchone()
+            return row[0] if row else None
+
+        state = in_own_transaction(registry, module_state)
+        if state in ("installed", "to upgrade"):
+            return True
+        if state not in ("to remove", "to install"):  # not being changed: gone for good
+            self.dbs.discard(dbname)
+            self.detached.add(dbname)
+            _logger.info("async_lab is not installed in %s any more: process %s stops tracking it",
+                         dbname, self.pid)  # fmt: skip
+        return False
+
+    def note_exit(self, reason=None, *, write=True):
+        """This process is about to exit on its own: record why (the first
+        reason given wins). With ``write``, write the last heartbeat now,
+        which marks the row gone: call it only when the exit is certain."""
+        self.exit_reason = self.exit_reason or reason
+        if not write or self.pid != os.getpid() or not self.may_run():
+            return
+        self.stop_event.set()
+        try:
+            self.flush(final=True)
+        except Exception:
+            self._failed(None, unexpected=True)
+
+    def note_server_stop(self, server, reason):
+        """The prefork master stops (or reloads) its whole tree: say so in the
+        rows of its processes before it signals them, so that none of them
+        reads as killed. Runs in the master, which has no heartbeat thread."""
+        host = socket.gethostname()
+        self._note_in_each_db(reason, lambda cr: worker_model(cr)._note_server_stop(
+            host, server.pid, reason, time.time(), gevent_pid=server.long_polling_pid))  # fmt: skip
+
+    def note_server_stopped(self, server, reason):
+        """After the master's stop: its processes that are still on the map
+        are gone (the master reaped them or gave up on them)."""
+        host = socket.gethostname()
+        self._note_in_each_db(reason, lambda cr: worker_model(cr)._note_server_stopped(
+            host, server.pid, reason, time.time()))  # fmt: skip
+
+    def _note_in_each_db(self, reason, work):
+        for dbname in sorted(self.dbs):
+            registry = self.tracked_registry(dbname)
+            if registry is None:
                 continue
             try:
-                self._write(registry, dict(snap, db=dbname))
-                self.failures = 0
+                in_own_transaction(registry, work, attempts=FINAL_ATTEMPTS)
             except Exception:
-                self.failures += 1
-                if self.failures in (1, 10) or self.failures % 100 == 0:
-                    _logger.warning("async_lab heartbeat failed for %s (%d in a row)", dbname,
-                                    self.failures, exc_info=True)  # fmt: skip
+                _logger.warning("async_lab could not record the %s of %s", reason, dbname, exc_info=True)
 
-    @staticmethod
-    def _write(registry, snap, attempts=3):
-        """One heartbeat transaction; concurrent sweeps of sibling processes
-        can make it a serialization failure: then it is simply retried."""
-        for attempt in range(attempts):
-            try:
-                with registry.cursor() as cr:
-                    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-                    env["async_lab.worker"]._heartbeat(snap)
-                return
-            except psycopg2.errors.SerializationFailure:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
 
-    def note_exit(self, reason):
-        """A worker is about to exit on its own: record why, right away."""
-        if self.exit_reason:
-            return
-        self.exit_reason = reason
-        self.stop_event.set()
-        self.flush()
+#: PostgreSQL errors that a new attempt can cure: conflicts between concurrent
+#: transactions (serialization failure, deadlock detected, lock not available,
+#: a unique violation from a concurrent insert) and a lost or refused
+#: connection (a database restart). TransactionRollbackError is the family of
+#: serialization failures and deadlocks; LockNotAvailable and both are
+#: OperationalErrors, listed for the reader.
+TRANSIENT_ERRORS = (
+    psycopg2.extensions.TransactionRollbackError,
+    psycopg2.errors.LockNotAvailable,
+    psycopg2.errors.UniqueViolation,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+)
+RETRY_ATTEMPTS = 4
+FINAL_ATTEMPTS = 2  # an exiting process does not linger for its last note
+
+
+def worker_model(cr):
+    return odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})["async_lab.worker"]
+
+
+def in_own_transaction(registry, work, *, attempts=RETRY_ATTEMPTS, sleep=time.sleep):
+    """Run ``work(cr)`` in a transaction of its own, committed;
+    retry it with backoff on :data:`TRANSIENT_ERRORS`, then re-raise.
+
+    READ COMMITTED, not Odoo's REPEATABLE READ: these statements write rows
+    that concurrent heartbeats write too, and each reads what it updates
+    under a row lock, so a later snapshot is what they need; at REPEATABLE
+    READ a row updated since the transaction's first statement is a
+    serialization failure (``could not serialize access``).
+    """
+    for attempt in range(attempts):
+        try:
+            with registry.cursor() as cr:
+                cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+                return work(cr)
+        except TRANSIENT_ERRORS:
+            if attempt == attempts - 1:
+                raise
+            sleep(processes.retry_delay(attempt))
 
 
 tracker = ProcessTracker()
 os.register_at_fork(after_in_child=tracker.after_fork_in_child)
 
 
-# -- exits of prefork workers -------------------------------------------------
-# Patched at import, so the prefork master patches before it forks (when it
-# preloads its database) and a worker that loads the registry later patches
-# its own, still running, Worker instance.
+# -- clean exits -----------------------------------------------------------------
+# A process that ends through one of Odoo's own paths says why before it goes
+# (note_exit); "killed" is left for the processes that vanish without a word.
+# Applied by the manifest's post_load, in the prefork master before it forks
+# when it preloads its database; a worker that loads the registry later patches
+# the classes of its own, still running, Worker instance.
 def _patch_worker():
     worker_cls = odoo_server.Worker
     if getattr(worker_cls, "_async_lab_patched", False):
         return
     check_limits = worker_cls.check_limits
     time_expired = worker_cls.signal_time_expired_handler
+    stop = worker_cls.stop
+    runloop = worker_cls._runloop
 
     def patched_check_limits(self):
         check_limits(self)
-        if not self.alive:
+        if not self.alive:  # the worker leaves its loop: Worker.stop writes the note
             memory = odoo_server.memory_info(psutil.Process(os.getpid()))
             tracker.note_exit(processes.exit_reason(
                 parent_changed=self.ppid != os.getppid(),
@@ -260,15 +405,86 @@ def _patch_worker():
                 request_max=self.request_max,
                 memory=memory,
                 memory_soft=config["limit_memory_soft"],
-            ))  # fmt: skip
+            ), write=False)  # fmt: skip
 
     def patched_time_expired(self, n, stack):
+        # The exception raised in the main thread exits without Worker.stop.
         tracker.note_exit("time_limit_cpu")
         return time_expired(self, n, stack)
 
+    def patched_runloop(self):
+        try:
+            return runloop(self)
+        except SystemExit:  # Odoo logged "Exception occurred, exiting..." and ends the loop so
+            tracker.note_exit("crashed", write=False)
+            raise
+
+    def patched_stop(self):
+        # Reached when the worker's loop ended: a limit, its master gone, or
+        # SIGINT (a recycle, or the master's graceful stop or reload).
+        tracker.note_exit("master_gone" if self.ppid != os.getppid() else "stopped")
+        return stop(self)
+
     worker_cls.check_limits = patched_check_limits
     worker_cls.signal_time_expired_handler = patched_time_expired
+    worker_cls.stop = patched_stop
+    worker_cls._runloop = patched_runloop
     worker_cls._async_lab_patched = True
+
+
+def _patch_gevent():
+    """The websocket process ends itself (SIGTERM) past its memory soft limit
+    or when its master is gone: note it first."""
+    gevent_cls = odoo_server.GeventServer
+    if getattr(gevent_cls, "_async_lab_patched", False):
+        return
+    process_limits = gevent_cls.process_limits
+
+    def patched_process_limits(self):
+        if self.ppid != os.getppid():
+            tracker.note_exit("master_gone")
+        elif (
+            config["limit_memory_soft"]
+            and odoo_server.memory_info(psutil.Process(self.pid)) > config["limit_memory_soft"]
+        ):
+            tracker.note_exit("memory_limit")
+        return process_limits(self)
+
+    gevent_cls.process_limits = patched_process_limits
+    gevent_cls._async_lab_patched = True
+
+
+def _patch_master():
+    """The master's graceful stop (SIGTERM, SIGINT) and reload (SIGHUP)."""
+    prefork_cls = odoo_server.PreforkServer
+    if getattr(prefork_cls, "_async_lab_patched", False):
+        return
+    stop = prefork_cls.stop
+
+    def patched_stop(self, graceful=True):
+        noting = self.pid == os.getpid() and not (config["stop_after_init"] or config["test_enable"])
+        reason = "server_reload" if getattr(odoo, "phoenix", False) else "server_stop"
+        if noting:
+            tracker.note_server_stop(self, reason)
+        try:
+            return stop(self, graceful)
+        finally:
+            if noting:
+                tracker.note_server_stopped(self, reason)
+
+    prefork_cls.stop = patched_stop
+    prefork_cls._async_lab_patched = True
+
+    threaded_cls = odoo_server.ThreadedServer
+    threaded_stop = threaded_cls.stop
+
+    def patched_threaded_stop(self):
+        # A reload re-executes the same process (same PID and start): its row goes on.
+        if not getattr(odoo, "phoenix", False):
+            tracker.note_exit("server_stop")
+        return threaded_stop(self)
+
+    threaded_cls.stop = patched_threaded_stop
 
 
 def _patch_job_perform():
@@ -285,5 +501,9 @@ def _patch_job_perform():
     Job._async_lab_patched = True
 
 
-_patch_worker()
-_patch_job_perform()
+def patch_server():
+    """The manifest's post_load: hook the exits and the job counter."""
+    _patch_worker()
+    _patch_gevent()
+    _patch_master()
+    _patch_job_perform()

@@ -19,6 +19,7 @@ Evidence used for roles (never the PID order):
   ``server`` is the master's object inherited through ``fork``.
 """
 
+import random
 import re
 from dataclasses import dataclass
 
@@ -38,7 +39,10 @@ EXIT_REASONS = [
     ("time_limit_real", "Real time limit (limit_time_real)"),
     ("request_limit", "Request limit (limit_request)"),
     ("master_gone", "Master gone"),
-    ("stopped", "Stopped"),
+    ("stopped", "Stopped (SIGINT: recycled)"),
+    ("crashed", "Crashed (exception in its loop)"),
+    ("server_stop", "Server stopped"),
+    ("server_reload", "Server reloaded (SIGHUP)"),
 ]
 
 #: Seconds between two heartbeats of a process.
@@ -216,6 +220,22 @@ def death_reason(row, gone_at):
     if busy_since and limit and gone_at - busy_since >= limit - HEARTBEAT_INTERVAL:
         return "time_limit_real"
     return "killed"
+
+
+def retry_delay(attempt, *, base=0.1, cap=2.0, jitter=None):
+    """Seconds to wait before retry ``attempt + 1`` of a transient failure:
+    exponential, capped, with up to 50 % random jitter so that processes
+    that conflicted once do not meet again at the same instant.
+
+    >>> [retry_delay(n, jitter=0.0) for n in range(6)]
+    [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]
+    >>> retry_delay(1, jitter=1.0)
+    0.3
+    """
+    if jitter is None:
+        jitter = random.random()
+    delay = min(cap, base * 2**attempt)
+    return round(delay * (1 + jitter / 2), 3)
 
 
 def state_for(last_seen, now, *, local_alive=None):

@@ -69,6 +69,8 @@ SETTINGS = {
                 "(default: a quarter of db_maxconn)"),
         Setting("async_lab.run_timeout_seconds", 300, 5, 86400,
                 "longest lab run in threaded mode (prefork: 80 % of limit_time_real)"),
+        Setting("async_lab.load_calls_per_user", 2, 1, 64,
+                "direct calls of /async_lab/io and /async_lab/cpu running at once, per user"),
         Setting("async_lab.stuck_timeout_minutes", 15, 1, 10080,
                 "minutes after which the reconcile cron ends a lab job or experiment that can no longer finish"),
     )

@@ -39,8 +39,6 @@ MAX_RETRIES = 20
 #: static/src/dashboard/live_updates.js).
 JOB_NOTIFY_INTERVAL = 1.0
 _next_job_notify = {}  # dbname -> time.monotonic() from which to notify again
-#: Seconds a self-call token of io_http stays valid.
-SELF_CALL_TTL = 3600
 
 CHANNEL_ROOT = "root.async_lab"
 CHANNEL_IO = "root.async_lab.io"
@@ -191,9 +189,11 @@ class AsyncLabBurst(models.Model):
         spec = workloads.WORKLOADS[name]
         if "url" in spec.settings:
             port = config["http_port"]
+            # The key, in the fragment, never leaves this process: io_http signs
+            # each call with it, and sends that short-lived token in a header.
             secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
-            token = tokens.sign(secret, "io", now=time.time(), ttl=SELF_CALL_TTL)
-            settings["url"] = "http://127.0.0.1:%s/async_lab/io?db=%s&token=%s" % (port, self.env.cr.dbname, token)
+            key = tokens.derive_key(secret, self.env.cr.dbname)
+            settings["url"] = "http://127.0.0.1:%s/async_lab/io?db=%s#key=%s" % (port, self.env.cr.dbname, key)
         if "dsn" in spec.settings:
             from odoo.sql_db import connection_info_for
 

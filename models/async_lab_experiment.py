@@ -245,6 +245,7 @@ class AsyncLabExperiment(models.Model):
 
     @api.model
     def get_presets(self):
+        self.check_access_rights("read")  # Async Lab users, as the experiments' list
         return [{"key": key, "name": value[0]} for key, value in PRESETS.items()]
 
     def _environment(self):

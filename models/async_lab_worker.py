@@ -12,7 +12,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..lib import processes
-from ..process_tracker import sibling_snapshot, tracker
+from ..process_tracker import TRANSIENT_ERRORS, sibling_snapshot, tracker
 
 _logger = logging.getLogger(__name__)
 
@@ -20,6 +20,13 @@ _logger = logging.getLogger(__name__)
 SWEEP_LOCK = 0x4A5B
 RESPAWN_RETENTION_DAYS = 7
 PAIRING_WINDOW = 600  # seconds: a vanished process is paired within this
+
+
+def execute(cr, query, params=None):
+    """``cr.execute`` for the statements of the process map. Their failures
+    are handled by the caller (retried, or skipped until the next beat), so
+    Odoo's ``bad query`` ERROR with the whole statement is not logged."""
+    cr.execute(query, params, log_exceptions=False)
 
 
 def to_datetime(ts):
@@ -111,8 +118,13 @@ class AsyncLabWorker(models.Model):
     # ------------------------------------------------------------------
     # Writing rows
     # ------------------------------------------------------------------
-    def _upsert(self, vals, *, self_reported):
-        """Insert or refresh one process row; return its id."""
+    def _upsert(self, vals, *, self_reported, final=False):
+        """Insert or refresh one process row; return its id.
+
+        ``final``: the last note of a process that exits on its own: its row
+        is gone from now on. The first exit reason written stays (the
+        master's "server_stop" before the worker's own "stopped").
+        """
         now = to_datetime(vals["now"])
         limits = vals.get("limits") or {}
         row = {
@@ -148,18 +160,22 @@ class AsyncLabWorker(models.Model):
         columns = list(row)
         # Counters only come from the process itself: a sibling's view of a
         # process never resets them.
-        updated = [c for c in columns if c not in ("host", "pid", "create_time", "started_at")]
+        updated = [c for c in columns if c not in ("host", "pid", "create_time", "started_at", "exit_reason")]
         if not self_reported:
             updated = [c for c in updated if c not in (
                 "requests", "jobs", "crons", "busy_since", "exit_reason", "threads",
                 "self_reported", "role", "db")]  # fmt: skip
-        self.env.cr.execute(SQL(
+        if self_reported:
+            updated.append("exit_reason")
+        state = "gone" if final else "alive"
+        execute(self.env.cr, SQL(
             """
-            INSERT INTO async_lab_worker (%(cols)s, name, state, first_seen,
+            INSERT INTO async_lab_worker (%(cols)s, name, state, gone_at, first_seen,
                                           create_uid, write_uid, create_date, write_date)
-            VALUES (%(vals)s, %(name)s, 'alive', %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
+            VALUES (%(vals)s, %(name)s, %(state)s, %(gone_at)s, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
             ON CONFLICT (host, pid, create_time) DO UPDATE SET %(sets)s,
-                state = CASE WHEN async_lab_worker.state = 'gone' THEN 'gone' ELSE 'alive' END,
+                state = CASE WHEN async_lab_worker.state = 'gone' THEN 'gone' ELSE EXCLUDED.state END,
+                gone_at = COALESCE(async_lab_worker.gone_at, EXCLUDED.gone_at),
                 write_date = EXCLUDED.write_date
             RETURNING id
             """,
@@ -168,19 +184,82 @@ class AsyncLabWorker(models.Model):
                 SQL("%s::jsonb", row[c]) if c == "threads" else SQL("%s", row[c]) for c in columns
             ),
             name="%s:%s" % (row["host"], row["pid"]),
+            state=state,
+            gone_at=now if final else None,
             now=now,
             uid=self.env.uid,
             sets=SQL(", ").join(
-                SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c)) for c in updated
+                SQL("%s = COALESCE(async_lab_worker.%s, EXCLUDED.%s)", *[SQL.identifier(c)] * 3)
+                if c == "exit_reason" else SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
+                for c in updated
             ),
         ))  # fmt: skip
         return self.env.cr.fetchone()[0]
 
     @api.model
     def _heartbeat(self, snap):
-        """A process reports itself (``snap`` from ProcessTracker.snapshot)."""
-        self._upsert(snap, self_reported=True)
+        """A process reports itself (``snap`` from ProcessTracker.snapshot),
+        then sweeps its host. The tracker runs the two steps in transactions
+        of their own."""
+        self._report(snap)
         self._sweep_host(snap)
+
+    @api.model
+    def _report(self, snap, final=False):
+        """A process's own row: one statement, one row lock."""
+        row_id = self._upsert(snap, self_reported=True, final=final)
+        self.invalidate_model()
+        return row_id
+
+    def _lock_rows(self, where, params):
+        """Lock the rows of ``where`` in id order, one statement: every
+        transaction that writes several process rows takes its locks so,
+        which is one order for all (no deadlock); a heartbeat locks one row.
+        Return them as dicts."""
+        cr = self.env.cr
+        execute(cr, SQL(
+            """SELECT id, host, pid, create_time, role, master_pid, last_seen, busy_since, exit_reason,
+                      limit_time_real, self_reported, state
+                 FROM async_lab_worker WHERE %s ORDER BY id FOR NO KEY UPDATE""",
+            SQL(where, *params),
+        ))  # fmt: skip
+        return cr.dictfetchall()
+
+    @api.model
+    def _note_server_stop(self, host, master_pid, reason, now, gevent_pid=None):
+        """The master stops or reloads: the reason of each process of its
+        tree, before it signals them. The websocket process is killed at once
+        (SIGKILL): its row is gone now. On a reload the master goes on, in
+        the same process: its row stays as it is."""
+        rows = self._lock_rows("host = %s AND (master_pid = %s OR pid = %s) AND state != 'gone'",
+                               [host, master_pid, master_pid])  # fmt: skip
+        ids = [r["id"] for r in rows if r["pid"] != master_pid or reason != "server_reload"]
+        if ids:
+            execute(self.env.cr, """
+                UPDATE async_lab_worker SET exit_reason = COALESCE(exit_reason, %s),
+                       last_seen = CASE WHEN pid = %s THEN %s ELSE last_seen END
+                 WHERE id IN %s""", [reason, master_pid, to_datetime(now), tuple(ids)])  # fmt: skip
+        if gevent_pid:
+            execute(self.env.cr, """
+                UPDATE async_lab_worker SET state = 'gone', gone_at = %s, last_seen = %s
+                 WHERE id IN %s AND pid = %s AND role = 'gevent'""",
+                [to_datetime(now), to_datetime(now), tuple(ids) or (0,), gevent_pid])  # fmt: skip
+        self.invalidate_model()
+
+    @api.model
+    def _note_server_stopped(self, host, master_pid, reason, now):
+        """After the master's stop: its children were reaped (or given up
+        on), so the rows of its tree are gone, with the reason noted above
+        unless they said their own. Not the master's own row on a reload."""
+        rows = self._lock_rows("host = %s AND master_pid = %s AND state != 'gone'", [host, master_pid])
+        ids = [r["id"] for r in rows if r["pid"] != master_pid or reason != "server_reload"]
+        if ids:
+            execute(self.env.cr, """
+                UPDATE async_lab_worker SET state = 'gone', exit_reason = COALESCE(exit_reason, %s),
+                       last_seen = CASE WHEN pid = %s THEN %s ELSE last_seen END,
+                       gone_at = CASE WHEN pid = %s THEN %s ELSE last_seen END
+                 WHERE id IN %s""",
+                [reason, master_pid, to_datetime(now), master_pid, to_datetime(now), tuple(ids)])  # fmt: skip
         self.invalidate_model()
 
     # ------------------------------------------------------------------
@@ -219,7 +298,7 @@ class AsyncLabWorker(models.Model):
         host, now = snap["host"], snap["now"]
         if host != socket.gethostname():
             return False  # psutil only knows the processes of this host
-        cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [SWEEP_LOCK, host])
+        execute(cr, "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [SWEEP_LOCK, host])
         if not cr.fetchone()[0]:
             return False
         master = snap.get("master_pid")
@@ -231,22 +310,21 @@ class AsyncLabWorker(models.Model):
             last = cr.fetchone()[0]
             if last and now - to_epoch(last) < processes.HEARTBEAT_INTERVAL * 0.8:
                 return False
-        cr.execute(
-            """SELECT id, pid, create_time, role, master_pid, last_seen, busy_since, exit_reason,
-                      limit_time_real, self_reported, state
-                 FROM async_lab_worker WHERE host = %s AND state != 'gone'""",
-            [host],
+        # This host's live rows, and the recently gone ones that the pairing
+        # may update, locked up front in id order.
+        rows = self._lock_rows(
+            "host = %s AND (state != 'gone' OR (replaced_by_id IS NULL AND gone_at > %s))",
+            [host, to_datetime(now - PAIRING_WINDOW)],
         )
-        rows = cr.dictfetchall()
+        rows = [r for r in rows if r["state"] != "gone"]
         known = {(r["pid"], round(r["create_time"], 2)) for r in rows}
         for row in rows:
             proc = self._local_process(row["pid"], row["create_time"])
             if proc is None:
                 reason = processes.death_reason(dict(row, busy_since=to_epoch(row["busy_since"])), now)
-                cr.execute(
-                    "UPDATE async_lab_worker SET state = 'gone', gone_at = %s, exit_reason = %s WHERE id = %s",
-                    [to_datetime(now), reason, row["id"]],
-                )
+                # Gone since it was last seen alive, not since we noticed.
+                execute(cr, "UPDATE async_lab_worker SET state = 'gone', gone_at = COALESCE(last_seen, %s), "
+                            "exit_reason = %s WHERE id = %s", [to_datetime(now), reason, row["id"]])  # fmt: skip
             elif not row["self_reported"]:
                 self._upsert(dict(self._observe(proc, now), master_pid=row["master_pid"],
                                   limits=processes.limits_for(row["role"], self._odoo_config())),
@@ -254,7 +332,7 @@ class AsyncLabWorker(models.Model):
             else:
                 state = processes.state_for(to_epoch(row["last_seen"]), now, local_alive=True)
                 if state != row["state"]:
-                    cr.execute("UPDATE async_lab_worker SET state = %s WHERE id = %s", [state, row["id"]])
+                    execute(cr, "UPDATE async_lab_worker SET state = %s WHERE id = %s", [state, row["id"]])
         if master and master != snap["pid"]:
             self._record_master_tree(snap, master, known, now)
         self._pair_respawns(host, now)
@@ -319,8 +397,8 @@ class AsyncLabWorker(models.Model):
         Respawn = self.env["async_lab.respawn"].sudo()
         for pair in processes.pair_respawns(gone, fresh):
             old, new = by_id[pair.old_id], by_id[pair.new_id]
-            cr.execute("UPDATE async_lab_worker SET replaced_by_id = %s WHERE id = %s", [new["id"], old["id"]])
-            cr.execute("UPDATE async_lab_worker SET replaces_id = %s WHERE id = %s", [old["id"], new["id"]])
+            execute(cr, "UPDATE async_lab_worker SET replaced_by_id = %s WHERE id = %s", [new["id"], old["id"]])
+            execute(cr, "UPDATE async_lab_worker SET replaces_id = %s WHERE id = %s", [old["id"], new["id"]])
             Respawn.create({
                 "host": host, "master_pid": old["master_pid"], "role": old["role"],
                 "old_pid": old["pid"], "new_pid": new["pid"],
@@ -344,31 +422,36 @@ class AsyncLabWorker(models.Model):
         now = time.time()
         snap = tracker.snapshot(now)
         tracker.dbs.add(self.env.cr.dbname)
-        if snap["role"]:
-            self._upsert(dict(snap, db=self.env.cr.dbname), self_reported=True)
         snap.setdefault("siblings", sibling_snapshot())
-        self._sweep_host(snap, force=True)
-        self._age_other_hosts(snap["host"], now)
-        self._prune(now)
+        steps = [
+            ("sweep", lambda: self._sweep_host(snap, force=True)),
+            ("other hosts", lambda: self._age_other_hosts(snap["host"], now)),
+            ("prune", lambda: self._prune(now)),
+        ]
+        if snap["role"]:
+            steps.insert(0, ("own row", lambda: self._upsert(dict(snap, db=self.env.cr.dbname), self_reported=True)))
+        for name, step in steps:
+            # The cron's transaction is Odoo's REPEATABLE READ, begun before
+            # the heartbeats that wrote these rows since: such a conflict is
+            # expected; the heartbeats do the same work every few seconds.
+            try:
+                with self.env.cr.savepoint():
+                    step()
+            except TRANSIENT_ERRORS as exc:
+                _logger.info("process registry refresh: %s left to the next run (%s)", name,
+                             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)  # fmt: skip
 
     def _age_other_hosts(self, host, now):
         """Rows of other hosts: alive/stale/gone from their age alone."""
-        cr = self.env.cr
-        cr.execute(
-            """SELECT id, host, extract(epoch FROM last_seen) AS last_seen, state
-                 FROM async_lab_worker WHERE host != %s AND state != 'gone'""",
-            [host],
-        )
         hosts = set()
-        for row in cr.dictfetchall():
-            state = processes.state_for(row["last_seen"], now)
+        for row in self._lock_rows("host != %s AND state != 'gone'", [host]):
+            state = processes.state_for(to_epoch(row["last_seen"]), now)
             if state != row["state"]:
                 hosts.add(row["host"])
-                cr.execute(
-                    "UPDATE async_lab_worker SET state = %s, gone_at = %s, exit_reason = "
-                    "COALESCE(exit_reason, %s) WHERE id = %s",
-                    [state, to_datetime(now) if state == "gone" else None,
-                     "killed" if state == "gone" else None, row["id"]],
+                execute(self.env.cr,
+                    "UPDATE async_lab_worker SET state = %s, gone_at = CASE WHEN %s THEN last_seen END, "
+                    "exit_reason = COALESCE(exit_reason, %s) WHERE id = %s",
+                    [state, state == "gone", "killed" if state == "gone" else None, row["id"]],
                 )  # fmt: skip
         for other in sorted(hosts):
             self._pair_respawns(other, now)

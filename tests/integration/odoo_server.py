@@ -11,6 +11,7 @@ its process tree (psutil).
 import configparser
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,9 +75,12 @@ class OdooServer:
         return "http://127.0.0.1:%d" % self.port
 
     def start(self, timeout=120):
+        # The venv's bin first on PATH, as in an activated venv: a reload
+        # (SIGHUP) re-executes "python" found there, not the system's.
+        env = dict(os.environ, PATH="%s:%s" % (ODOO_BIN.parent, os.environ.get("PATH", "")))
         self.proc = subprocess.Popen(
             [str(ODOO_BIN), "-c", str(self.conf_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -217,3 +221,15 @@ def ensure_modules(conf, params, db, modules, update=()):
         print("updating %s in database %s" % (",".join(update), db), flush=True)
         odoo_setup(conf, db, "-u", ",".join(update))
     return states
+
+
+def end_bench(server, params, db, tmp, *, ok, drop=False, keep=False, what="server config and log"):
+    """A bench's last step: stop its server, drop its database if asked, keep
+    its folder when asked or when it failed."""
+    server.stop()
+    if drop:
+        drop_database(params, db)
+    if keep or not ok:
+        print("%s kept in %s" % (what, tmp))
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)

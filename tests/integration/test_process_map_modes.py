@@ -99,6 +99,12 @@ def test_threaded_mode_is_one_process_with_typed_threads(make_server, db_cursor)
     )
     assert db_cursor.fetchall() == []
 
+    # A graceful stop (SIGTERM) is not a crash: the row says so, and it is
+    # gone since its last heartbeat.
+    server.stop()
+    db_cursor.execute("SELECT state, exit_reason, gone_at = last_seen FROM async_lab_worker WHERE id = %s", [_id])
+    assert db_cursor.fetchone() == ("gone", "server_stop", True)
+
 
 # -- two servers, one database -----------------------------------------------------
 def test_two_servers_on_one_database_keep_their_own_trees(make_server, db_cursor):
