@@ -179,3 +179,17 @@ class TestHeartbeatGuard(TransactionCase):
         finally:
             with registry.cursor() as cr:
                 cr.execute("DELETE FROM async_lab_worker WHERE host = %s", [host])
+
+    def test_last_note_is_final(self):
+        """A process's last note marks its row gone at its last moment seen
+        alive, and a heartbeat still in flight changes nothing after it."""
+        Worker = self.env["async_lab.worker"]
+        now = time.time()
+        snap = {"host": "elsewhere", "pid": 4343, "master_pid": 4000, "role": "http", "create_time": 1000.0,
+                "now": now, "requests": 5, "db": self.env.cr.dbname, "limits": {}}  # fmt: skip
+        Worker._report(snap)
+        Worker._report(dict(snap, now=now + 1, requests=6, exit_reason="request_limit"), final=True)
+        self.assertIsNone(Worker._report(dict(snap, now=now + 2, requests=7)))
+        row = Worker.search([("host", "=", "elsewhere"), ("pid", "=", 4343)])
+        self.assertEqual((row.state, row.exit_reason, row.requests), ("gone", "request_limit", 6))
+        self.assertEqual(row.gone_at, row.last_seen)
