@@ -88,6 +88,7 @@ class ProcessTracker:
     def __init__(self):
         self._lock = threading.Lock()
         self.dbs = set()
+        self.detached = set()  # databases that lost async_lab while this process runs
         self._reset()
 
     def _reset(self):
@@ -105,7 +106,7 @@ class ProcessTracker:
     def count(self, kind, dbname=None):
         with self._lock:
             self.counts[kind] += 1
-        if dbname:
+        if dbname and dbname not in self.detached:
             self.attach(dbname)
 
     def request_started(self):
@@ -119,6 +120,7 @@ class ProcessTracker:
         """Track ``dbname`` in this process and make sure the heartbeat runs."""
         if self.pid != os.getpid():  # forked without our after-fork hook
             self._reset()
+        self.detached.discard(dbname)  # (re)installed: a registry with async_lab was loaded
         self.dbs.add(dbname)
         if self.thread is None and self.may_run():
             self.start()
@@ -255,6 +257,8 @@ class ProcessTracker:
                 continue
             snap_db = dict(snap, db=dbname)
             try:
+                if not self._still_installed(registry, dbname):
+                    continue
                 in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._report(s, final=final),
                                    attempts=FINAL_ATTEMPTS if final else RETRY_ATTEMPTS)  # fmt: skip
                 if not final:
@@ -265,6 +269,31 @@ class ProcessTracker:
                 self._failed(dbname, unexpected=True)
             else:
                 self._succeeded(dbname)
+
+    def _still_installed(self, registry, dbname):
+        """Whether async_lab is installed in ``dbname``, as the database says.
+
+        A process keeps its registry until it reloads it: after an uninstall
+        on a running server, the cron worker and the job runner still have
+        async_lab's models, but its tables are gone. Such a process stops
+        tracking the database, with one INFO line; a registry that loads
+        async_lab again attaches it again.
+        """
+
+        def module_state(cr):
+            cr.execute("SELECT state FROM ir_module_module WHERE name = 'async_lab'")
+            row = cr.fetchone()
+            return row[0] if row else None
+
+        state = in_own_transaction(registry, module_state)
+        if state in ("installed", "to upgrade"):
+            return True
+        if state not in ("to remove", "to install"):  # not being changed: gone for good
+            self.dbs.discard(dbname)
+            self.detached.add(dbname)
+            _logger.info("async_lab is not installed in %s any more: process %s stops tracking it",
+                         dbname, self.pid)  # fmt: skip
+        return False
 
     def note_exit(self, reason=None, *, write=True):
         """This process is about to exit on its own: record why (the first

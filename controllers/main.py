@@ -3,19 +3,26 @@
 """Async Lab's JSON API.
 
 Routes stay thin: parse and bound the input, call one model method, return a
-dict. Every error is a 4xx JSON body ``{"error": {"code", "message"}}``.
+dict. Every error is a 4xx JSON body ``{"error": {"code", "message"}}``, an
+anonymous call included (401, never a redirect to the login page). The API
+is described in OpenAPI 3 beside this file (``openapi.py``), served at
+``/async_lab/openapi.json``.
 
 =======  ==========================  ==========================================
-method   route                       what
+method   route                       what (who)
 =======  ==========================  ==========================================
 GET      /async_lab/whoami           the process and thread serving the call
-POST     /async_lab/jobs             enqueue a burst; 202 and poll (background)
+POST     /async_lab/jobs             enqueue a burst; 202 and poll (Manager)
 GET      /async_lab/jobs/<uuid>      one job of a burst
 GET      /async_lab/stats            the stats payload (``async_lab.stats``)
-POST     /async_lab/run              run N tasks in the request; 200 (await)
-GET      /async_lab/io?ms=           sleep, then answer (load-test target)
-GET      /async_lab/cpu?n=           a pure-Python loop (load-test target)
+POST     /async_lab/run              run N tasks in the request; 200 (Manager)
+GET      /async_lab/io?ms=           sleep, then answer (Manager, or signed)
+GET      /async_lab/cpu?n=           a pure-Python loop (Manager)
+GET      /async_lab/openapi.json     this API, in OpenAPI 3
+any      /async_lab/<anything else>  404 (JSON)
 =======  ==========================  ==========================================
+
+Every route needs the Async Lab / User group unless it says otherwise.
 """
 
 import functools
@@ -26,23 +33,43 @@ import socket
 import threading
 import time
 
+import psycopg2
+import werkzeug.exceptions
+
 from odoo import http
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from ..lib import tokens, workloads
-from ..models.async_lab_burst import BurstRunning
+from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
+from ..models.async_lab_experiment import calibration
 from ..models.async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW
 from ..process_tracker import current_role, master_pid, server_mode
+from . import openapi
 
 _logger = logging.getLogger(__name__)
 
 GROUP_USER = "async_lab.async_lab_group_user"
 GROUP_MANAGER = "async_lab.async_lab_group_manager"
 MAX_BODY_BYTES = 64 * 1024
+#: Deepest nesting of a JSON body (the API's bodies are two levels deep).
+MAX_JSON_DEPTH = 8
+#: Query parameters any route accepts and ignores (Odoo reads them itself).
+IGNORED_QUERY = frozenset({"db", "debug"})
 JOB_FIELDS = ("uuid", "state", "channel", "priority", "retry", "max_retries", "worker_pid", "result",
               "exc_name", "exc_message")  # fmt: skip
 JOB_DATES = ("date_created", "date_enqueued", "date_started", "date_done", "date_cancelled", "eta")
+#: Longest a direct call of /async_lab/io or /async_lab/cpu may hold an HTTP
+#: worker, in seconds. Signed io_http self-calls wait what their job asks
+#: (at most the io_http workload's 10 s): the lab's own caps bound those.
+LOAD_CALL_MAX_SECONDS = 5
+#: Direct load calls one user may have running at once, server-wide (all
+#: workers: PostgreSQL advisory locks). ir.config_parameter
+#: ``async_lab.load_calls_per_user`` changes it.
+LOAD_CALLS_PER_USER = 2
+LOAD_CALLS_PARAM = "async_lab.load_calls_per_user"
+#: Namespace of those advisory locks: pg_try_advisory_xact_lock(namespace + slot, uid).
+LOAD_LOCK_NAMESPACE = 0x41534C00  # "ASL\0"
 
 
 class ApiError(Exception):
@@ -55,24 +82,40 @@ def error_response(status, code, message):
     return request.make_json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def api_route(route, *, methods, auth="user", group=GROUP_USER, **kw):
+def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw):
     """An http route answering JSON, whose errors are 4xx JSON, never a 500.
 
-    On any error the transaction is rolled back, so bad input loses nothing
-    and writes nothing.
+    ``group`` is the group the caller needs; anonymous callers get 401 (the
+    route itself is ``auth="public"``, so that Odoo does not redirect them to
+    the login page), unless ``signed`` lets the route check a self-call's
+    token itself. ``query`` names the query parameters the route takes: any
+    other is a 400. On any error the transaction is rolled back, so bad
+    input loses nothing and writes nothing.
     """
+    allowed_query = IGNORED_QUERY | set(query)
 
     def decorator(func):
-        @http.route(route, type="http", auth=auth, methods=methods, csrf=False, save_session=False, **kw)
+        @http.route(route, type="http", auth="public", methods=methods, csrf=False, save_session=False, **kw)
         @functools.wraps(func)
         def wrapper(self, *args, **kwargs):
             try:
-                if group and not request.env.user.has_group(group):
+                if request.env.user._is_public() and not signed:
+                    raise ApiError(401, "unauthorized", "Log in first: this API needs an Odoo session.")
+                if group and not request.env.user._is_public() and not request.env.user.has_group(group):
                     raise ApiError(403, "forbidden", "This needs the %s group." % request.env.ref(group).full_name)
-                return func(self, *args, **kwargs)
+                unknown = sorted(set(request.httprequest.args) - allowed_query)
+                if unknown:
+                    raise ApiError(400, "invalid", "Unknown query parameters: %s; this route takes: %s" % (
+                        ", ".join(unknown), ", ".join(sorted(query)) or "none"))  # fmt: skip
+                path_args = {key: value for key, value in kwargs.items() if key not in request.httprequest.args}
+                query_args = {key: request.httprequest.args.get(key) for key in query}
+                return func(self, *args, **path_args, **query_args)
             except ApiError as exc:
                 request.env.cr.rollback()
                 return error_response(exc.status, exc.code, exc.message)
+            except TooManyLabJobs as exc:
+                request.env.cr.rollback()
+                return error_response(429, "too_many_jobs", str(exc))
             except BurstRunning as exc:
                 request.env.cr.rollback()
                 return error_response(409, "conflict", str(exc))
@@ -82,10 +125,35 @@ def api_route(route, *, methods, auth="user", group=GROUP_USER, **kw):
             except (ValidationError, UserError, workloads.WorkloadError) as exc:
                 request.env.cr.rollback()
                 return error_response(400, "invalid", str(exc))
+            except (psycopg2.Error, werkzeug.exceptions.HTTPException):
+                raise  # Odoo retries concurrency errors, and answers HTTP exceptions itself
+            except Exception:  # a bug: still logged, and still the API's error shape
+                _logger.exception("%s %s failed", request.httprequest.method, request.httprequest.path)
+                request.env.cr.rollback()
+                return error_response(500, "internal_error", "The server failed on this request; see its log.")
 
+        # Odoo passes a route only the keyword arguments its signature names,
+        # and logs a warning for the others: take them all, refuse unknown
+        # ones above.
+        del wrapper.__wrapped__
         return wrapper
 
     return decorator
+
+
+def json_depth(value):
+    """How deeply ``value`` nests lists and dicts (iteratively: no recursion).
+
+    >>> json_depth(1), json_depth([]), json_depth({"a": [1, {"b": 2}]})
+    (0, 1, 3)
+    """
+    depth, level = 0, [(value, 1)]
+    while level:
+        node, at = level.pop()
+        if isinstance(node, (list, dict)):
+            depth = max(depth, at)
+            level.extend((child, at + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return depth
 
 
 def json_body():
@@ -93,20 +161,44 @@ def json_body():
 
     A cross-site form cannot send that content type without a CORS
     preflight, which Odoo does not grant: this keeps the state-changing
-    routes CSRF-safe with the session cookie alone.
+    routes CSRF-safe with the session cookie alone. At most MAX_BODY_BYTES
+    are read, whatever Content-Length says (a chunked body has none).
     """
     httprequest = request.httprequest
     if httprequest.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    too_large = ApiError(413, "too_large", "The body is limited to %d bytes." % MAX_BODY_BYTES)
     if (httprequest.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", "The body is limited to %d bytes." % MAX_BODY_BYTES)
+        raise too_large
+    # Odoo's request wrapper offers get_data(), which reads a chunked body
+    # whole (werkzeug does not limit a terminated input): read the stream.
+    data = httprequest._HTTPRequest__wrapped.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise too_large
     try:
-        body = json.loads(httprequest.get_data(cache=False) or b"null")
+        body = json.loads(data or b"null")
+    except RecursionError as exc:
+        raise ApiError(400, "invalid_json", "The body nests deeper than %d levels." % MAX_JSON_DEPTH) from exc
     except ValueError as exc:
         raise ApiError(400, "invalid_json", "The body is not valid JSON: %s" % exc) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid", "The body must be a JSON object.")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(400, "invalid_json", "The body nests deeper than %d levels." % MAX_JSON_DEPTH)
     return body
+
+
+def check_body(body, allowed, strings=(), objects=()):
+    """Refuse unknown keys and values of the wrong JSON type, naming them."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ApiError(400, "invalid", "Unknown keys: %s" % ", ".join(unknown))
+    for key in strings:
+        if key in body and body[key] is not None and not isinstance(body[key], str):
+            raise ApiError(400, "invalid", "%s must be a string, got %s" % (key, type(body[key]).__name__))
+    for key in objects:
+        if key in body and body[key] is not None and not isinstance(body[key], dict):
+            raise ApiError(400, "invalid", "%s must be a JSON object" % key)
 
 
 def bounded_int(name, value, minimum, maximum, default):
@@ -130,8 +222,39 @@ def int_arg(name, value, spec_name):
         raise ApiError(400, "invalid", str(exc)) from exc
 
 
+def load_calls_per_user(env):
+    """The per-user limit of direct load calls (ir.config_parameter, clamped to 1-64)."""
+    value = env["ir.config_parameter"].sudo().get_param(LOAD_CALLS_PARAM)
+    try:
+        return min(max(int(value), 1), 64) if value else LOAD_CALLS_PER_USER
+    except ValueError:
+        return LOAD_CALLS_PER_USER
+
+
+def take_load_slot(cr, uid, limit):
+    """Take one of ``uid``'s ``limit`` load slots until ``cr``'s transaction ends.
+
+    A slot is a transaction-level advisory lock: shared by every worker of
+    every server on the database, released at commit, rollback, or when a
+    killed worker's connection closes. Return False if all are taken.
+    """
+    for slot in range(limit):
+        cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (LOAD_LOCK_NAMESPACE + slot, uid))
+        if cr.fetchone()[0]:
+            return True
+    return False
+
+
+def start_load_call():
+    """Admit a direct load call, or raise 429 if its user has too many running."""
+    limit = load_calls_per_user(request.env)
+    if not take_load_slot(request.env.cr, request.env.uid, limit):
+        raise ApiError(429, "too_many_requests", "You already have %d load calls running (the per-user "
+                       "limit, ir.config_parameter %s); wait for one to end." % (limit, LOAD_CALLS_PARAM))  # fmt: skip
+
+
 class AsyncLabController(http.Controller):
-    @http.route("/async_lab/whoami", type="http", auth="user", methods=["GET"])
+    @api_route("/async_lab/whoami", methods=["GET"])
     def whoami(self):
         """Which process and thread served this very request."""
         return request.make_json_response({
@@ -149,14 +272,11 @@ class AsyncLabController(http.Controller):
     @api_route("/async_lab/jobs", methods=["POST"], group=GROUP_MANAGER)
     def jobs_create(self):
         body = json_body()
-        unknown = sorted(set(body) - {"workload", "params", "count", "channel", "priority"})
-        if unknown:
-            raise ApiError(400, "invalid", "Unknown keys: %s" % ", ".join(unknown))
-        if "workload" not in body:
+        check_body(body, {"workload", "params", "count", "channel", "priority"}, strings=("workload", "channel"),
+                   objects=("params",))  # fmt: skip
+        if not body.get("workload"):
             raise ApiError(400, "invalid", "workload is required; one of: %s" % ", ".join(workloads.WORKLOADS))
         params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise ApiError(400, "invalid", "params must be a JSON object")
         burst, uuids = request.env["async_lab.burst"].api_create_and_launch(
             body["workload"], params, count=body.get("count", 10),
             channel=body.get("channel"), priority=body.get("priority", 10),
@@ -175,11 +295,12 @@ class AsyncLabController(http.Controller):
         if not job:
             raise ApiError(404, "not_found", "No Async Lab job with uuid %s." % uuid)
         data = {name: job[name] or None for name in JOB_FIELDS}
+        data.update(exc_message=tokens.scrub_urls(data["exc_message"]), result=tokens.scrub_urls(data["result"]))
         data.update({name: job[name].isoformat() + "Z" if job[name] else None for name in JOB_DATES})
         data.update(retry=job.retry, burst_id=job.async_lab_burst_id.id)
         return request.make_json_response(data)
 
-    @api_route("/async_lab/stats", methods=["GET"])
+    @api_route("/async_lab/stats", methods=["GET"], query=("window",))
     def stats(self, window=None):
         window = bounded_int("window", window, 1, MAX_WINDOW, DEFAULT_WINDOW)
         return request.make_json_response(request.env["async_lab.stats"].get_stats(window))
@@ -188,43 +309,66 @@ class AsyncLabController(http.Controller):
     @api_route("/async_lab/run", methods=["POST"], group=GROUP_MANAGER)
     def run(self):
         body = json_body()
-        unknown = sorted(set(body) - {"workload", "params", "strategy", "tasks"})
-        if unknown:
-            raise ApiError(400, "invalid", "Unknown keys: %s" % ", ".join(unknown))
+        check_body(body, {"workload", "params", "strategy", "tasks"}, objects=("params",))
         for key in ("workload", "strategy"):
             if not isinstance(body.get(key), str):
                 raise ApiError(400, "invalid", "%s is required (a string)" % key)
         params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise ApiError(400, "invalid", "params must be a JSON object")
         result = request.env["async_lab.experiment"].api_run_inline(
             body["workload"], params, body["strategy"], body.get("tasks", 1)
         )
         return request.make_json_response(result)
 
     # -- load-test targets ----------------------------------------------------
-    @api_route("/async_lab/io", methods=["GET"], auth="public", group=None)
-    def io(self, ms=None, token=None, **_kw):
-        """Sleep ``ms`` milliseconds; for logged-in users, or signed self-calls."""
-        if request.env.user._is_public():
-            secret = request.env["ir.config_parameter"].sudo().get_param("database.secret")
-            if not tokens.verify(secret, "io", token, now=time.time()):
+    @api_route("/async_lab/io", methods=["GET"], group=GROUP_MANAGER, query=("ms",), signed=True)
+    def io(self, ms=None):
+        """Sleep ``ms`` milliseconds: for Managers, or io_http's signed self-calls."""
+        token = request.httprequest.headers.get(tokens.HEADER)
+        if request.env.user._is_public() or token is not None:
+            if token is None:
                 raise ApiError(401, "unauthorized", "Log in, or sign the call (io_http jobs do).")
-        elif not request.env.user.has_group(GROUP_USER):
-            raise ApiError(403, "forbidden", "This needs the Async Lab / User group.")
-        ms = int_arg("ms", ms, "io_sleep")
+            ms = int_arg("ms", ms, "io_sleep")
+            secret = request.env["ir.config_parameter"].sudo().get_param("database.secret")
+            key = tokens.derive_key(secret, request.db)
+            if not tokens.verify(key, "io", {"ms": ms}, token, now=time.time()):
+                raise ApiError(401, "unauthorized", "Log in, or sign the call (io_http jobs do).")
+        else:
+            ms = int_arg("ms", ms, "io_sleep")
+            longest = LOAD_CALL_MAX_SECONDS * 1000
+            if ms > longest:
+                raise ApiError(400, "invalid", "ms must be at most %d: a call holds an HTTP worker; longer waits "
+                               "belong in a burst (POST /async_lab/jobs)." % longest)  # fmt: skip
+            start_load_call()
         start = time.perf_counter()
         workloads.io_sleep(ms)
         return request.make_json_response(
             {"pid": os.getpid(), "ms": ms, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
         )
 
-    @api_route("/async_lab/cpu", methods=["GET"])
+    @api_route("/async_lab/cpu", methods=["GET"], group=GROUP_MANAGER, query=("n",))
     def cpu(self, n=None):
+        """A pure-Python loop of ``n`` iterations, at most LOAD_CALL_MAX_SECONDS long on this machine."""
         n = int_arg("n", n, "cpu_python")
+        rate = calibration()[workloads.CPU_PYTHON_RATE]
+        if n / rate > LOAD_CALL_MAX_SECONDS:
+            raise ApiError(400, "invalid", "n=%d would take about %.0f s here, more than the %d s a call may hold an "
+                           "HTTP worker: at most %d." % (n, n / rate, LOAD_CALL_MAX_SECONDS,
+                                                          rate * LOAD_CALL_MAX_SECONDS))  # fmt: skip
+        start_load_call()
         start = time.perf_counter()
         result = workloads.cpu_python(n)
         return request.make_json_response(
             {"pid": os.getpid(), "n": n, "result": result,
              "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
         )  # fmt: skip
+
+    @api_route("/async_lab/<path:subpath>", methods=None, group=None)
+    def not_found(self, subpath):
+        """Any other /async_lab/ path (or method): a JSON 404, not Odoo's HTML page."""
+        raise ApiError(404, "not_found", "No route %s %s in the Async Lab API; see /async_lab/openapi.json." % (
+            request.httprequest.method, request.httprequest.path))  # fmt: skip
+
+    @api_route("/async_lab/openapi.json", methods=["GET"])
+    def openapi(self):
+        """This API, described in OpenAPI 3."""
+        return request.make_json_response(openapi.spec(max_io_ms=LOAD_CALL_MAX_SECONDS * 1000))

@@ -23,6 +23,13 @@ What is measured, for every strategy alike:
   included: this process (all its threads, so also other requests it served
   meanwhile) plus the children it reaped. Process pools are shut down before
   the run ends, so their children are reaped and counted.
+
+A run may have a ``deadline`` (a ``time.monotonic()`` instant). When it
+passes, what is left is cancelled and counted in ``cancelled``, and the run
+is ``timed_out``: no task is submitted any more, queued ones are cancelled,
+a process pool's children are terminated and asyncio's tasks cancelled. A
+task already running in a thread cannot be stopped: it ends on its own (a
+task is bounded, see :mod:`.workloads`), but the run does not wait for it.
 """
 
 import asyncio
@@ -35,10 +42,11 @@ import resource
 import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 
-from . import theory, workloads
+from . import child, theory, workloads
 from .theory import ASYNCIO, PROCESSES, QUEUE_JOB, SEQUENTIAL, THREADS
 from .workloads import Param, WorkloadError
 
@@ -62,20 +70,24 @@ PROCESS_START_SECONDS = 0.7
 STARTUP_TIMEOUT = 60
 
 # The initializer of a spawned child, run by exec() with a semaphore named
-# ``ready`` as its globals. The addon is not importable in a fresh
-# interpreter (Odoo adds the addons paths at runtime), so the child loads
-# the workloads module alone, from its file, under its usual name: the
-# addon's models are never imported, and workloads' functions and exceptions
-# pickle by reference both ways. Unpickling a function also imports the top
-# package of its module (``odoo``, already imported under odoo-bin), so the
-# child does that now, as part of its start-up, then reports that it is ready.
+# ``ready`` and the parent's PID ``parent`` as its globals. The addon is not
+# importable in a fresh interpreter (Odoo adds the addons paths at runtime),
+# so the child loads the modules it needs alone, from their files, under
+# their usual names: the addon's models are never imported, and workloads'
+# functions and exceptions pickle by reference both ways. First the child
+# arranges to die with its parent (see lib/child.py). Unpickling a function
+# also imports the top package of its module (``odoo``, already imported
+# under odoo-bin), so the child does that now, as part of its start-up, then
+# reports that it is ready.
 _CHILD_BOOTSTRAP = """\
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location({name!r}, {path!r})
-module = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = module
-spec.loader.exec_module(module)
-__import__(spec.name)
+for name, path in {modules!r}:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+sys.modules[{child!r}].die_with_parent(parent)
+__import__({workloads!r})
 ready.release()
 """
 
@@ -103,6 +115,8 @@ class RunResult:
     errors: int = 0
     first_error: str | None = None
     spans: list = field(default_factory=list)
+    cancelled: int = 0
+    timed_out: bool = False
 
     @classmethod
     def from_outcomes(
@@ -111,13 +125,16 @@ class RunResult:
         """Build the record of a run from the outcome of each of its tasks.
 
         An outcome is the dict returned by :func:`.workloads.run_task` for a
-        task that succeeded, and an exception or an error message for a task
-        that failed. ``started_at`` is the ``time.time()`` when the first
-        task was submitted, the origin of the spans.
+        task that succeeded, an exception or an error message for a task
+        that failed, and :data:`CANCELLED` for a task that the deadline
+        cancelled. ``started_at`` is the ``time.time()`` when the first task
+        was submitted, the origin of the spans.
         """
         outcomes = list(outcomes)
         done = [outcome for outcome in outcomes if isinstance(outcome, dict)]
-        failures = [_describe(outcome) for outcome in outcomes if not isinstance(outcome, dict)]
+        cancelled = sum(1 for outcome in outcomes if outcome is CANCELLED)
+        failures = [_describe(outcome) for outcome in outcomes if not isinstance(outcome, dict)
+                    and outcome is not CANCELLED]  # fmt: skip
         spans = [
             (task["pid"], task["thread"], round(task["start"] - started_at, 6), round(task["end"] - started_at, 6))
             for task in done
@@ -136,6 +153,8 @@ class RunResult:
             errors=len(failures),
             first_error=failures[0] if failures else None,
             spans=spans,
+            cancelled=cancelled,
+            timed_out=bool(cancelled),
         )
 
     def as_dict(self):
@@ -179,16 +198,21 @@ def resolve_pool_size(strategy, tasks, pool_size=None, cores=None):
     """The pool size a run uses: ``pool_size`` if given, else the default.
 
     ``sequential`` always uses 1; ``threads`` and ``asyncio`` default to one
-    worker per task, ``processes`` to one per task up to the usable cores.
+    worker per task, ``processes`` to one per task. A process pool never has
+    more workers than the usable cores, whatever ``pool_size``.
     ``queue_job`` has no pool (its channel capacity plays that part): 1.
+
+    >>> resolve_pool_size("processes", 8, pool_size=64, cores=2)
+    2
+    >>> resolve_pool_size("threads", 8, pool_size=64, cores=2)
+    64
     """
     if strategy in (SEQUENTIAL, QUEUE_JOB):
         return 1
-    if pool_size is not None:
-        return _POOL_SIZE.clean(pool_size)
+    size = tasks if pool_size is None else _POOL_SIZE.clean(pool_size)
     if strategy == PROCESSES:
-        return min(tasks, cores or usable_cores())
-    return tasks
+        return min(size, cores or usable_cores())
+    return size
 
 
 def _cpu_seconds():
@@ -206,17 +230,39 @@ def _outcome(function, *args):
         return error
 
 
-def _outcomes(futures):
-    return [_outcome(future.result) for future in futures]
+#: The outcome of a task that the deadline cancelled.
+CANCELLED = "cancelled by the deadline"
+
+
+def _outcomes(futures, watch, stop=None):
+    """The outcomes of ``futures``, waiting no later than the run's deadline.
+
+    Past it, the outcome of the futures not done is :data:`CANCELLED`: they
+    are cancelled, or ``stop()`` stops what runs them.
+    """
+    _done, pending = wait_futures(futures, timeout=watch.remaining())
+    for future in pending if stop is None else ():
+        future.cancel()
+    if pending and stop is not None:
+        stop()
+    return [CANCELLED if future in pending else _outcome(future.result) for future in futures]
 
 
 class _Stopwatch:
     """The run's clock: created at the run request, started when the first
-    task is submitted, stopped when the last result is in."""
+    task is submitted, stopped when the last result is in; and its deadline."""
 
-    def __init__(self):
+    def __init__(self, deadline=None):
         self.created = self.started = self.stopped = time.perf_counter()
         self.started_at = time.time()
+        self.deadline = deadline
+
+    def remaining(self):
+        """Seconds until the deadline (at least 0), or None without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def expired(self):
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def start(self):
         self.started = time.perf_counter()
@@ -228,23 +274,31 @@ class _Stopwatch:
 
 def _run_sequential(workload, params, tasks, _pool_size, watch):
     watch.start()
-    outcomes = [_outcome(workloads.run_task, workload, params) for _ in range(tasks)]
+    outcomes = [CANCELLED if watch.expired() else _outcome(workloads.run_task, workload, params)
+                for _ in range(tasks)]  # fmt: skip
     watch.stop()
     return outcomes
 
 
 def _run_threads(workload, params, tasks, pool_size, watch):
-    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="async_lab_thread") as pool:
+    pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="async_lab_thread")
+    try:
         watch.start()
         futures = [pool.submit(workloads.run_task, workload, params) for _ in range(tasks)]
-        outcomes = _outcomes(futures)
+        outcomes = _outcomes(futures, watch)
         watch.stop()
+    finally:
+        # Past the deadline, the threads still running are not waited for.
+        pool.shutdown(wait=not watch.expired(), cancel_futures=True)
     return outcomes
 
 
-def _wait_until_ready(ready, pings, workers):
-    """Wait until ``workers`` children released ``ready``, or the pool broke."""
+def _wait_until_ready(ready, pings, workers, watch):
+    """Wait until ``workers`` children released ``ready``, or the pool broke,
+    or the run's deadline passed."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
+    if watch.deadline is not None:
+        deadline = min(deadline, watch.deadline)
     started = 0
     while started < workers and time.monotonic() < deadline:
         if ready.acquire(timeout=0.05):
@@ -266,19 +320,28 @@ def _submit(pool, workload, params):
 def _run_processes(workload, params, tasks, pool_size, watch):
     context = multiprocessing.get_context("spawn")
     ready = context.Semaphore(0)
-    bootstrap = _CHILD_BOOTSTRAP.format(name=workloads.__name__, path=workloads.__file__)
-    with ProcessPoolExecutor(
-        max_workers=pool_size, mp_context=context, initializer=exec, initargs=(bootstrap, {"ready": ready})
-    ) as pool:
+    bootstrap = _CHILD_BOOTSTRAP.format(
+        modules=[(module.__name__, module.__file__) for module in (child, workloads)],
+        child=child.__name__, workloads=workloads.__name__,
+    )  # fmt: skip
+    initargs = (bootstrap, {"ready": ready, "parent": os.getpid()})
+    with ProcessPoolExecutor(max_workers=pool_size, mp_context=context, initializer=exec, initargs=initargs) as pool:
         # The pool spawns a worker per submit while none is idle: one no-op
         # per worker starts them all.
         pings = [pool.submit(os.getpid) for _ in range(pool_size)]
-        _wait_until_ready(ready, pings, pool_size)
+        _wait_until_ready(ready, pings, pool_size, watch)
         watch.start()
         futures = [_submit(pool, workload, params) for _ in range(tasks)]
-        outcomes = _outcomes(futures)
+        outcomes = _outcomes(futures, watch, stop=lambda: _terminate(pool))
         watch.stop()
     return outcomes
+
+
+def _terminate(pool):
+    """Stop a process pool at once: terminate its children. The pool then
+    breaks: its futures fail, and leaving the ``with`` block reaps them."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # Python 3.14: terminate_workers()
+        process.terminate()
 
 
 async def _gather(workload, params, tasks, pool_size, watch):
@@ -293,9 +356,16 @@ async def _gather(workload, params, tasks, pool_size, watch):
             return await workloads.run_task_async(workload, params)
 
     watch.start()
-    outcomes = await asyncio.gather(*(one_task() for _ in range(tasks)), return_exceptions=True)
+    futures = [asyncio.ensure_future(one_task()) for _ in range(tasks)]
+    _done, pending = await asyncio.wait(futures, timeout=watch.remaining())
+    for future in pending:
+        future.cancel()
+    await asyncio.gather(*futures, return_exceptions=True)
     watch.stop()
-    return outcomes
+    # Past the deadline, asyncio.run waits only for the threads still running
+    # (each ends its own task), not for the queued ones.
+    executor.shutdown(wait=False, cancel_futures=True)
+    return [CANCELLED if future in pending else _outcome(future.result) for future in futures]
 
 
 def _run_asyncio(workload, params, tasks, pool_size, watch):
@@ -310,19 +380,20 @@ _RUNNERS = {
 }
 
 
-def run_strategy(strategy, workload, params, tasks, pool_size=None):
+def run_strategy(strategy, workload, params, tasks, pool_size=None, deadline=None):
     """Run ``tasks`` tasks of ``workload`` with ``strategy``; return a :class:`RunResult`.
 
     ``params`` are validated (:func:`.workloads.validate`); ``tasks`` and
     ``pool_size`` are at most :data:`MAX_TASKS` and :data:`MAX_POOL_SIZE`.
-    Failed tasks are counted, not raised.
+    Failed tasks are counted, not raised; so are the tasks cancelled at the
+    ``deadline``, a ``time.monotonic()`` instant (see the module's docstring).
     """
     _check_strategy(strategy, LOCAL_STRATEGIES)
     params = workloads.validate(workload, params)
     tasks = _TASKS.clean(tasks)
     pool_size = resolve_pool_size(strategy, tasks, pool_size)
     cpu_before = _cpu_seconds()
-    watch = _Stopwatch()
+    watch = _Stopwatch(deadline)
     outcomes = _RUNNERS[strategy](workload, params, tasks, pool_size, watch)
     result = RunResult.from_outcomes(
         strategy,
@@ -335,7 +406,7 @@ def run_strategy(strategy, workload, params, tasks, pool_size=None):
         startup_seconds=watch.started - watch.created,
     )
     _logger.info(
-        "%s: %d × %s on %d workers in %.3f s after %.3f s of start-up, %d errors",
+        "%s: %d × %s on %d workers in %.3f s after %.3f s of start-up, %d errors, %d cancelled",
         strategy,
         tasks,
         workload,
@@ -343,6 +414,7 @@ def run_strategy(strategy, workload, params, tasks, pool_size=None):
         result.wall_seconds,
         result.startup_seconds,
         result.errors,
+        result.cancelled,
     )
     return result
 
@@ -420,14 +492,16 @@ def warm_up(workload, params, tasks):
         _logger.info("warm-up of %s failed; the timed runs will show why", workload, exc_info=True)
 
 
-def compare(workload, params, tasks, strategies, pool_size=None, cores=None, server_slots=None):
+def compare(workload, params, tasks, strategies, pool_size=None, cores=None, server_slots=None, deadline=None):
     """Run ``workload`` with each strategy and score it against ``sequential``.
 
     ``sequential`` is always measured, first, as the baseline, and is the
     first row; the other strategies follow in the order given, after an
     untimed :func:`warm_up`. ``cores`` defaults to :func:`usable_cores`;
     ``server_slots`` is how many calls the server that the tasks call answers
-    at once (see :func:`score`). Return one :func:`score` dict per run.
+    at once (see :func:`score`). Return one :func:`score` dict per run. At
+    the ``deadline`` (a ``time.monotonic()`` instant) the run in progress is
+    cut (its row is ``timed_out``) and the strategies after it are not run.
     """
     for strategy in strategies:
         _check_strategy(strategy, LOCAL_STRATEGIES)
@@ -439,11 +513,13 @@ def compare(workload, params, tasks, strategies, pool_size=None, cores=None, ser
     baseline_cpu_seconds = 0.0
     wait = workloads.WORKLOADS[workload].wait_seconds(workloads.validate(workload, params))
     for strategy in order:
-        result = run_strategy(strategy, workload, params, tasks, pool_size)
+        result = run_strategy(strategy, workload, params, tasks, pool_size, deadline=deadline)
         if baseline_seconds is None:
             baseline_seconds, baseline_cpu_seconds = result.wall_seconds, result.cpu_seconds
         rows.append(score(result, baseline_seconds, cores, baseline_cpu_seconds=baseline_cpu_seconds,
                           wait_seconds=wait, server_slots=server_slots))  # fmt: skip
+        if result.timed_out:
+            break
     return rows
 
 

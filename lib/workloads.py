@@ -13,8 +13,9 @@ bounds, the kind of work and a cost model. The kinds of work are:
 - ``cpu_nogil``: C code that releases the GIL (hashlib on large buffers).
 - ``control``: failures and retries; these take no time, so speed is moot.
 
-This module imports nothing from the addon, not even the rest of ``lib``:
-child processes load it alone, from its file (see :mod:`.strategies`).
+This module imports nothing from the addon but :mod:`.tokens` (itself free
+of imports from the addon): child processes load it alone, from its file
+(see :mod:`.strategies`), and it loads ``tokens`` from its file there too.
 
 Input from users goes through :func:`validate`, which raises
 :class:`WorkloadError` with a message that names the faulty parameter:
@@ -38,11 +39,23 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg2
 import requests
+
+try:
+    from . import tokens
+except ImportError:  # a spawned child, which loaded this module from its file
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        __name__.rpartition(".")[0] + ".tokens", os.path.join(os.path.dirname(__file__), "tokens.py")
+    )
+    tokens = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(tokens)
 
 _logger = logging.getLogger(__name__)
 
@@ -108,10 +121,24 @@ def io_http(ms, url, timeout=None):
     request gives up after ``timeout`` seconds (default: ``ms`` plus
     :data:`HTTP_TIMEOUT_MARGIN`) and a status other than 2xx raises
     ``requests.HTTPError``.
+
+    A ``#key=<key>`` fragment of ``url`` is never sent: it signs this very
+    call (:func:`.tokens.sign`, bound to ``ms``, valid until the timeout), and
+    the token travels in the :data:`.tokens.HEADER` header, out of URLs and
+    logs. Proxies set in the environment (``HTTP_PROXY``...) are ignored: the
+    addon calls itself.
     """
     if timeout is None:
         timeout = ms / 1000 + HTTP_TIMEOUT_MARGIN
-    response = requests.get(url, params={"ms": ms}, timeout=timeout)
+    url, _sep, fragment = url.partition("#")
+    headers = {}
+    key = urllib.parse.parse_qs(fragment).get("key")
+    if key:
+        ttl = min(timeout, tokens.MAX_TTL)
+        headers[tokens.HEADER] = tokens.sign(key[0], "io", {"ms": ms}, now=time.time(), ttl=ttl)
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.get(url, params={"ms": ms}, headers=headers, timeout=timeout)
     response.raise_for_status()
     return response.status_code
 

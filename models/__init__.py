@@ -8,6 +8,9 @@ from . import async_lab_experiment
 from . import async_lab_experiment_result
 from . import async_lab_stats
 from . import async_lab_dashboard
+from . import async_lab_deployment
+from . import ir_config_parameter
 from . import ir_cron
 from . import ir_http
+from . import ir_websocket
 from . import queue_job

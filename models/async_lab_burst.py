@@ -10,6 +10,7 @@ from odoo.tools import SQL, config
 
 from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.job import DEFAULT_PRIORITY
 
 from ..lib import tokens, workloads
 
@@ -18,15 +19,26 @@ _logger = logging.getLogger(__name__)
 #: Most jobs one burst may create.
 MAX_JOBS = 1000
 MAX_PRIORITY = 9999
+#: Lab jobs never outrank business jobs: their priority is never below
+#: queue_job's default (lower runs first), which business jobs get unless
+#: they ask otherwise.
+MIN_PRIORITY = DEFAULT_PRIORITY
+#: PostgreSQL advisory locks of the lab, (LOCK_SPACE, key), all held until
+#: the end of the transaction that takes them (a killed process lets them
+#: go with its connection): LOCK_LAB_JOBS serialises the checks of
+#: async_lab.max_active_jobs with the launches they allow; LOCK_RUN is held
+#: by the one lab run of the database; keys from LOCK_DB_SLOTS on are the
+#: slots of io_db's connections, one per connection.
+LOCK_SPACE = 0x616C6162  # "alab"
+LOCK_LAB_JOBS = 1
+LOCK_RUN = 2
+LOCK_DB_SLOTS = 1000
 MAX_RETRIES = 20
-DEFAULT_BURST_RETENTION_DAYS = 30
 #: Seconds between two job-completion notifications from the whole server:
 #: dashboards refresh at most once a second anyway (MIN_REFRESH_GAP in
 #: static/src/dashboard/live_updates.js).
 JOB_NOTIFY_INTERVAL = 1.0
 _next_job_notify = {}  # dbname -> time.monotonic() from which to notify again
-#: Seconds a self-call token of io_http stays valid.
-SELF_CALL_TTL = 3600
 
 CHANNEL_ROOT = "root.async_lab"
 CHANNEL_IO = "root.async_lab.io"
@@ -53,12 +65,22 @@ ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
 #: Workload parameters the job sets itself at run time (flaky's attempt).
 RUNTIME_PARAMS = {"attempt"}
+#: The position of the launch number in the arguments of each job method.
+LAUNCH_ARG = {"_async_lab_task": 1, "_async_lab_reduce": 0}
 #: Burst fields holding workload parameters, by parameter name.
 PARAM_FIELDS = ("ms", "n", "mb", "k")
 
 
 class BurstRunning(UserError):
-    """The burst still has jobs to run: launching it again is refused."""
+    """The burst still has jobs to run: launching it again is refused (HTTP 409)."""
+
+
+class TooManyLabJobs(UserError):
+    """Lab jobs in flight would pass async_lab.max_active_jobs (HTTP 429)."""
+
+
+class LabBusy(BurstRunning):
+    """Another lab run, or io_db's connections, are busy on this database (HTTP 409)."""
 
 
 def _param_default(name):
@@ -92,7 +114,10 @@ class AsyncLabBurst(models.Model):
                        help="flaky: attempts that fail before one succeeds (at most 10).")  # fmt: skip
     job_count = fields.Integer("Jobs", default=10, required=True, help="At most %d." % MAX_JOBS)
     channel = fields.Selection(CHANNELS, required=True, default=CHANNEL_IO)
-    priority = fields.Integer(default=10, help="queue_job priority: lower runs first (0 to %d)." % MAX_PRIORITY)
+    priority = fields.Integer(default=MIN_PRIORITY, help=(
+        "queue_job priority: lower runs first (%d to %d). A lower value counts as %d: lab jobs never "
+        "outrank business jobs, which have %d unless they ask otherwise." % (
+            MIN_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, DEFAULT_PRIORITY)))  # fmt: skip
     eta = fields.Datetime("Not before", help="Jobs wait until this time.")
     max_retries = fields.Integer(default=5, help="Retries of a job before it fails (0 to %d)." % MAX_RETRIES)
     shape = fields.Selection(SHAPES, required=True, default="independent")
@@ -154,9 +179,11 @@ class AsyncLabBurst(models.Model):
         spec = workloads.WORKLOADS[name]
         if "url" in spec.settings:
             port = config["http_port"]
+            # The key, in the fragment, never leaves this process: io_http signs
+            # each call with it, and sends that short-lived token in a header.
             secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
-            token = tokens.sign(secret, "io", now=time.time(), ttl=SELF_CALL_TTL)
-            settings["url"] = "http://127.0.0.1:%s/async_lab/io?db=%s&token=%s" % (port, self.env.cr.dbname, token)
+            key = tokens.derive_key(secret, self.env.cr.dbname)
+            settings["url"] = "http://127.0.0.1:%s/async_lab/io?db=%s#key=%s" % (port, self.env.cr.dbname, key)
         if "dsn" in spec.settings:
             from odoo.sql_db import connection_info_for
 
@@ -226,12 +253,72 @@ class AsyncLabBurst(models.Model):
             )
         return self._enqueue()
 
+    @api.model
+    def _check_lab_job_cap(self, new_jobs):
+        """Refuse ``new_jobs`` more lab jobs above async_lab.max_active_jobs.
+
+        Lab jobs are those tagged with a burst or an experiment. Concurrent
+        launches take turns here (a lock until their commit), so that two of
+        them cannot both pass the cap.
+        """
+        cap = self.env["ir.config_parameter"]._async_lab_int("async_lab.max_active_jobs")
+        self.env["queue.job"].flush_model(["state", "async_lab_burst_id", "async_lab_experiment_id"])
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_SPACE, LOCK_LAB_JOBS])
+        self.env.cr.execute(
+            """SELECT count(*) FROM queue_job WHERE state IN %s
+                  AND (async_lab_burst_id IS NOT NULL OR async_lab_experiment_id IS NOT NULL)""",
+            [ACTIVE_STATES],
+        )
+        active = self.env.cr.fetchone()[0]
+        if active + new_jobs > cap:
+            raise TooManyLabJobs(_(
+                "Too many lab jobs in flight: %(active)s are waiting or running, %(new)s more would pass the "
+                "limit of %(cap)s (setting async_lab.max_active_jobs). Wait for them to finish, or cancel some.",
+                active=active, new=new_jobs, cap=cap,
+            ))  # fmt: skip
+
+    @api.model
+    def _max_db_connections(self):
+        """io_db's connections at once, server-wide: async_lab.max_db_connections,
+        by default a quarter of db_maxconn (Odoo's pool size per process)."""
+        default = max(1, (config["db_maxconn"] or 64) // 4)
+        return self.env["ir.config_parameter"]._async_lab_int("async_lab.max_db_connections", default=default)
+
+    @api.model
+    def _take_db_slots(self, wanted):
+        """Take up to ``wanted`` of io_db's connection slots; return how many.
+
+        A slot is an advisory lock of this transaction: every process of the
+        server (prefork workers included) takes them from the same range, so
+        that the lab never holds more than :meth:`_max_db_connections`
+        connections of its own at once. They are let go at commit, rollback,
+        or when the connection dies with its process.
+        """
+        first = LOCK_DB_SLOTS
+        self.env.cr.execute(
+            """SELECT count(*) FROM (SELECT slot FROM generate_series(%s, %s) AS slot
+                                      WHERE pg_try_advisory_xact_lock(%s, slot) LIMIT %s) AS taken""",
+            [first, first + self._max_db_connections() - 1, LOCK_SPACE, wanted],
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _wait_for_db_slot(self, workload):
+        """In a job of ``workload``: take a connection slot if it connects
+        to PostgreSQL, else postpone the job (its retries are not counted)."""
+        if "dsn" in workloads.WORKLOADS[workload].settings and not self._take_db_slots(1):
+            raise RetryableJobError(
+                "the %d connections of io_db are all in use (async_lab.max_db_connections)"
+                % self._max_db_connections(), seconds=1, ignore_retry=True,
+            )  # fmt: skip
+
     def _enqueue(self):
         self.ensure_one()
         params = self._clean_params(self.workload, self._user_params())
+        self._check_lab_job_cap(self.job_count + (self.shape == "fanout"))
         launch = self.launch_count + 1
         options = {
-            "priority": self.priority,
+            "priority": max(self.priority, MIN_PRIORITY),
             "eta": self.eta,
             "max_retries": self.max_retries,
             "channel": self.channel,
@@ -267,18 +354,25 @@ class AsyncLabBurst(models.Model):
             tail = [reduce_job]
         graph.delay()
         uuids = [d._generated_job.uuid for d in delayables + tail]
-        self.env.cr.execute(
-            "UPDATE queue_job SET async_lab_burst_id = %s, async_lab_launch = %s WHERE uuid = ANY(%s)",
-            [self.id, launch, uuids],
-        )
         self.write({"launch_count": launch, "launched_at": fields.Datetime.now()})
-        self.env["queue.job"].invalidate_model(["async_lab_burst_id", "async_lab_launch"])
         _logger.info("burst %s launched: %d jobs on %s", self.id, len(uuids), self.channel)
         return uuids
 
     # ------------------------------------------------------------------
     # The jobs
     # ------------------------------------------------------------------
+    def _job_store_values(self, job):
+        """Tag each job of a burst with its burst and launch (queue_job's hook).
+
+        queue_job writes these values whenever it stores the job: when it
+        creates it, and at each change of state.
+        """
+        values = super()._job_store_values(job)
+        launch_arg = LAUNCH_ARG.get(job.method_name)
+        if launch_arg is not None:
+            values.update(async_lab_burst_id=self.id, async_lab_launch=job.args[launch_arg])
+        return values
+
     def _current_attempt(self):
         """0 on a job's first run, 1 on its first retry, and so on."""
         uuid = self.env.context.get("job_uuid")
@@ -298,6 +392,7 @@ class AsyncLabBurst(models.Model):
         """
         self.ensure_one()
         workload = workload or self.workload
+        self._wait_for_db_slot(workload)
         call = dict(params, **self._workload_settings(workload))
         if workload == "flaky":
             call["attempt"] = self._current_attempt()
@@ -445,8 +540,9 @@ class AsyncLabBurst(models.Model):
     @api.model
     def _prune_finished(self, now):
         """Delete bursts launched before the retention period with nothing left to run."""
-        days = int(self.env["ir.config_parameter"].sudo().get_param(
-            "async_lab.burst_retention_days", DEFAULT_BURST_RETENTION_DAYS))  # fmt: skip
+        days = self.env["ir.config_parameter"]._async_lab_int("async_lab.burst_retention_days")
+        self.flush_model(["launched_at"])
+        self.env["queue.job"].flush_model(["state", "async_lab_burst_id"])
         self.env.cr.execute(
             """SELECT b.id FROM async_lab_burst b
                 WHERE b.launched_at < %s
@@ -455,6 +551,9 @@ class AsyncLabBurst(models.Model):
             [now - timedelta(days=days), ACTIVE_STATES],
         )
         old = self.browse([row[0] for row in self.env.cr.fetchall()])
+        # Their jobs go with them, failed ones included (queue_job's autovacuum
+        # deletes done and cancelled jobs only, after a while).
+        self.env["queue.job"].sudo().search([("async_lab_burst_id", "in", old.ids)]).unlink()
         old.unlink()
         return len(old)
 
@@ -491,6 +590,7 @@ class AsyncLabBurst(models.Model):
                 raise ValidationError(_("%s must be an integer between 0 and %s, got %r") % (name, maximum, value))
         if count < 1:
             raise ValidationError(_("count must be at least 1"))
+        priority = max(priority, MIN_PRIORITY)
         burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
                              **params})  # fmt: skip
         return burst, burst._launch()

@@ -91,6 +91,8 @@ class AsyncLabDashboard(models.AbstractModel):
                 "exit_reasons": dict(processes.EXIT_REASONS),
             },
             "burst_form": self._burst_form(),
+            # What is wrong with how this server is deployed (async_lab.deployment).
+            "banners": self.env["async_lab.deployment"]._banners(stats["runner"]),
         }
 
     # ------------------------------------------------------------------

@@ -9,10 +9,11 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import config
 
 from odoo.addons.queue_job.delay import chain, group
+from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..lib import strategies, theory, workloads
 from ..process_tracker import server_mode
-from .async_lab_burst import CHANNEL_CPU, CHANNEL_IO, workload_selection
+from .async_lab_burst import CHANNEL_CPU, CHANNEL_IO, LOCK_RUN, LOCK_SPACE, LabBusy, workload_selection
 
 _logger = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ _logger = logging.getLogger(__name__)
 LIMIT_SHARE = 0.5
 #: Cap when the server has no time limits.
 DEFAULT_CAP_SECONDS = 120
+#: A lab run is cut at this share of the prefork worker's limits
+#: (limit_time_real, limit_time_cpu): the watchdog would kill it at 100 %.
+DEADLINE_SHARE = 0.8
 #: The presets reproduce the tables of the classic "threads vs processes vs
 #: asyncio" talk: key -> (name, workload, params, tasks).
 PRESETS = {
@@ -38,6 +42,8 @@ STRATEGY_FIELDS = {
 LAB_CHANNEL_BY_KIND = {workloads.KIND_IO: CHANNEL_IO}
 #: How the result of a failed queue_job task starts (see _job_task).
 TASK_ERROR = "error:"
+#: Seconds between two looks of a queued experiment at a busy lab.
+WAIT_TURN_SECONDS = 5
 #: Seconds a measured calibration of this machine is reused.
 CALIBRATION_TTL = 300
 _calibration = {}
@@ -72,8 +78,10 @@ class AsyncLabExperiment(models.Model):
     use_asyncio = fields.Boolean("asyncio", default=True)
     use_queue_job = fields.Boolean("queue_job fan-out", default=True)
     state = fields.Selection(
-        [("draft", "Draft"), ("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+        [("draft", "Draft"), ("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"),
+         ("timeout", "Timed out"), ("cancelled", "Cancelled")],
         default="draft", readonly=True, copy=False,
+        help="Timed out: the run passed its deadline and what was left was cancelled (see the message).",
     )  # fmt: skip
     error = fields.Text(readonly=True, copy=False)
     environment = fields.Json(readonly=True, copy=False)
@@ -82,6 +90,9 @@ class AsyncLabExperiment(models.Model):
     started_at = fields.Datetime(readonly=True, copy=False)
     finished_at = fields.Datetime(readonly=True, copy=False)
     result_ids = fields.One2many("async_lab.experiment.result", "experiment_id", readonly=True, copy=False)
+    run_count = fields.Integer("Runs", readonly=True, copy=False,
+                               help="Its jobs carry the number of the run that created them.")  # fmt: skip
+    job_ids = fields.One2many("queue.job", "async_lab_experiment_id", readonly=True)
 
     _sql_constraints = [
         ("tasks_range", "CHECK(tasks BETWEEN 1 AND %d)" % strategies.MAX_TASKS,
@@ -140,6 +151,19 @@ class AsyncLabExperiment(models.Model):
                 pid=env.get("pid"),
             )  # fmt: skip
 
+    @api.model
+    def _run_seconds_allowed(self):
+        """Seconds a lab run may last before what is left is cancelled.
+
+        In prefork mode, DEADLINE_SHARE of the worker's limit_time_real and
+        limit_time_cpu: the run stops before the watchdog kills the worker.
+        Otherwise (threaded mode, or no limits) async_lab.run_timeout_seconds.
+        """
+        limits = [config[key] for key in ("limit_time_real", "limit_time_cpu") if config.get(key, 0) > 0]
+        if config["workers"] and limits:
+            return DEADLINE_SHARE * min(limits)
+        return self.env["ir.config_parameter"]._async_lab_int("async_lab.run_timeout_seconds")
+
     @staticmethod
     def _duration_cap():
         limits = [config[key] for key in ("limit_time_real", "limit_time_cpu") if config.get(key, 0) > 0]
@@ -161,6 +185,18 @@ class AsyncLabExperiment(models.Model):
     # ------------------------------------------------------------------
     # Running
     # ------------------------------------------------------------------
+    @api.model
+    def _job_prepare_context_before_enqueue_keys(self):
+        """The run number travels with each job, to the jobs it enqueues."""
+        return super()._job_prepare_context_before_enqueue_keys() + ("async_lab_run",)
+
+    def _job_store_values(self, job):
+        """Tag each job of an experiment with the experiment and its run (queue_job's hook)."""
+        values = dict(super()._job_store_values(job), async_lab_experiment_id=self.id)
+        if self.env.context.get("async_lab_run"):
+            values["async_lab_launch"] = self.env.context["async_lab_run"]
+        return values
+
     def _check_manager(self):
         if not self.env.user.has_group("async_lab.async_lab_group_manager"):
             raise AccessError(_("Only Async Lab managers may run experiments: they create load."))
@@ -171,16 +207,17 @@ class AsyncLabExperiment(models.Model):
         for rec in self:
             if rec.state in ("queued", "running"):
                 raise UserError(_("Experiment %s is already queued or running.") % rec.name)
+            # The run's own job, then with queue_job: no-op jobs, a step, the tasks and the collector.
+            self.env["async_lab.burst"]._check_lab_job_cap(1 + (2 * rec.tasks + 2) * rec.use_queue_job)
             rec.result_ids.unlink()
-            # The previous run's jobs stay in queue_job, but must not count in this one's figures.
-            self.env["queue.job"].flush_model(["async_lab_experiment_id"])
-            self.env.cr.execute(
-                "UPDATE queue_job SET async_lab_experiment_id = NULL WHERE async_lab_experiment_id = %s", [rec.id]
-            )
-            self.env["queue.job"].invalidate_model(["async_lab_experiment_id"])
-            rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False})
-            rec.with_delay(channel=CHANNEL_CPU, max_retries=1,
-                           description=_("Async Lab experiment: %s") % rec.name)._job_run()  # fmt: skip
+            # The previous runs' jobs stay in queue_job, tagged with their run
+            # number: they do not count in this one's figures.
+            run = rec.run_count + 1
+            rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False,
+                       "run_count": run})  # fmt: skip
+            rec.with_context(async_lab_run=run).with_delay(
+                channel=CHANNEL_CPU, max_retries=1, description=_("Async Lab experiment: %s") % rec.name
+            )._job_run()
         return True
 
     @api.model
@@ -196,6 +233,7 @@ class AsyncLabExperiment(models.Model):
 
     @api.model
     def get_presets(self):
+        self.check_access_rights("read")  # Async Lab users, as the experiments' list
         return [{"key": key, "name": value[0]} for key, value in PRESETS.items()]
 
     def _environment(self):
@@ -223,21 +261,83 @@ class AsyncLabExperiment(models.Model):
     def _current_pid():
         return os.getpid()
 
+    def _lab_busy(self):
+        """Why a lab run cannot start now on this database, or None.
+
+        One lab run at a time per database: the run of an experiment's local
+        strategies and POST /async_lab/run hold LOCK_RUN until their
+        transaction ends, and an experiment stays "running" while its
+        queue_job fan-out runs. When nothing is running, this takes the lock.
+        """
+        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_SPACE, LOCK_RUN])
+        if not self.env.cr.fetchone()[0]:
+            return _("Another lab run is in progress on this database.")
+        self.flush_model(["state"])
+        self.env.cr.execute(
+            "SELECT name FROM async_lab_experiment WHERE state = 'running' AND id != ALL(%s) LIMIT 1",
+            [self.ids or [0]],
+        )
+        row = self.env.cr.fetchone()
+        return _("Experiment %(name)s is running on this database.", name=row[0]) if row else None
+
+    @api.model
+    def _db_pool_size(self, workload, tasks, strategy_names, pool_size):
+        """The pool size to run ``workload`` with (None: the strategies' defaults).
+
+        io_db tasks open their own connections: this transaction takes one
+        slot per connection its largest pool would hold
+        (see async_lab.burst._take_db_slots), and with fewer slots the pools
+        are that small. Raise LabBusy if there is no slot at all.
+        """
+        if "dsn" not in workloads.WORKLOADS[workload].settings:
+            return pool_size
+        wanted = max(strategies.resolve_pool_size(name, tasks, pool_size) for name in strategy_names)
+        Burst = self.env["async_lab.burst"]
+        granted = Burst._take_db_slots(wanted)
+        if not granted:
+            raise LabBusy(_("The %(count)s connections of io_db are all in use (setting "
+                            "async_lab.max_db_connections): retry later.", count=Burst._max_db_connections()))  # fmt: skip
+        return pool_size if granted >= wanted else granted
+
     def _job_run(self):
-        """The experiment's job: local strategies here, then the queue_job fan-out."""
+        """The experiment's job: local strategies here, then the queue_job fan-out.
+
+        It waits its turn (postponed, retries not counted) while another lab
+        run is in progress on the database.
+        """
         self.ensure_one()
-        self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
-        params = self._run_params()
+        if self.state != "queued":  # cancelled or reset meanwhile
+            return "nothing to do: the experiment is %s" % self.state
         local = [s for s in self._strategies() if s != theory.QUEUE_JOB]
         try:
-            rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=self.pool_size or None,
-                                      server_slots=self._server_slots())  # fmt: skip
+            busy = self._lab_busy()
+            if busy:
+                raise LabBusy(busy)
+            pool_size = self._db_pool_size(self.workload, self.tasks, local, self.pool_size or None)
+        except LabBusy as exc:
+            raise RetryableJobError(str(exc), seconds=WAIT_TURN_SECONDS, ignore_retry=True) from exc
+        allowed = self._run_seconds_allowed()
+        deadline = time.monotonic() + allowed
+        self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
+        params = self._run_params()
+        try:
+            rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=pool_size,
+                                      server_slots=self._server_slots(), deadline=deadline)  # fmt: skip
         except Exception as exc:  # record why on the experiment, keep the job's result readable
             _logger.exception("experiment %s failed", self.id)
             self._finish(error="%s: %s" % (type(exc).__name__, exc))
             return "failed: %s" % exc
         self._store_rows(rows)
-        if self.use_queue_job:
+        if rows and rows[-1]["timed_out"]:
+            skipped = [name for name in local if name not in {row["strategy"] for row in rows}]
+            self._finish(timeout=_(
+                "Stopped at its deadline of %(seconds).0f s: %(strategy)s was cut (%(cancelled)s of its tasks "
+                "cancelled)%(skipped)s. Use fewer or smaller tasks.",
+                seconds=allowed, strategy=rows[-1]["strategy"], cancelled=rows[-1]["cancelled"],
+                skipped=_(", not run: %s", ", ".join(skipped + [theory.QUEUE_JOB] * self.use_queue_job))
+                if skipped or self.use_queue_job else "",
+            ))  # fmt: skip
+        elif self.use_queue_job:
             self._fan_out()
         else:
             self._finish()
@@ -263,6 +363,8 @@ class AsyncLabExperiment(models.Model):
     def _job_fan_out_tasks(self):
         """queue_job strategy, step 2: measure step 1, then the tasks and the collector."""
         self.ensure_one()
+        if self.state != "running":  # cancelled, reset or ended by the reconcile meanwhile
+            return "nothing to do: the experiment is %s" % self.state
         overhead = self._fan_out_figures("_job_calibrate")["wall_seconds"] or 0.0
         collect = self.delayable(channel=CHANNEL_IO, max_retries=3,
                                  description=_("Async Lab experiment %s: collect") % self.name,
@@ -278,10 +380,6 @@ class AsyncLabExperiment(models.Model):
             for index in range(self.tasks)
         ]  # fmt: skip
         chain(group(*tasks), then).delay()
-        self.env.cr.execute(
-            "UPDATE queue_job SET async_lab_experiment_id = %s WHERE uuid = ANY(%s)",
-            [self.id, [d._generated_job.uuid for d in tasks]],
-        )
 
     def _fan_out_figures(self, method):
         """Timestamps of this experiment's ``method`` jobs: first created to last done.
@@ -299,8 +397,9 @@ class AsyncLabExperiment(models.Model):
                       array_agg(worker_pid ORDER BY date_started) FILTER (WHERE NOT failed),
                       array_agg(result ORDER BY date_started) FILTER (WHERE failed)
                  FROM (SELECT *, coalesce(result LIKE %s, false) AS failed FROM queue_job
-                        WHERE async_lab_experiment_id = %s AND method_name = %s) AS jobs""",
-            [TASK_ERROR + "%", self.id, method],
+                        WHERE async_lab_experiment_id = %s AND async_lab_launch = %s
+                          AND method_name = %s) AS jobs""",
+            [TASK_ERROR + "%", self.id, self.run_count, method],
         )
         done, total, first, last, pids, starts, ends, workers, errors = self.env.cr.fetchone()
         return {
@@ -326,6 +425,7 @@ class AsyncLabExperiment(models.Model):
         not raised: a failed job would leave the collector, which depends on
         every task, waiting for ever, and the experiment running.
         """
+        self.env["async_lab.burst"]._wait_for_db_slot(self.workload)
         try:
             span = workloads.run_task(self.workload, self._run_params())
         except Exception as exc:
@@ -336,6 +436,8 @@ class AsyncLabExperiment(models.Model):
     def _job_collect(self, overhead_seconds=0.0):
         """Score the tasks from queue_job's timestamps: first created to last done."""
         self.ensure_one()
+        if self.state != "running":
+            return "nothing to do: the experiment is %s" % self.state
         figures = self._fan_out_figures("_job_task")
         baseline = self.result_ids.filtered(lambda r: r.strategy == theory.SEQUENTIAL)
         if not baseline or not figures["wall_seconds"]:
@@ -358,9 +460,11 @@ class AsyncLabExperiment(models.Model):
         return "queue_job: %d/%d done by %d processes in %.3f s" % (
             figures["done"], figures["total"], len(figures["pids"]), result.wall_seconds)  # fmt: skip
 
-    def _finish(self, error=None):
-        self.write({"state": "failed" if error else "done", "error": error or False,
-                    "finished_at": fields.Datetime.now()})  # fmt: skip
+    def _finish(self, error=None, timeout=None, state=None):
+        """End the run: done, or failed with ``error``, or timed out with ``timeout``
+        (a message), or ``state`` with the message given."""
+        state = state or ("timeout" if timeout else "failed" if error else "done")
+        self.write({"state": state, "error": timeout or error or False, "finished_at": fields.Datetime.now()})
         self.env["async_lab.stats"]._notify_dashboard("experiment", {"experiment_id": self.id})
 
     # ------------------------------------------------------------------
@@ -411,8 +515,13 @@ class AsyncLabExperiment(models.Model):
         if predicted > cap:
             raise ValidationError(_("About %(predicted).0f s of work, more than the %(cap).0f s allowed inside a "
                                     "request; use the background pattern.", predicted=predicted, cap=cap))  # fmt: skip
+        busy = self._lab_busy()
+        if busy:
+            raise LabBusy(_("%(busy)s One lab run at a time: retry when it is over.", busy=busy))
+        pool_size = self._db_pool_size(workload, tasks, [strategy], None)
         start = time.perf_counter()
-        result = strategies.run_strategy(strategy, workload, clean, tasks)
+        deadline = time.monotonic() + self._run_seconds_allowed()
+        result = strategies.run_strategy(strategy, workload, clean, tasks, pool_size=pool_size, deadline=deadline)
         data = result.as_dict()
         data.update(served_by_pid=self._current_pid(), request_seconds=round(time.perf_counter() - start, 6))
         return data

@@ -43,6 +43,7 @@ class AsyncLabExperimentResult(models.Model):
     pids = fields.Char("PIDs")
     thread_count = fields.Integer("Threads")
     errors = fields.Integer()
+    cancelled = fields.Integer(help="Tasks cancelled when the run reached its deadline.")
     first_error = fields.Char()
     spans = fields.Json(help="(pid, thread, start, end) of each task, in seconds from the first.")
 
@@ -69,6 +70,7 @@ class AsyncLabExperimentResult(models.Model):
             "pids": ", ".join(str(pid) for pid in row["pids"]),
             "thread_count": row["threads"],
             "errors": row["errors"],
+            "cancelled": row.get("cancelled", 0),
             "first_error": row["first_error"],
             "spans": row["spans"],
         }

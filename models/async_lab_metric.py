@@ -7,7 +7,6 @@ from odoo.tools import SQL
 
 from .queue_job import DONE_STAGES
 
-DEFAULT_RETENTION_DAYS = 7
 #: Minutes recomputed at each rollup, for jobs finished late in a minute.
 REFRESH_MINUTES = 2
 
@@ -121,8 +120,7 @@ class AsyncLabMetric(models.Model):
     def _cron_prune(self, now=None):
         """Async Lab: prune old metrics and finished bursts."""
         now = now or fields.Datetime.now()
-        params = self.env["ir.config_parameter"].sudo()
-        days = int(params.get_param("async_lab.metric_retention_days", DEFAULT_RETENTION_DAYS))
+        days = self.env["ir.config_parameter"]._async_lab_int("async_lab.metric_retention_days")
         self.env.cr.execute("DELETE FROM async_lab_metric WHERE minute < %s", [now - timedelta(days=days)])
         self.invalidate_model()
         self.env["async_lab.burst"]._prune_finished(now)

@@ -379,4 +379,14 @@ class AsyncLabStats(models.AbstractModel):
     @api.model
     def _notify_dashboard(self, kind, payload=None):
         """Tell open dashboards that fresh figures exist (bus, after commit)."""
-        self.env["bus.bus"]._sendone(DASHBOARD_CHANNEL, "async_lab.refresh", dict(payload or {}, kind=kind))
+        self.env["bus.bus"]._sendone(self._dashboard_bus_channel(), "async_lab.refresh", dict(payload or {}, kind=kind))
+
+    @api.model
+    def _dashboard_bus_channel(self):
+        """The dashboard's bus channel: the Async Lab / User group's record, scoped.
+
+        Only users of that group are subscribed to it (``ir.websocket``), when
+        their web client asks for DASHBOARD_CHANNEL: a portal or anonymous
+        websocket asking for that string gets nothing.
+        """
+        return (self.env.ref("async_lab.async_lab_group_user").sudo(), DASHBOARD_CHANNEL)

@@ -18,7 +18,6 @@ _logger = logging.getLogger(__name__)
 
 #: Namespace of the advisory lock that keeps one sweeper per host at a time.
 SWEEP_LOCK = 0x4A5B
-DEFAULT_RETENTION_HOURS = 24
 RESPAWN_RETENTION_DAYS = 7
 PAIRING_WINDOW = 600  # seconds: a vanished process is paired within this
 
@@ -461,8 +460,7 @@ class AsyncLabWorker(models.Model):
             self._pair_respawns(other, now)
 
     def _prune(self, now):
-        hours = int(self.env["ir.config_parameter"].sudo().get_param(
-            "async_lab.process_retention_hours", DEFAULT_RETENTION_HOURS))  # fmt: skip
+        hours = self.env["ir.config_parameter"]._async_lab_int("async_lab.process_retention_hours")
         cr = self.env.cr
         cr.execute(
             "DELETE FROM async_lab_worker WHERE state = 'gone' AND gone_at < %s",

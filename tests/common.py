@@ -9,11 +9,17 @@ import uuid as uuidlib
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields
+from odoo.http import db_filter
+from odoo.service import server as odoo_server
+from odoo.service.db import list_dbs
 from odoo.tests import TransactionCase
-from odoo.tools import SQL
+from odoo.tests.common import HOST, get_db_name
+from odoo.tools import SQL, config
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import Job
+
+from ..lib import deployment
 
 _logger = logging.getLogger(__name__)
 
@@ -147,3 +153,47 @@ class BurstJobRunner:
         job = Job.load(self.env, job_uuid)
         job.set_enqueued()
         job.store()
+
+
+# -- where the test run's requests go ------------------------------------------
+#: The command that runs these tests beside a running server (README, Installation).
+TEST_COMMAND = (
+    "odoo -c <your odoo.conf> -d async_lab_test -i async_lab --test-enable --test-tags /async_lab"
+    " --db-filter='^async_lab_test$' --http-port=<a free port> --workers=0 --max-cron-threads=0"
+    " --without-demo=all --stop-after-init"
+)
+
+
+class UnsafeTestRun(Exception):
+    """This test run would send its requests to another database than its own."""
+
+
+def refuse_unsafe_test_run():
+    """Raise UnsafeTestRun, with the command to use, when the test run would serve another database.
+
+    HttpCase requests and tours that name no database go to the one that
+    dbfilter (or db_name) selects, on this run's own HTTP port: with the
+    config of a running server, that is the server's database (issue #18).
+    Odoo's test loader imports the tests package in the test run only (pytest-odoo
+    sets ``test_enable`` after its imports): the exception stops that run.
+    """
+    if not config["test_enable"]:
+        return
+    test_db = get_db_name()
+    served = db_filter(list_dbs(True), host=HOST)
+    server = odoo_server.server
+    listening = not (isinstance(server, odoo_server.ThreadedServer) and server.httpd is None)
+    problem = deployment.test_run_problem(test_db, served, listening)
+    if problem == "dbfilter":
+        raise UnsafeTestRun(
+            "async_lab's tests refuse to run: their requests that name no database would go to %s "
+            "(dbfilter %r, db_name %r), not to the test database %s alone. Run them in a fresh database "
+            "of their own:\n    %s" % (", ".join(served) or "no database", config["dbfilter"],
+                                         config["db_name"], test_db, TEST_COMMAND)
+        )  # fmt: skip
+    if problem == "http_port":
+        raise UnsafeTestRun(
+            "async_lab's tests refuse to run: this run's HTTP server is not listening on port %s (another "
+            "server uses it?), so its requests would go to that server. Give it a free port:\n    %s"
+            % (config["http_port"], TEST_COMMAND)
+        )

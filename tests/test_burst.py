@@ -1,18 +1,19 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import os
+from datetime import timedelta
 from unittest.mock import patch
 
 import psycopg2
 
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config, mute_logger
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..models import async_lab_burst
-from ..models.async_lab_burst import BurstRunning
+from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
 from .common import AsyncLabCase
 
 
@@ -22,7 +23,7 @@ class TestBurstEnqueue(AsyncLabCase):
 
     def test_independent_burst_enqueues_n_tasks(self):
         burst = self.Burst.create({"workload": "io_sleep", "ms": 20, "job_count": 4,
-                                   "channel": "root.async_lab.io", "priority": 7})  # fmt: skip
+                                   "channel": "root.async_lab.io", "priority": 12})  # fmt: skip
         with trap_jobs() as trap:
             burst.with_user(self.manager).action_launch()
             trap.assert_jobs_count(4, only=burst._async_lab_task)
@@ -31,7 +32,7 @@ class TestBurstEnqueue(AsyncLabCase):
                     burst._async_lab_task,
                     args=(index, 1, {"ms": 20}),
                     kwargs={"workload": "io_sleep"},
-                    properties={"channel": "root.async_lab.io", "priority": 7, "max_retries": 5,
+                    properties={"channel": "root.async_lab.io", "priority": 12, "max_retries": 5,
                                 "identity_key": "async_lab.burst:%d:%d" % (burst.id, index)},
                 )  # fmt: skip
             self.assertFalse(any(job.depends_on for job in trap.enqueued_jobs))
@@ -40,6 +41,44 @@ class TestBurstEnqueue(AsyncLabCase):
             dates = [job.date_created for job in trap.enqueued_jobs]
             self.assertEqual(dates, sorted(dates))
         self.assertEqual(burst.launch_count, 1)
+
+    def test_lab_jobs_never_outrank_business_jobs(self):
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 2, "priority": 0})
+        with trap_jobs() as trap:
+            burst.action_launch()
+            self.assertEqual({job.priority for job in trap.enqueued_jobs}, {async_lab_burst.MIN_PRIORITY})
+        self.assertEqual(async_lab_burst.MIN_PRIORITY, 10, "queue_job's default priority")
+        burst, _uuids = self.Burst.with_user(self.manager).api_create_and_launch("io_sleep", {"ms": 1}, 1, priority=0)
+        self.assertEqual(burst.job_ids.priority, 10)
+
+    def test_active_lab_jobs_are_capped(self):
+        self.env["ir.config_parameter"].set_param("async_lab.max_active_jobs", "5")
+        first = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 3})
+        first.action_launch()
+        second = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 2, "shape": "fanout"})
+        with self.assertRaisesRegex(TooManyLabJobs, "3 are waiting or running, 3 more would pass the limit of 5"):
+            second.action_launch()
+        # The dashboard's launch and the experiments meet the same cap, as a UserError.
+        with self.assertRaises(UserError):
+            self.env["async_lab.dashboard"].with_user(self.manager).launch_burst("io_sleep", 3, None)
+        experiment = self.env["async_lab.experiment"].create({"name": "capped", "workload": "io_sleep", "ms": 1,
+                                                              "tasks": 2})  # fmt: skip
+        with self.assertRaises(TooManyLabJobs):
+            experiment.with_user(self.manager).action_run()
+        self.env.cr.execute("UPDATE queue_job SET state = 'failed' WHERE async_lab_burst_id = %s", [first.id])
+        self.env["queue.job"].invalidate_model()
+        second.action_launch()  # failed jobs are not in flight
+        self.assertEqual(second.jobs_total, 3)
+
+    def test_pruning_a_burst_removes_its_jobs_failed_ones_too(self):
+        burst = self.Burst.create({"workload": "fail", "job_count": 2})
+        burst.action_launch()
+        self.env.cr.execute("UPDATE queue_job SET state = 'failed' WHERE async_lab_burst_id = %s", [burst.id])
+        self.env["queue.job"].invalidate_model()
+        uuids = burst.job_ids.mapped("uuid")
+        now = burst.launched_at + timedelta(days=31)
+        self.assertEqual(self.Burst._prune_finished(now), 1)
+        self.assertFalse(self.env["queue.job"].search_count([("uuid", "in", uuids)]))
 
     def test_chain_and_fanout_shapes(self):
         chain_burst = self.Burst.create({"workload": "cpu_python", "n": 1000, "job_count": 3, "shape": "chain",
@@ -60,6 +99,25 @@ class TestBurstEnqueue(AsyncLabCase):
             self.assertEqual(reduce_job.depends_on, set(tasks))
             self.assertEqual(len({job.graph_uuid for job in trap.enqueued_jobs}), 1)
             trap.perform_enqueued_jobs()
+
+    def test_every_job_is_tagged_when_stored(self):
+        """queue_job's _job_store_values hook tags each job, however it is enqueued."""
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 2, "shape": "fanout"})
+        task = burst.with_delay()._async_lab_task(0, 3, {"ms": 1}, workload="io_sleep")
+        reduce_job = burst.with_delay()._async_lab_reduce(3)
+        uuids = [task.uuid, reduce_job.uuid]
+        burst.with_user(self.manager).action_launch()
+        Job = self.env["queue.job"]
+        launched = Job.search([("uuid", "not in", uuids), ("model_name", "=", "async_lab.burst"),
+                               ("records", "!=", False), ("async_lab_burst_id", "=", burst.id)])  # fmt: skip
+        self.assertEqual(len(launched), 3, "2 tasks and the reduce job")
+        self.assertEqual(set(launched.mapped("async_lab_launch")), {1})
+        jobs = Job.search([("uuid", "in", uuids)])
+        self.assertEqual(jobs.mapped("async_lab_burst_id"), burst)
+        self.assertEqual(set(jobs.mapped("async_lab_launch")), {3})
+        # Stored again at each change of state: still tagged.
+        done = self.perform_like_runner(task.uuid)
+        self.assertEqual((done.state, done.async_lab_burst_id, done.async_lab_launch), ("done", burst, 3))
 
     def test_jobs_run_the_workload_they_were_launched_with(self):
         burst = self.Burst.create({"workload": "noop", "job_count": 2})

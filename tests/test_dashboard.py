@@ -54,7 +54,8 @@ class TestDashboardData(AsyncLabCase):
         with patch.object(fields.Datetime, "now", return_value=now):
             data = self.Dashboard.get_data(window=60)
         self.assertEqual(
-            set(data), {"stats", "processes", "runner_threads", "swimlanes", "lab", "me", "labels", "burst_form"}
+            set(data),
+            {"stats", "processes", "runner_threads", "swimlanes", "lab", "me", "labels", "burst_form", "banners"},
         )
         # The job figures are get_stats' own, not recomputed.
         self.assertEqual(data["stats"], self.env["async_lab.stats"].get_stats(60, now))

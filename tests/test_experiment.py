@@ -109,7 +109,8 @@ class TestExperiment(AsyncLabCase):
         self.assertEqual(experiment.result_ids.mapped("strategy"), ["sequential", "threads", "processes", "asyncio"])
         # queue_job strategy: 4 no-op jobs measure the dispatch, then 4 tasks.
         Job = self.env["queue.job"]
-        calibration = Job.search([("async_lab_experiment_id", "=", experiment.id)])
+        calibration = Job.search([("async_lab_experiment_id", "=", experiment.id),
+                                  ("method_name", "=", "_job_calibrate")])  # fmt: skip
         self.assertEqual(calibration.mapped("method_name"), ["_job_calibrate"] * 4)
         self.assertEqual(set(calibration.mapped("channel")), {"root.async_lab.io"})
         for job in calibration:
@@ -142,6 +143,19 @@ class TestExperiment(AsyncLabCase):
         latest = self.Experiment.get_latest_results()
         self.assertEqual(latest["id"], experiment.id)
         self.assertEqual(len(latest["results"]), 5)
+        # Every job of the run, the orchestration's too, is tagged with the experiment and the run.
+        jobs = Job.search([("model_name", "=", "async_lab.experiment"), ("date_created", ">=", run_job.date_created)])
+        self.assertEqual(
+            sorted(set(jobs.mapped("method_name"))),
+            ["_job_calibrate", "_job_collect", "_job_fan_out_tasks", "_job_run", "_job_task"],
+        )
+        self.assertEqual(jobs.async_lab_experiment_id, experiment)
+        self.assertEqual(set(jobs.mapped("async_lab_launch")), {1})
+        # A second run's figures leave the first run's jobs out, which stay tagged.
+        experiment.with_user(self.manager).action_run()
+        self.assertEqual(experiment.run_count, 2)
+        self.assertEqual(experiment._fan_out_figures("_job_task")["total"], 0)
+        self.assertEqual(jobs.async_lab_experiment_id, experiment)
 
 
 @tagged("post_install", "-at_install")

@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import doctest
 import json
+import multiprocessing
 import os
 import threading
 import time
@@ -81,7 +82,8 @@ class TestStrategies(BaseCase):
         self.assertEqual(strategies.resolve_pool_size(ASYNCIO, 8), 8)
         self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, cores=2), 2)
         self.assertEqual(strategies.resolve_pool_size(PROCESSES, 1, cores=2), 1)
-        self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, pool_size="3", cores=2), 3)
+        self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, pool_size="3", cores=4), 3)
+        self.assertEqual(strategies.resolve_pool_size(PROCESSES, 8, pool_size=64, cores=2), 2, "no more than cores")
 
     def test_sequential_runs_one_after_another_here(self):
         result = strategies.run_strategy(SEQUENTIAL, "io_sleep", {"ms": 20}, 3)
@@ -117,6 +119,21 @@ class TestStrategies(BaseCase):
         # a workload's exception crosses the process boundary as itself
         result = strategies.run_strategy(PROCESSES, "fail", {}, 1)
         self.assertEqual(result.first_error, "WorkloadFailure: the 'fail' workload always fails, on purpose")
+
+    def test_a_deadline_cancels_what_is_left(self):
+        for strategy in (SEQUENTIAL, THREADS, ASYNCIO, PROCESSES):
+            with self.subTest(strategy=strategy):
+                deadline = time.monotonic() + 0.3  # 8 tasks of 0.2 s, 2 at a time, take 0.8 s
+                result = strategies.run_strategy(strategy, "io_sleep", {"ms": 200}, 8, pool_size=2, deadline=deadline)
+                self.assertTrue(result.timed_out)
+                self.assertGreater(result.cancelled, 0)
+                self.assertEqual((result.errors, len(result.spans) + result.cancelled), (0, 8))
+                self.assertFalse(multiprocessing.active_children(), "a process pool's children are terminated")
+        result = strategies.run_strategy(THREADS, "io_sleep", {"ms": 1}, 2, deadline=time.monotonic() + 60)
+        self.assertEqual((result.timed_out, result.cancelled), (False, 0))
+        rows = strategies.compare("io_sleep", {"ms": 200}, 4, [THREADS, ASYNCIO], deadline=time.monotonic() + 0.3)
+        self.assertEqual([(row["strategy"], row["timed_out"]) for row in rows], [(SEQUENTIAL, True)],
+                         "the strategies after the deadline are not run")  # fmt: skip
 
     def test_a_dead_child_fails_its_tasks(self):
         """A child that dies while starting breaks the pool: its tasks fail, the run does not."""

@@ -3,7 +3,7 @@
 import os
 import socket
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
 
 @tagged("post_install", "-at_install")
@@ -25,9 +25,19 @@ class TestWhoami(HttpCase):
         self.assertEqual(data["uid"], self.env.ref("base.user_admin").id)
         self.assertTrue(data["thread"])
 
-    def test_anonymous_gets_no_data(self):
+    def test_anonymous_gets_401_json(self):
         resp = self.url_open("/async_lab/whoami", allow_redirects=False)
-        self.assertIn(resp.status_code, (301, 302, 303, 401, 403))
+        self.assertEqual(resp.status_code, 401)
+        self.assertEqual(resp.json()["error"]["code"], "unauthorized")
         self.assertNotIn("master_pid", resp.text)
-        if resp.is_redirect:
-            self.assertIn("/web/login", resp.headers["Location"])
+
+    def test_portal_and_internal_users_without_the_group_get_403(self):
+        new_test_user(self.env, "whoami_portal", groups="base.group_portal")
+        new_test_user(self.env, "whoami_internal", groups="base.group_user")
+        for login in ("whoami_portal", "whoami_internal"):
+            with self.subTest(login=login):
+                self.authenticate(login, login)
+                resp = self.url_open("/async_lab/whoami", allow_redirects=False)
+                self.assertEqual(resp.status_code, 403)
+                self.assertEqual(resp.json()["error"]["code"], "forbidden")
+                self.assertNotIn("master_pid", resp.text)

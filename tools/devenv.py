@@ -195,6 +195,25 @@ def ensure_venv(src):
     stamp.write_text(wanted)
 
 
+#: Tools whose dependencies clash with Odoo's pins (requests, urllib3,
+#: Werkzeug...): each gets its own venv under .dev/, made on first use.
+TOOL_PINS = {"schemathesis": "schemathesis==4.32.5"}
+
+
+def ensure_tool(name):
+    """The path of tool ``name``'s executable, from ``.dev/<name>`` (created on demand)."""
+    venv = DEV / name
+    exe = venv / "bin" / name
+    stamp = venv / ".async_lab-pin"
+    if exe.exists() and stamp.is_file() and stamp.read_text() == TOOL_PINS[name]:
+        return exe
+    log("installing %s in %s (first use)", TOOL_PINS[name], venv)
+    run([find_python(), "-m", "venv", "--clear", venv])
+    run([venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check", "--quiet", "install", TOOL_PINS[name]])
+    stamp.write_text(TOOL_PINS[name])
+    return exe
+
+
 def venv_python(code, *args, **kw):
     """Run a snippet with the venv's interpreter; return its stdout."""
     kw.setdefault("capture_output", True)
@@ -805,6 +824,11 @@ def cmd_bootstrap(args):
     return 0
 
 
+def cmd_tool(args):
+    print(ensure_tool(args.name))
+    return 0
+
+
 def cmd_source(args):
     print(resolve_source())
     return 0
@@ -819,6 +843,9 @@ def main(argv=None):
     boot.add_argument("--database", action="store_true", help="also create/update the database")
     boot.set_defaults(func=cmd_bootstrap)
     sub.add_parser("source", help="print the Odoo source in use").set_defaults(func=cmd_source)
+    tool = sub.add_parser("tool", help="install a dev tool in its own venv under .dev/; print its path")
+    tool.add_argument("name", choices=sorted(TOOL_PINS))
+    tool.set_defaults(func=cmd_tool)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -17,6 +17,7 @@ SECTIONS = [
     ("DESCRIPTION.rst", None),
     ("INSTALL.rst", "Installation"),
     ("CONFIGURE.rst", "Configuration"),
+    ("SAFETY.rst", "Safety"),
     ("USAGE.rst", "Usage"),
     ("BENCHMARKS.rst", "Benchmarks"),
     ("ROADMAP.rst", "Known issues / Roadmap"),
