@@ -73,7 +73,7 @@ class AsyncLabWorker(models.Model):
     started_at = fields.Datetime(readonly=True)
     first_seen = fields.Datetime(readonly=True)
     last_seen = fields.Datetime(readonly=True)
-    gone_at = fields.Datetime(readonly=True)
+    gone_at = fields.Datetime(readonly=True, help="The last moment the process was seen alive.")
     state = fields.Selection(processes.STATES, default="alive", readonly=True, index=True)
     self_reported = fields.Boolean(readonly=True,
                                    help="The process writes its own heartbeat (it runs async_lab).")  # fmt: skip
