@@ -9,6 +9,7 @@ from unittest import mock
 import psycopg2
 import psycopg2.errors
 
+from odoo.sql_db import Cursor
 from odoo.tests import TransactionCase, tagged
 
 from .. import process_tracker
@@ -33,7 +34,7 @@ class FakeRegistry:
 
     @contextlib.contextmanager
     def cursor(self):
-        cr = mock.Mock()
+        cr = mock.Mock(spec=Cursor)
         cr.connection.set_isolation_level.side_effect = self.levels.append
         yield cr
 
@@ -134,6 +135,7 @@ class TestHeartbeatGuard(TransactionCase):
         tracker = ProcessTracker()
         tracker.dbs = {self.env.cr.dbname}
         tracker.tracked_registry = lambda dbname: self.env.registry  # ready or not (at_install)
+        tracker._still_installed = lambda registry, dbname: True
         with (
             mock.patch.object(process_tracker, "in_own_transaction", side_effect=TRANSIENT[4]),
             self.assertLogs("odoo.addons.async_lab.process_tracker", "WARNING") as logs,
