@@ -34,7 +34,8 @@ class FakeRegistry:
 
     @contextlib.contextmanager
     def cursor(self):
-        cr = mock.Mock(spec=Cursor)
+        cr = mock.Mock(spec=Cursor)  # a real cursor, not a test's: its isolation level is set
+        cr.connection = mock.Mock()
         cr.connection.set_isolation_level.side_effect = self.levels.append
         yield cr
 
