@@ -20,7 +20,7 @@ class AsyncLabRespawn(models.Model):
     new_pid = fields.Integer("New PID", readonly=True)
     old_worker_id = fields.Many2one("async_lab.worker", "Vanished process", readonly=True, ondelete="set null")
     new_worker_id = fields.Many2one("async_lab.worker", "Replacement", readonly=True, ondelete="set null")
-    gone_at = fields.Datetime(readonly=True, help="When the vanished process was found gone.")
+    gone_at = fields.Datetime(readonly=True, help="The last moment the vanished process was seen alive.")
     respawned_at = fields.Datetime(readonly=True, index=True, help="Start of the replacement.")
     reason = fields.Selection(processes.EXIT_REASONS, readonly=True, required=True)
 

@@ -73,7 +73,7 @@ class AsyncLabWorker(models.Model):
     started_at = fields.Datetime(readonly=True)
     first_seen = fields.Datetime(readonly=True)
     last_seen = fields.Datetime(readonly=True)
-    gone_at = fields.Datetime(readonly=True)
+    gone_at = fields.Datetime(readonly=True, help="The last moment the process was seen alive.")
     state = fields.Selection(processes.STATES, default="alive", readonly=True, index=True)
     self_reported = fields.Boolean(readonly=True,
                                    help="The process writes its own heartbeat (it runs async_lab).")  # fmt: skip
@@ -122,7 +122,7 @@ class AsyncLabWorker(models.Model):
         """Insert or refresh one process row; return its id.
 
         ``final``: the last note of a process that exits on its own: its row
-        is gone from now on. The first exit reason written stays (the
+        is gone from now on. A gone row is never updated again (None). The first exit reason written stays (the
         master's "server_stop" before the worker's own "stopped").
         """
         now = to_datetime(vals["now"])
@@ -174,9 +174,8 @@ class AsyncLabWorker(models.Model):
                                           create_uid, write_uid, create_date, write_date)
             VALUES (%(vals)s, %(name)s, %(state)s, %(gone_at)s, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
             ON CONFLICT (host, pid, create_time) DO UPDATE SET %(sets)s,
-                state = CASE WHEN async_lab_worker.state = 'gone' THEN 'gone' ELSE EXCLUDED.state END,
-                gone_at = COALESCE(async_lab_worker.gone_at, EXCLUDED.gone_at),
-                write_date = EXCLUDED.write_date
+                state = EXCLUDED.state, gone_at = EXCLUDED.gone_at, write_date = EXCLUDED.write_date
+             WHERE async_lab_worker.state != 'gone'
             RETURNING id
             """,
             cols=SQL(", ").join(SQL.identifier(c) for c in columns),
@@ -194,7 +193,11 @@ class AsyncLabWorker(models.Model):
                 for c in updated
             ),
         ))  # fmt: skip
-        return self.env.cr.fetchone()[0]
+        # A gone row is final: a late heartbeat of the process (one in flight
+        # when it wrote its last note) changes nothing, so Gone At stays its
+        # last moment seen alive. Then there is no id to return.
+        found = self.env.cr.fetchone()
+        return found and found[0]
 
     @api.model
     def _heartbeat(self, snap):
