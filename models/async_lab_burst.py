@@ -62,6 +62,10 @@ SHAPES = [
     ("fanout", "Fan-out/fan-in: group of N jobs, then a reduce job"),
 ]
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
+#: States of a lab job that Cancel, Reset and the reconcile end. A started
+#: job runs in a worker that nothing stops: it ends on its own (a task is
+#: bounded), or queue_job requeues it if it is found dead.
+CANCELLABLE_STATES = ("wait_dependencies", "pending", "enqueued")
 JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
 #: Workload parameters the job sets itself at run time (flaky's attempt).
 RUNTIME_PARAMS = {"attempt"}
@@ -126,7 +130,13 @@ class AsyncLabBurst(models.Model):
     job_ids = fields.One2many("queue.job", "async_lab_burst_id", readonly=True)
 
     state = fields.Selection(
-        [("draft", "Not launched"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+        [
+            ("draft", "Not launched"),
+            ("running", "Running"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
         compute="_compute_progress",
     )
     jobs_wait_dependencies = fields.Integer("Waiting for dependencies", compute="_compute_progress")
@@ -513,7 +523,7 @@ class AsyncLabBurst(models.Model):
             elif active:
                 burst.state = "running"
             else:
-                burst.state = "failed" if states.get("failed") else "done"
+                burst.state = "failed" if states.get("failed") else "done" if states.get("done") else "cancelled"
             makespan = (info["last"] - info["first"]).total_seconds() if info["first"] and info["last"] else 0.0
             burst.makespan = makespan
             burst.jobs_per_second = states.get("done", 0) / makespan if makespan > 0 else 0.0
@@ -536,6 +546,79 @@ class AsyncLabBurst(models.Model):
             "domain": domain,
             "context": {"search_default_group_by_state": 0},
         }
+
+    # ------------------------------------------------------------------
+    # Cancel, reset, reconcile
+    # ------------------------------------------------------------------
+    @api.model
+    def _check_manager(self):
+        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+            raise AccessError(_("Only Async Lab managers may cancel or reset lab runs."))
+
+    @api.model
+    def _cancel_jobs(self, where, params, reason):
+        """Cancel the active lab jobs ``WHERE <where>`` (SQL, with ``params``),
+        stating ``reason`` as their result; return their ids."""
+        self.env["queue.job"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE queue_job SET state = 'cancelled', result = %s,
+                          date_cancelled = now() at time zone 'UTC'
+                    WHERE state IN %s AND (%s) RETURNING id""",
+                reason, CANCELLABLE_STATES, SQL(where, *params),
+            )
+        )  # fmt: skip
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        self.env["queue.job"].invalidate_model()
+        return ids
+
+    def action_cancel(self):
+        """Cancel every job of the bursts still to run, but the running ones (Managers)."""
+        self._check_manager()
+        reason = _("Cancelled by %(user)s (Async Lab burst)", user=self.env.user.name)
+        count = len(self._cancel_jobs("async_lab_burst_id = ANY(%s)", [self.ids], reason))
+        _logger.info("bursts %s: %d jobs cancelled by %s", self.ids, count, self.env.user.login)
+        return True
+
+    def action_reset(self):
+        """Cancel the bursts' jobs still to run, then delete their jobs: back to draft (Managers).
+
+        A running job is left to end (deleting it would wait for it: its
+        worker holds its lock).
+        """
+        self.action_cancel()
+        self.env["queue.job"].sudo().search([("async_lab_burst_id", "in", self.ids),
+                                             ("state", "!=", "started")]).unlink()  # fmt: skip
+        self.write({"launched_at": False})
+        return True
+
+    @api.model
+    def _cron_reconcile(self, now=None):
+        """Async Lab: end stuck bursts and experiments.
+
+        A job of a chain or fan-out waits for its dependencies for ever when
+        one of them failed or was cancelled: after
+        async_lab.stuck_timeout_minutes without a requeue of the failed job,
+        it is cancelled, with the reason as its result. Then the
+        experiments' runs are reconciled (async_lab.experiment._reconcile).
+        """
+        now = now or fields.Datetime.now()
+        minutes = self.env["ir.config_parameter"]._async_lab_int("async_lab.stuck_timeout_minutes")
+        since = now - timedelta(minutes=minutes)
+        reason = _("Cancelled by Async Lab's reconcile: a job it depends on failed or was cancelled, and was "
+                   "not requeued within %(minutes)s minutes.", minutes=minutes)  # fmt: skip
+        cancelled = self._cancel_jobs(
+            """state = 'wait_dependencies'
+               AND (async_lab_burst_id IS NOT NULL OR async_lab_experiment_id IS NOT NULL)
+               AND EXISTS (SELECT 1 FROM queue_job dead WHERE dead.graph_uuid = queue_job.graph_uuid
+                              AND dead.state IN ('failed', 'cancelled')
+                              AND coalesce(dead.date_cancelled, dead.date_started, dead.date_created) < %s)""",
+            [since], reason,
+        )  # fmt: skip
+        if cancelled:
+            _logger.info("reconcile: %d lab jobs waiting for a failed dependency cancelled", len(cancelled))
+        self.env["async_lab.experiment"]._reconcile(now, since)
+        return len(cancelled)
 
     @api.model
     def _prune_finished(self, now):

@@ -3,6 +3,7 @@
 import logging
 import os
 import time
+from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -13,7 +14,15 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..lib import strategies, theory, workloads
 from ..process_tracker import server_mode
-from .async_lab_burst import CHANNEL_CPU, CHANNEL_IO, LOCK_RUN, LOCK_SPACE, LabBusy, workload_selection
+from .async_lab_burst import (
+    ACTIVE_STATES,
+    CHANNEL_CPU,
+    CHANNEL_IO,
+    LOCK_RUN,
+    LOCK_SPACE,
+    LabBusy,
+    workload_selection,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -42,6 +51,9 @@ STRATEGY_FIELDS = {
 LAB_CHANNEL_BY_KIND = {workloads.KIND_IO: CHANNEL_IO}
 #: How the result of a failed queue_job task starts (see _job_task).
 TASK_ERROR = "error:"
+#: How long the reconcile leaves an experiment whose jobs all ended before it
+#: ends it: its last job commits the experiment's end with its own.
+RECONCILE_GRACE = timedelta(minutes=1)
 #: Seconds between two looks of a queued experiment at a busy lab.
 WAIT_TURN_SECONDS = 5
 #: Seconds a measured calibration of this machine is reused.
@@ -295,8 +307,10 @@ class AsyncLabExperiment(models.Model):
         Burst = self.env["async_lab.burst"]
         granted = Burst._take_db_slots(wanted)
         if not granted:
-            raise LabBusy(_("The %(count)s connections of io_db are all in use (setting "
-                            "async_lab.max_db_connections): retry later.", count=Burst._max_db_connections()))  # fmt: skip
+            raise LabBusy(_(
+                "The %(count)s connections of io_db are all in use (setting async_lab.max_db_connections): "
+                "retry later.", count=Burst._max_db_connections(),
+            ))  # fmt: skip
         return pool_size if granted >= wanted else granted
 
     def _job_run(self):
@@ -466,6 +480,71 @@ class AsyncLabExperiment(models.Model):
         state = state or ("timeout" if timeout else "failed" if error else "done")
         self.write({"state": state, "error": timeout or error or False, "finished_at": fields.Datetime.now()})
         self.env["async_lab.stats"]._notify_dashboard("experiment", {"experiment_id": self.id})
+
+    # ------------------------------------------------------------------
+    # Cancel, reset, reconcile
+    # ------------------------------------------------------------------
+    def _cancel_run_jobs(self, reason):
+        """Cancel the jobs of the experiments' current runs still to run."""
+        where = "async_lab_experiment_id = %s AND async_lab_launch IS NOT DISTINCT FROM %s"
+        for rec in self:
+            self.env["async_lab.burst"]._cancel_jobs(where, [rec.id, rec.run_count or None], reason)
+
+    def action_cancel(self):
+        """Stop the experiments' runs: their jobs still to run are cancelled (Managers)."""
+        self.env["async_lab.burst"]._check_manager()
+        message = _("Cancelled by %(user)s.", user=self.env.user.name)
+        for rec in self.filtered(lambda r: r.state in ("queued", "running")):
+            rec._cancel_run_jobs(message)
+            rec._finish(state="cancelled", error=message)
+        return True
+
+    def action_reset(self):
+        """Back to draft: the run's jobs still to run are cancelled, its results deleted (Managers)."""
+        self.env["async_lab.burst"]._check_manager()
+        self._cancel_run_jobs(_("Cancelled: experiment reset by %(user)s.", user=self.env.user.name))
+        self.result_ids.unlink()
+        self.write({"state": "draft", "error": False, "started_at": False, "finished_at": False})
+        return True
+
+    @api.model
+    def _reconcile(self, now, since):
+        """End the experiments that can no longer finish, with the reason.
+
+        - Queued or running, and none of the jobs of their run is still to
+          run (a job failed, was found dead or was cancelled): failed.
+        - Queued or running for longer than async_lab.stuck_timeout_minutes
+          (unchanged since ``since``): timed out, their jobs cancelled.
+        """
+        self.flush_model()
+        self.env["queue.job"].flush_model()
+        self.env.cr.execute(
+            """SELECT e.id,
+                      EXISTS (SELECT 1 FROM queue_job j WHERE j.async_lab_experiment_id = e.id
+                                 AND j.async_lab_launch IS NOT DISTINCT FROM nullif(e.run_count, 0)
+                                 AND j.state IN %s),
+                      (SELECT coalesce(j.exc_name || ': ' || j.exc_message, j.result, j.state)
+                         FROM queue_job j WHERE j.async_lab_experiment_id = e.id
+                          AND j.async_lab_launch IS NOT DISTINCT FROM nullif(e.run_count, 0)
+                          AND j.state IN ('failed', 'cancelled')
+                        ORDER BY j.id DESC LIMIT 1)
+                 FROM async_lab_experiment e
+                WHERE e.state IN ('queued', 'running') AND e.write_date < %s""",
+            [ACTIVE_STATES, now - RECONCILE_GRACE],
+        )
+        for experiment_id, active, why in self.env.cr.fetchall():
+            experiment = self.browse(experiment_id)
+            if not active:
+                experiment._finish(error=_("Ended by Async Lab's reconcile: its jobs stopped without finishing it "
+                                           "(%(why)s).", why=why or _("no job left")))  # fmt: skip
+            elif experiment.write_date < since:
+                message = _("Ended by Async Lab's reconcile: no progress since %(since)s UTC; what was left was "
+                            "cancelled.", since=experiment.write_date.replace(microsecond=0))  # fmt: skip
+                experiment._cancel_run_jobs(message)
+                experiment._finish(timeout=message)
+            else:
+                continue
+            _logger.info("reconcile: experiment %s ended (%s)", experiment_id, experiment.error)
 
     # ------------------------------------------------------------------
     # Dashboard and API

@@ -35,8 +35,9 @@ class QueueJob(models.Model):
 
     async_lab_burst_id = fields.Many2one("async_lab.burst", "Async Lab burst", index="btree_not_null",
                                          ondelete="set null", readonly=True)  # fmt: skip
-    async_lab_launch = fields.Integer("Async Lab launch", readonly=True,
-                                      help="The burst's launch, or the experiment's run, that created the job.")  # fmt: skip
+    async_lab_launch = fields.Integer(
+        "Async Lab launch", readonly=True, help="The burst's launch, or the experiment's run, that created the job."
+    )
     async_lab_experiment_id = fields.Many2one("async_lab.experiment", "Async Lab experiment",
                                               index="btree_not_null", ondelete="set null", readonly=True)  # fmt: skip
 

@@ -2,11 +2,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import json
 from contextlib import closing, contextmanager
+from datetime import timedelta
 from unittest.mock import patch
 
+from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.sql_db import db_connect
 from odoo.tests import HttpCase, new_test_user, tagged
-from odoo.tools import config
+from odoo.tools import config, mute_logger
 
 from ..models.async_lab_burst import LOCK_DB_SLOTS, LOCK_RUN, LOCK_SPACE, BurstRunning, LabBusy
 from .common import AsyncLabCase
@@ -26,14 +29,18 @@ def held_elsewhere(dbname, *keys):
             cr.rollback()
 
 
-@tagged("at_install", "-post_install")
-class TestLabBounds(AsyncLabCase):
-    """One lab run per database, and io_db's connections bounded server-wide."""
+class ManagerCase(AsyncLabCase):
+    """Experiments as a Manager runs them."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.Experiment = cls.env["async_lab.experiment"].with_user(cls.manager)
+
+
+@tagged("at_install", "-post_install")
+class TestLabBounds(ManagerCase):
+    """One lab run per database, and io_db's connections bounded server-wide."""
 
     def set_max_connections(self, count):
         self.env["ir.config_parameter"].sudo().set_param("async_lab.max_db_connections", str(count))
@@ -127,3 +134,96 @@ class TestRunConflict(HttpCase):
         self.assertEqual(resp.status_code, 409, resp.text)
         self.assertEqual(resp.json()["error"]["code"], "conflict")
         self.assertIn("One lab run at a time", resp.json()["error"]["message"])
+
+
+@tagged("at_install", "-post_install")
+class TestReconcile(ManagerCase):
+    """Stuck chains and experiments end after a timeout; Managers cancel and reset."""
+
+    def later(self, minutes):
+        return fields.Datetime.now() + timedelta(minutes=minutes)
+
+    def test_a_chain_behind_a_failed_job_is_cancelled_after_the_timeout(self):
+        burst = self.Burst.create({"workload": "fail", "job_count": 3, "shape": "chain", "max_retries": 0})
+        burst.action_launch()
+        first = burst.job_ids.filtered(lambda job: job.state == "pending")
+        with mute_logger("odoo.addons.queue_job.models.base"):
+            self.assertEqual(self.perform_like_runner(first.uuid).state, "failed")
+        self.assertEqual((burst.state, burst.jobs_wait_dependencies), ("running", 2))
+        with self.assertRaises(BurstRunning):
+            burst.action_launch()
+        self.assertEqual(self.Burst._cron_reconcile(now=self.later(5)), 0, "the failed job may still be requeued")
+        self.assertEqual(self.Burst._cron_reconcile(now=self.later(16)), 2)
+        burst.invalidate_recordset()
+        self.assertEqual((burst.state, burst.jobs_cancelled, burst.jobs_failed), ("failed", 2, 1))
+        waiting = burst.job_ids - first
+        self.assertEqual(set(waiting.mapped("state")), {"cancelled"})
+        self.assertIn("a job it depends on failed", waiting[0].result)
+        burst.action_launch()  # no more 409
+        self.assertEqual(burst.launch_count, 2)
+
+    def test_managers_cancel_and_reset_a_burst(self):
+        burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 4})
+        burst.action_launch()
+        running = burst.job_ids[0]
+        self.env.cr.execute("UPDATE queue_job SET state = 'started' WHERE id = %s", [running.id])
+        self.env["queue.job"].invalidate_model()
+        with self.assertRaises(AccessError):
+            burst.with_user(self.user).action_cancel()
+        burst.with_user(self.manager).action_cancel()
+        burst.invalidate_recordset()
+        self.assertEqual((burst.state, burst.jobs_cancelled, burst.jobs_started), ("running", 3, 1))
+        self.assertIn("Cancelled by Lab manager", (burst.job_ids - running)[0].result)
+        burst.with_user(self.manager).action_reset()
+        burst.invalidate_recordset()
+        self.assertEqual(burst.job_ids, running, "a running job is left to end")
+        self.env.cr.execute("UPDATE queue_job SET state = 'done' WHERE id = %s", [running.id])
+        self.env["queue.job"].invalidate_model()
+        burst.with_user(self.manager).action_reset()
+        burst.invalidate_recordset()
+        self.assertEqual((burst.state, len(burst.job_ids)), ("draft", 0))
+        form = self.env.ref("async_lab.async_lab_burst_view_form").arch
+        for action in ("action_cancel", "action_reset"):
+            self.assertRegex(form, r'name="%s"[^>]*confirm=' % action)
+
+    def test_an_experiment_whose_job_died_is_failed_with_the_reason(self):
+        experiment = self.Experiment.create({"name": "dies", "workload": "io_sleep", "ms": 1, "tasks": 2})
+        experiment.action_run()
+        self.env.cr.execute(
+            "UPDATE queue_job SET state = 'failed', exc_name = 'JobFoundDead', "
+            "exc_message = 'Job found dead after too many retries' WHERE async_lab_experiment_id = %s",
+            [experiment.id],
+        )
+        self.env["queue.job"].invalidate_model()
+        self.Burst._cron_reconcile(now=fields.Datetime.now())
+        self.assertEqual(experiment.state, "queued", "within the grace period")
+        self.Burst._cron_reconcile(now=self.later(2))
+        self.assertEqual(experiment.state, "failed")
+        self.assertIn("JobFoundDead: Job found dead after too many retries", experiment.error)
+
+    def test_an_experiment_without_progress_times_out(self):
+        experiment = self.Experiment.create({"name": "stalls", "workload": "io_sleep", "ms": 1, "tasks": 2})
+        experiment.action_run()
+        self.Burst._cron_reconcile(now=self.later(5))
+        self.assertEqual(experiment.state, "queued")
+        self.Burst._cron_reconcile(now=self.later(16))
+        self.assertEqual(experiment.state, "timeout")
+        self.assertIn("no progress since", experiment.error)
+        self.assertEqual(experiment.job_ids.state, "cancelled")
+
+    def test_managers_cancel_and_reset_an_experiment(self):
+        experiment = self.Experiment.create({"name": "stop", "workload": "io_sleep", "ms": 1, "tasks": 2})
+        experiment.action_run()
+        with self.assertRaises(AccessError):
+            experiment.with_user(self.user).action_cancel()
+        experiment.action_cancel()
+        self.assertEqual(experiment.state, "cancelled")
+        self.assertIn("Cancelled by Lab manager", experiment.error)
+        self.assertEqual(experiment.job_ids.state, "cancelled")
+        self.assertIn("nothing to do", experiment._job_run())
+        experiment.action_reset()
+        self.assertEqual((experiment.state, experiment.error), ("draft", False))
+        form = self.env.ref("async_lab.async_lab_experiment_view_form").arch
+        for action in ("action_cancel", "action_reset"):
+            self.assertRegex(form, r'name="%s"[^>]*confirm=' % action)
+        self.assertTrue(self.env.ref("async_lab.async_lab_burst_cron_reconcile").active)

@@ -151,6 +151,7 @@ class TestExperiment(AsyncLabCase):
         )
         self.assertEqual(jobs.async_lab_experiment_id, experiment)
         self.assertEqual(set(jobs.mapped("async_lab_launch")), {1})
+        self.assertEqual(len(jobs.with_user(self.user).read(["name"])), len(jobs), "lab users read them all")
         # A second run's figures leave the first run's jobs out, which stay tagged.
         experiment.with_user(self.manager).action_run()
         self.assertEqual(experiment.run_count, 2)

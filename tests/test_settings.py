@@ -1,8 +1,10 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import doctest
+import re
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from odoo.tests import BaseCase
 from odoo.tools import mute_logger
@@ -18,6 +20,11 @@ class TestSettingsLib(BaseCase):
         result = doctest.testmod(settings)
         self.assertFalse(result.failed)
         self.assertGreater(result.attempted, 0)
+
+    def test_readme_lists_every_setting_with_its_default(self):
+        readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+        for key, setting in settings.SETTINGS.items():
+            self.assertRegex(readme, r"``%s`` +%d " % (re.escape(key), setting.default))
 
 
 class TestSettings(AsyncLabCase):
