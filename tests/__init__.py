@@ -14,3 +14,4 @@ from . import test_stats
 from . import test_whoami
 from . import test_worker
 from . import test_dashboard
+from . import test_views
