@@ -63,8 +63,8 @@ class AsyncLabWorker(models.Model):
 
     name = fields.Char(compute="_compute_name", store=True)
     host = fields.Char(required=True, readonly=True, index=True)
-    pid = fields.Integer("PID", required=True, readonly=True)
-    master_pid = fields.Integer("Master PID", readonly=True, index=True,
+    pid = fields.Integer("PID", required=True, readonly=True, group_operator=False)
+    master_pid = fields.Integer("Master PID", readonly=True, index=True, group_operator=False,
                                 help="PID of the prefork master (its own PID in threaded mode).")  # fmt: skip
     role = fields.Selection(processes.ROLES, readonly=True, index=True)
     db = fields.Char("Database", readonly=True)
@@ -82,15 +82,15 @@ class AsyncLabWorker(models.Model):
     crons = fields.Integer("Cron jobs", readonly=True)
     rss_mb = fields.Float("RSS (MiB)", readonly=True, digits=(16, 1))
     cpu_seconds = fields.Float("CPU (s)", readonly=True, digits=(16, 2))
-    cpu_percent = fields.Float("CPU %", readonly=True, digits=(16, 1))
+    cpu_percent = fields.Float("CPU %", readonly=True, digits=(16, 1), group_operator=False)
     busy_since = fields.Datetime(readonly=True, help="Start of the oldest request it was serving.")
     exit_reason = fields.Selection(processes.EXIT_REASONS, readonly=True)
     threads = fields.Json(readonly=True, help="Threads of a threaded-mode server.")
-    limit_time_cpu = fields.Integer("limit_time_cpu (s)", readonly=True)
-    limit_time_real = fields.Integer("limit_time_real (s)", readonly=True)
-    limit_memory_soft_mb = fields.Integer("limit_memory_soft (MiB)", readonly=True)
-    limit_memory_hard_mb = fields.Integer("limit_memory_hard (MiB)", readonly=True)
-    limit_request = fields.Integer("limit_request", readonly=True)
+    limit_time_cpu = fields.Integer("limit_time_cpu (s)", readonly=True, group_operator=False)
+    limit_time_real = fields.Integer("limit_time_real (s)", readonly=True, group_operator=False)
+    limit_memory_soft_mb = fields.Integer("limit_memory_soft (MiB)", readonly=True, group_operator=False)
+    limit_memory_hard_mb = fields.Integer("limit_memory_hard (MiB)", readonly=True, group_operator=False)
+    limit_request = fields.Integer("limit_request", readonly=True, group_operator=False)
     replaces_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null",
                                   help="The process this one replaced (a respawn).")  # fmt: skip
     replaced_by_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null")
