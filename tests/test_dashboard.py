@@ -56,8 +56,18 @@ class TestDashboardData(AsyncLabCase):
             data = self.Dashboard.get_data(window=60)
         self.assertEqual(
             set(data),
-            {"stats", "processes", "runner_threads", "swimlanes", "lab", "me", "labels", "burst_form", "banners",
-             "constants"},
+            {
+                "stats",
+                "processes",
+                "runner_threads",
+                "swimlanes",
+                "lab",
+                "me",
+                "labels",
+                "burst_form",
+                "banners",
+                "constants",
+            },
         )
         # The client mirrors no constant of the server: it reads them here.
         self.assertEqual(data["constants"], {
