@@ -4,7 +4,7 @@
     "name": "Async Lab",
     "summary": "See and measure how Odoo does concurrent work: "
     "processes, workers, queue_job channels and concurrency experiments",
-    "version": "17.0.1.2.0",
+    "version": "17.0.1.3.0",
     "category": "Technical",
     "website": "https://github.com/async-lab/async_lab",
     "author": "Async Lab contributors",
@@ -22,6 +22,7 @@
         "data/queue_job_channel_data.xml",
         "data/queue_job_function_data.xml",
         "data/ir_cron_data.xml",
+        "views/queue_job_views.xml",
         "views/async_lab_worker_views.xml",
         "views/async_lab_respawn_views.xml",
         "views/async_lab_burst_views.xml",

@@ -368,7 +368,8 @@ def in_own_transaction(registry, work, *, attempts=RETRY_ATTEMPTS, sleep=time.sl
     for attempt in range(attempts):
         try:
             with registry.cursor() as cr:
-                cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+                if isinstance(cr, odoo.sql_db.Cursor):  # not a test's cursor, which shares its transaction
+                    cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
                 return work(cr)
         except TRANSIENT_ERRORS:
             if attempt == attempts - 1:

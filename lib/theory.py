@@ -9,6 +9,7 @@ examples below are its tests.
 """
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 from .workloads import KIND_CONTROL, KIND_CPU_GIL, KIND_CPU_NOGIL, KIND_IO, KINDS
 
@@ -24,6 +25,30 @@ DEFAULT_CHANNEL_CAPACITY = 1
 
 # Below this share of the ideal speedup, the verdict explains the shortfall.
 SHORTFALL_EFFICIENCY = 0.5
+#: Decimals a speedup is stored with (``async_lab.experiment.result``): the
+#: verdict and the panels format that value, never a more precise one.
+SPEEDUP_DIGITS = 2
+# Below this share of its wall time on a CPU, a CPU-bound sequential run was
+# slowed down by something else than its work.
+BUSY_CPU_SHARE = 0.9
+
+
+def format_speedup(factor):
+    """A speedup as every screen writes it: one decimal below 10, none above.
+
+    Rounded half up from its stored value (:data:`SPEEDUP_DIGITS`), so that
+    the same speedup reads the same in the verdict and in the panels.
+
+    >>> format_speedup(1.05), format_speedup(1.049), format_speedup(1.0449), format_speedup(2)
+    ('1.1×', '1.1×', '1.0×', '2.0×')
+    >>> format_speedup(12.46), format_speedup(None)
+    ('12×', '–')
+    """
+    if factor is None:
+        return "–"
+    stored = Decimal(repr(round(float(factor), SPEEDUP_DIGITS)))
+    return "%s×" % stored.quantize(Decimal("1" if stored >= 10 else "0.1"), ROUND_HALF_UP)
+
 
 _GOOD_REASONS = {
     (THREADS, KIND_IO): "waiting overlaps, the GIL is released while blocked",
@@ -220,7 +245,20 @@ LIMIT_ADVICE = {
 }
 
 
-def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, limit=None):
+def _above_ideal(baseline_cpu_share):
+    """Why a speedup above its ideal is not what the strategy gained."""
+    if baseline_cpu_share is not None and baseline_cpu_share < BUSY_CPU_SHARE:
+        return (
+            f"the sequential baseline had a CPU only {100 * baseline_cpu_share:.0f} % of its time (other processes "
+            "used it), so it reads slower than this work is; run it again on a quieter server"
+        )
+    return (
+        "the sequential baseline ran slower per task than this run did (a busy or throttled CPU, or a cold cache, "
+        "while it was timed); run it again to compare"
+    )
+
+
+def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, limit=None, baseline_cpu_share=None):
     """Explain in one line a measured ``speedup`` against its ``ideal``.
 
     ``ideal`` comes from :func:`ideal_speedup`; ``cores`` tells whether the
@@ -261,9 +299,16 @@ def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, 
     'threads 1.0× of 1 on I/O-bound work: nothing could overlap, a single task or a pool of one'
     >>> verdict("sequential", "io", 1.0, 1, cores=2)
     'sequential 1.0×: the baseline, one task after another'
+
+    Above the ideal, it says why the figure cannot be taken as it is:
+
+    >>> verdict("asyncio", "cpu_nogil", 2.4, 2, cores=2, baseline_cpu_share=0.35)  # doctest: +ELLIPSIS
+    'asyncio 2.4× of 2 cores, above the ideal: the sequential baseline had a CPU only 35 % of its time...'
+    >>> verdict("threads", "io", 8.4, 8, cores=2)  # doctest: +ELLIPSIS
+    'threads 8.4× of 8 on I/O-bound work, above the ideal: the sequential baseline ran slower per task...'
     """
     _check_vocabulary(strategy, kind)
-    head = f"{strategy} {speedup:.1f}×"
+    head = f"{strategy} {format_speedup(speedup)}"
     if strategy == SEQUENTIAL:
         return head + ": the baseline, one task after another"
     if kind == KIND_CONTROL:
@@ -278,7 +323,9 @@ def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, 
     else:
         head += f" of {ideal}"
     if because and expected is not None:
-        head += f", {expected:.1f}× expected after {because}"
+        head += f", {format_speedup(expected)} expected after {because}"
+    if round(speedup, SPEEDUP_DIGITS) > ideal:
+        return head + ", above the ideal: " + _above_ideal(baseline_cpu_share)
     if ideal <= 1:
         cause = "a single core" if limited_by_cores else "a single task or a pool of one"
         return head + ": nothing could overlap, " + cause

@@ -24,7 +24,11 @@ RESPAWN_MINUTES = 60
 
 
 def bounded(name, value, minimum, maximum):
-    """``value`` as an int within bounds, or a ValidationError naming it."""
+    """``value`` as an int within bounds, or a ValidationError naming it.
+
+    ``name`` is what the caller knows the value as: a parameter of a route,
+    or the label of the field where a user typed it.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         number = None
     else:
@@ -33,6 +37,9 @@ def bounded(name, value, minimum, maximum):
         except ValueError:
             number = None
     if number is None or not minimum <= number <= maximum:
+        if value is None or value == "":
+            raise ValidationError(_("%(name)s is empty: enter a whole number between %(min)s and %(max)s.",
+                                    name=name, min=minimum, max=maximum))  # fmt: skip
         raise ValidationError(_("%(name)s must be an integer between %(min)s and %(max)s, got %(value)r",
                                 name=name, min=minimum, max=maximum, value=value))  # fmt: skip
     return number
@@ -93,6 +100,12 @@ class AsyncLabDashboard(models.AbstractModel):
             "burst_form": self._burst_form(),
             # What is wrong with how this server is deployed (async_lab.deployment).
             "banners": self.env["async_lab.deployment"]._banners(stats["runner"]),
+            # The server's constants, so that the client mirrors none.
+            "constants": {
+                "default_lane_minutes": DEFAULT_LANE_MINUTES,
+                "max_lane_minutes": MAX_LANE_MINUTES,
+                "gone_visible_seconds": dashboard.GONE_VISIBLE,
+            },
         }
 
     # ------------------------------------------------------------------
@@ -193,6 +206,12 @@ class AsyncLabDashboard(models.AbstractModel):
         }
 
     @api.model
+    def _param_label(self, name):
+        """The label of a workload parameter: that of the burst's field which stores it."""
+        field = self.env["async_lab.burst"]._fields.get(name)
+        return field._description_string(self.env) if field else name
+
+    @api.model
     def _burst_form(self):
         """Choices of the quick burst form: workloads, their one parameter, channels."""
         choices = []
@@ -204,8 +223,9 @@ class AsyncLabDashboard(models.AbstractModel):
                 "summary": spec.summary,
                 "kind": spec.kind,
                 "channel": DEFAULT_CHANNEL_BY_KIND[spec.kind],
-                "params": [{"name": p.name, "min": p.minimum, "max": p.maximum, "default": p.default,
-                            "description": p.description} for p in spec.params],
+                "params": [{"name": p.name, "label": self._param_label(p.name), "min": p.minimum,
+                            "max": p.maximum, "default": p.default, "description": p.description}
+                           for p in spec.params],
             })  # fmt: skip
         return {
             "workloads": choices,
@@ -222,7 +242,14 @@ class AsyncLabDashboard(models.AbstractModel):
         self._check_group(GROUP_MANAGER)
         if params is not None and not isinstance(params, dict):
             raise ValidationError(_("params must be a mapping of parameter names to integers"))
-        count = bounded("count", count, 1, MAX_JOBS)
+        # The form's input, checked under the labels the form shows.
+        count = bounded(_("Jobs"), count, 1, MAX_JOBS)
+        if workload in workloads.WORKLOADS:
+            params = dict(params or {})
+            for param in workloads.WORKLOADS[workload].params:
+                if param.name in params:
+                    params[param.name] = bounded(self._param_label(param.name), params[param.name],
+                                                 param.minimum, param.maximum)  # fmt: skip
         burst, uuids = self.env["async_lab.burst"].api_create_and_launch(
             workload, params or {}, count=count, channel=channel or None
         )

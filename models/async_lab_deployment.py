@@ -77,6 +77,8 @@ class AsyncLabDeployment(models.AbstractModel):
         host = request.httprequest.environ.get("HTTP_HOST", "") if request else ""
         outside = self._runner_outside_dbfilter(host)
         if outside:
+            # Other databases' names are for administrators only.
+            names = ", ".join(outside) if self.env.user.has_group("base.group_system") else None
             banners.append({
                 "code": "runner_outside_dbfilter",
                 "message": _(
@@ -84,7 +86,8 @@ class AsyncLabDeployment(models.AbstractModel):
                     "it requeues their jobs and asks this server to run them. The job runner and the cron "
                     "workers read db_name and ignore dbfilter: set db_name = %(db)s in the configuration and "
                     "restart Odoo.",
-                    dbs=", ".join(outside), dbfilter=config["dbfilter"], db=self.env.cr.dbname,
+                    dbs=names or _("%(count)s other database(s)", count=len(outside)),
+                    dbfilter=config["dbfilter"], db=self.env.cr.dbname,
                 ),
             })  # fmt: skip
         cause = self._runner_cause(runner)

@@ -26,6 +26,9 @@ from .async_lab_burst import (
 
 _logger = logging.getLogger(__name__)
 
+#: The fields of a result that the dashboard's lab panel shows.
+RESULT_KEYS = ("strategy", "wall_seconds", "startup_seconds", "speedup", "ideal", "expected", "efficiency", "verdict")
+
 #: An experiment must be predicted to finish within this share of the
 #: worker limits (limit_time_real, limit_time_cpu) it runs under.
 LIMIT_SHARE = 0.5
@@ -564,8 +567,12 @@ class AsyncLabExperiment(models.Model):
             "environment": experiment.environment,
             "results": [
                 {
-                    key: r[key]
-                    for key in ("strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency", "verdict")
+                    **{key: r[key] for key in RESULT_KEYS},
+                    # Formatted here, as the verdict is (theory.format_speedup): one rule for both.
+                    "speedup_label": theory.format_speedup(r.speedup),
+                    "ideal_label": "%d" % r.ideal,
+                    "expected_label": theory.format_speedup(r.expected) if r.expected else None,
+                    "above_ideal": round(r.speedup, theory.SPEEDUP_DIGITS) > r.ideal,
                 }
                 for r in experiment.result_ids
             ],

@@ -14,25 +14,25 @@ class AsyncLabExperimentResult(models.Model):
     _rec_name = "strategy"
 
     experiment_id = fields.Many2one("async_lab.experiment", required=True, ondelete="cascade", index=True)
-    sequence = fields.Integer()
+    sequence = fields.Integer(group_operator=False)
     strategy = fields.Selection([(s, s) for s in theory.STRATEGIES], required=True)
     kind = fields.Char()
     tasks = fields.Integer()
-    pool_size = fields.Integer("Pool / capacity")
+    pool_size = fields.Integer("Pool / capacity", group_operator=False)
     wall_seconds = fields.Float("Wall (s)", digits=(16, 3))
     cpu_seconds = fields.Float("CPU (s)", digits=(16, 3))
     startup_seconds = fields.Float("Start-up (s)", digits=(16, 3))
-    speedup = fields.Float(digits=(16, 2))
-    ideal = fields.Float("Ideal speedup", digits=(16, 2))
-    efficiency = fields.Float(digits=(16, 2), help="Speedup ÷ ideal.")
+    speedup = fields.Float(digits=(16, 2), group_operator=False)
+    ideal = fields.Float("Ideal speedup", digits=(16, 2), group_operator=False)
+    efficiency = fields.Float(digits=(16, 2), group_operator=False, help="Speedup ÷ ideal.")
     expected = fields.Float(
-        "Expected speedup", digits=(16, 2),
+        "Expected speedup", digits=(16, 2), group_operator=False,
         help="The ideal, once measured costs count: tasks run in waves of whole tasks, their CPU work fits on "
         "the cores and, for threads and asyncio, takes turns under one GIL, calls to this server wait for a "
         "free HTTP worker, and queue_job pays its dispatch (the same fan-out of no-op jobs).",
     )  # fmt: skip
     serial_seconds = fields.Float(
-        "Serial CPU / task (s)", digits=(16, 4),
+        "Serial CPU / task (s)", digits=(16, 4), group_operator=False,
         help="Threads and asyncio: the sequential run's CPU time per task, which takes turns under the one GIL.",
     )  # fmt: skip
     overhead_seconds = fields.Float(

@@ -29,12 +29,19 @@ class AsyncLabMetric(models.Model):
 
     channel = fields.Char(required=True, readonly=True, index=True)
     minute = fields.Datetime(required=True, readonly=True, index=True)
-    done = fields.Integer(readonly=True)
-    failed = fields.Integer(readonly=True)
-    wait_p50 = fields.Float("Wait p50 (s)", readonly=True, digits=(16, 3))
-    wait_p95 = fields.Float("Wait p95 (s)", readonly=True, digits=(16, 3))
-    run_p50 = fields.Float("Run p50 (s)", readonly=True, digits=(16, 3))
-    run_p95 = fields.Float("Run p95 (s)", readonly=True, digits=(16, 3))
+    done = fields.Integer("Jobs done", readonly=True)
+    failed = fields.Integer("Jobs failed", readonly=True)
+    # Percentiles of a minute: those of several minutes cannot be added nor
+    # averaged, so a group row shows none. Created, started and done are
+    # stamped to the microsecond: so are these percentiles (the form says so).
+    wait_p50 = fields.Float("Wait p50 (s)", readonly=True, digits=(16, 3), group_operator=False,
+                            help="Created → started, median of the minute's done jobs.")  # fmt: skip
+    wait_p95 = fields.Float("Wait p95 (s)", readonly=True, digits=(16, 3), group_operator=False,
+                            help="Created → started, 95th percentile of the minute's done jobs.")  # fmt: skip
+    run_p50 = fields.Float("Run p50 (s)", readonly=True, digits=(16, 3), group_operator=False,
+                           help="Started → done, median of the minute's done jobs.")  # fmt: skip
+    run_p95 = fields.Float("Run p95 (s)", readonly=True, digits=(16, 3), group_operator=False,
+                           help="Started → done, 95th percentile of the minute's done jobs.")  # fmt: skip
 
     _sql_constraints = [("bucket_uniq", "unique(channel, minute)", "One bucket per channel and minute.")]
 

@@ -14,13 +14,13 @@ class AsyncLabRespawn(models.Model):
 
     name = fields.Char(compute="_compute_name")
     host = fields.Char(required=True, readonly=True, index=True)
-    master_pid = fields.Integer("Master PID", readonly=True)
+    master_pid = fields.Integer("Master PID", readonly=True, group_operator=False)
     role = fields.Selection(processes.ROLES, readonly=True)
-    old_pid = fields.Integer("Old PID", readonly=True)
-    new_pid = fields.Integer("New PID", readonly=True)
+    old_pid = fields.Integer("Old PID", readonly=True, group_operator=False)
+    new_pid = fields.Integer("New PID", readonly=True, group_operator=False)
     old_worker_id = fields.Many2one("async_lab.worker", "Vanished process", readonly=True, ondelete="set null")
     new_worker_id = fields.Many2one("async_lab.worker", "Replacement", readonly=True, ondelete="set null")
-    gone_at = fields.Datetime(readonly=True, help="When the vanished process was found gone.")
+    gone_at = fields.Datetime(readonly=True, help="The last moment the vanished process was seen alive.")
     respawned_at = fields.Datetime(readonly=True, index=True, help="Start of the replacement.")
     reason = fields.Selection(processes.EXIT_REASONS, readonly=True, required=True)
 

@@ -13,7 +13,7 @@ from odoo.addons.queue_job.jobrunner.runner import _channels
 
 from ..lib.channels import effective_capacity
 from .async_lab_metric import minute_floor
-from .queue_job import DONE_STAGES
+from .queue_job import COARSE_RESOLUTION, DONE_STAGES, FINE_RESOLUTION
 
 _logger = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ MAX_WINDOW = 24 * 60
 DEFAULT_WINDOW = 60
 ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 STAGES = tuple(DONE_STAGES)
+#: The stages that begin or end at the enqueue instant.
+COARSE_STAGES = ("created_enqueued", "enqueued_started")
 DASHBOARD_CHANNEL = "async_lab.dashboard"
 #: The start of the name of the function :meth:`AsyncLabStats.get_stats`
 #: calls (:meth:`AsyncLabStats._stats_function`): its two statements
@@ -165,15 +167,18 @@ class AsyncLabStats(models.AbstractModel):
                 "done": 0, "failed": 0, "done_last_minute": 0, "failed_last_minute": 0,
                 "throughput_per_minute": 0.0,
                 "latency": {stage: {"p50": None, "p95": None} for stage in STAGES},
+                "latency_resolution": dict.fromkeys(STAGES, FINE_RESOLUTION),
             }
             for name in names
         }  # fmt: skip
         for channel, state, count in depth or []:
             if channel in channels:
                 channels[channel][state] = count
-        for channel, count, count_minute, *stages in done or []:
+        for channel, count, count_minute, *stages, coarse in done or []:
             row = channels[channel]
             row.update(done=count, done_last_minute=count_minute, throughput_per_minute=round(count / window, 2))
+            if coarse:  # some jobs' enqueue instant is the runner's, to the second
+                row["latency_resolution"].update(dict.fromkeys(COARSE_STAGES, COARSE_RESOLUTION))
             for stage, values in zip(STAGES, stages, strict=True):
                 p50, p95 = values or (None, None)  # None: no job of the window has both timestamps
                 row["latency"][stage] = {"p50": seconds(p50), "p95": seconds(p95)}
@@ -301,8 +306,9 @@ class AsyncLabStats(models.AbstractModel):
 
         Its one row holds, as JSON arrays: the window's done jobs
         ``(channel, count, count of the last minute, [p50, p95] of each
-        stage)`` (index-only scan of async_lab's done-jobs index, which holds
-        the stage durations) and failed jobs ``(channel, count, count of the
+        stage, count of jobs whose enqueue instant is to the second)``
+        (index-only scan of async_lab's done-jobs index, which holds the
+        stage durations) and failed jobs ``(channel, count, count of the
         last minute)``, by the time they started (failed-jobs index); the
         per-minute series ``(channel, minute index, done, failed)``: the
         buckets the rollup cron stored, then the minutes after the last stored
@@ -328,7 +334,9 @@ class AsyncLabStats(models.AbstractModel):
                        percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY %(enqueued_started)s)
                            AS enqueued_started,
                        percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY %(started_done)s) AS started_done,
-                       max(date_enqueued) AS enqueued
+                       max(date_enqueued) AS enqueued,
+                       count(*) FILTER (WHERE async_lab_date_received IS NULL AND date_enqueued IS NOT NULL)
+                           AS coarse
                   FROM queue_job
                  WHERE state = 'done' AND channel = ANY(%(channels)s)
                    AND date_done >= %(since)s AND date_done <= %(now)s
@@ -361,7 +369,7 @@ class AsyncLabStats(models.AbstractModel):
                  GROUP BY 1, 2
             )
             SELECT (SELECT json_agg(json_build_array(channel, count, minute, created_enqueued, enqueued_started,
-                                                     started_done)) FROM done) AS done,
+                                                     started_done, coarse)) FROM done) AS done,
                    (SELECT json_agg(json_build_array(channel, count, minute)) FROM failed) AS failed,
                    (SELECT json_agg(json_build_array(
                                channel, date_part('epoch', minute - %(start)s)::int / 60, done, failed))

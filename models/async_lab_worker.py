@@ -63,8 +63,8 @@ class AsyncLabWorker(models.Model):
 
     name = fields.Char(compute="_compute_name", store=True)
     host = fields.Char(required=True, readonly=True, index=True)
-    pid = fields.Integer("PID", required=True, readonly=True)
-    master_pid = fields.Integer("Master PID", readonly=True, index=True,
+    pid = fields.Integer("PID", required=True, readonly=True, group_operator=False)
+    master_pid = fields.Integer("Master PID", readonly=True, index=True, group_operator=False,
                                 help="PID of the prefork master (its own PID in threaded mode).")  # fmt: skip
     role = fields.Selection(processes.ROLES, readonly=True, index=True)
     db = fields.Char("Database", readonly=True)
@@ -73,7 +73,7 @@ class AsyncLabWorker(models.Model):
     started_at = fields.Datetime(readonly=True)
     first_seen = fields.Datetime(readonly=True)
     last_seen = fields.Datetime(readonly=True)
-    gone_at = fields.Datetime(readonly=True)
+    gone_at = fields.Datetime(readonly=True, help="The last moment the process was seen alive.")
     state = fields.Selection(processes.STATES, default="alive", readonly=True, index=True)
     self_reported = fields.Boolean(readonly=True,
                                    help="The process writes its own heartbeat (it runs async_lab).")  # fmt: skip
@@ -82,15 +82,15 @@ class AsyncLabWorker(models.Model):
     crons = fields.Integer("Cron jobs", readonly=True)
     rss_mb = fields.Float("RSS (MiB)", readonly=True, digits=(16, 1))
     cpu_seconds = fields.Float("CPU (s)", readonly=True, digits=(16, 2))
-    cpu_percent = fields.Float("CPU %", readonly=True, digits=(16, 1))
+    cpu_percent = fields.Float("CPU %", readonly=True, digits=(16, 1), group_operator=False)
     busy_since = fields.Datetime(readonly=True, help="Start of the oldest request it was serving.")
     exit_reason = fields.Selection(processes.EXIT_REASONS, readonly=True)
     threads = fields.Json(readonly=True, help="Threads of a threaded-mode server.")
-    limit_time_cpu = fields.Integer("limit_time_cpu (s)", readonly=True)
-    limit_time_real = fields.Integer("limit_time_real (s)", readonly=True)
-    limit_memory_soft_mb = fields.Integer("limit_memory_soft (MiB)", readonly=True)
-    limit_memory_hard_mb = fields.Integer("limit_memory_hard (MiB)", readonly=True)
-    limit_request = fields.Integer("limit_request", readonly=True)
+    limit_time_cpu = fields.Integer("limit_time_cpu (s)", readonly=True, group_operator=False)
+    limit_time_real = fields.Integer("limit_time_real (s)", readonly=True, group_operator=False)
+    limit_memory_soft_mb = fields.Integer("limit_memory_soft (MiB)", readonly=True, group_operator=False)
+    limit_memory_hard_mb = fields.Integer("limit_memory_hard (MiB)", readonly=True, group_operator=False)
+    limit_request = fields.Integer("limit_request", readonly=True, group_operator=False)
     replaces_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null",
                                   help="The process this one replaced (a respawn).")  # fmt: skip
     replaced_by_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null")
@@ -122,7 +122,7 @@ class AsyncLabWorker(models.Model):
         """Insert or refresh one process row; return its id.
 
         ``final``: the last note of a process that exits on its own: its row
-        is gone from now on. The first exit reason written stays (the
+        is gone from now on. A gone row is never updated again (None). The first exit reason written stays (the
         master's "server_stop" before the worker's own "stopped").
         """
         now = to_datetime(vals["now"])
@@ -174,9 +174,8 @@ class AsyncLabWorker(models.Model):
                                           create_uid, write_uid, create_date, write_date)
             VALUES (%(vals)s, %(name)s, %(state)s, %(gone_at)s, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
             ON CONFLICT (host, pid, create_time) DO UPDATE SET %(sets)s,
-                state = CASE WHEN async_lab_worker.state = 'gone' THEN 'gone' ELSE EXCLUDED.state END,
-                gone_at = COALESCE(async_lab_worker.gone_at, EXCLUDED.gone_at),
-                write_date = EXCLUDED.write_date
+                state = EXCLUDED.state, gone_at = EXCLUDED.gone_at, write_date = EXCLUDED.write_date
+             WHERE async_lab_worker.state != 'gone'
             RETURNING id
             """,
             cols=SQL(", ").join(SQL.identifier(c) for c in columns),
@@ -194,7 +193,11 @@ class AsyncLabWorker(models.Model):
                 for c in updated
             ),
         ))  # fmt: skip
-        return self.env.cr.fetchone()[0]
+        # A gone row is final: a late heartbeat of the process (one in flight
+        # when it wrote its last note) changes nothing, so Gone At stays its
+        # last moment seen alive. Then there is no id to return.
+        found = self.env.cr.fetchone()
+        return found and found[0]
 
     @api.model
     def _heartbeat(self, snap):

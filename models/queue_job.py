@@ -14,13 +14,33 @@ from ..lib.tokens import scrub_urls
 #: timestamps are carried along: PostgreSQL only scans an index alone if it
 #: holds the columns of those expressions too. ``init`` creates it by name:
 #: a new definition needs a new name (and a migration dropping the old one).
-DONE_INDEX = "queue_job_async_lab_done_stages_index"
+DONE_INDEX = "queue_job_async_lab_done_stages_v2_index"
+#: The instant a job was enqueued, as well as it is known. queue_job's runner
+#: writes ``date_enqueued`` truncated to the second (``date_trunc('seconds',
+#: now())``), so that ``date_enqueued - date_created`` can be below zero and
+#: ``date_started - date_enqueued`` up to 1 s too long. async_lab records
+#: ``async_lab_date_received`` itself, to the microsecond: the instant the
+#: runner's ``/queue_job/runjob`` request reached an HTTP worker
+#: (controllers/runjob.py). A job without it (run before 17.0.1.3.0, or not
+#: through that route) falls back to ``date_enqueued``; either is kept
+#: between ``date_created`` and ``date_started``, so that no stage is below
+#: zero. NULL when neither exists (a job run by hand).
+ENQUEUED_AT = (
+    "CASE WHEN coalesce(async_lab_date_received, date_enqueued) IS NOT NULL"
+    " THEN greatest(least(coalesce(async_lab_date_received, date_enqueued), date_started), date_created) END"
+)
 #: Seconds of each stage of a done job, as float8 (fast to sort).
 DONE_STAGES = {
-    "created_enqueued": "date_part('epoch', date_enqueued - date_created)",
-    "enqueued_started": "date_part('epoch', date_started - date_enqueued)",
+    "created_enqueued": f"date_part('epoch', {ENQUEUED_AT} - date_created)",
+    "enqueued_started": f"date_part('epoch', date_started - {ENQUEUED_AT})",
     "started_done": "date_part('epoch', date_done - date_started)",
 }
+#: Resolution, in seconds, of the stages :data:`DONE_STAGES` measures: the
+#: timestamps' (microseconds), but a second for the two stages around the
+#: enqueue instant when it is queue_job's own ``date_enqueued``
+#: (:data:`COARSE_RESOLUTION`).
+FINE_RESOLUTION = 1e-06
+COARSE_RESOLUTION = 1.0
 #: queue_job's autovacuum never deletes failed jobs: find a window's failed
 #: jobs without reading all of them through the state index.
 FAILED_INDEX = "queue_job_async_lab_failed_channel_date_started_index"
@@ -40,6 +60,12 @@ class QueueJob(models.Model):
     )
     async_lab_experiment_id = fields.Many2one("async_lab.experiment", "Async Lab experiment",
                                               index="btree_not_null", ondelete="set null", readonly=True)  # fmt: skip
+    async_lab_date_received = fields.Datetime(
+        "Received by a worker",
+        readonly=True,
+        help="When the job runner's request to run this job reached an HTTP worker, to the microsecond "
+        "(the runner stores its enqueue time truncated to the second).",
+    )
 
     def write(self, vals):
         if not any(vals.get(name) for name in SCRUBBED_FIELDS):
@@ -56,7 +82,7 @@ class QueueJob(models.Model):
         if not index_exists(self.env.cr, DONE_INDEX):
             self.env.cr.execute(SQL(
                 "CREATE INDEX %s ON queue_job (channel, date_done, %s) "
-                "INCLUDE (date_created, date_enqueued, date_started) WHERE state = 'done'",
+                "INCLUDE (date_created, date_enqueued, date_started, async_lab_date_received) WHERE state = 'done'",
                 SQL.identifier(DONE_INDEX),
                 SQL(", ").join(SQL("(%s)", SQL(expression)) for expression in DONE_STAGES.values()),
             ))  # fmt: skip

@@ -15,6 +15,7 @@ from odoo.tools import SQL
 from odoo.addons.web.tests.test_js import qunit_error_checker
 
 from ..lib import dashboard as lib_dashboard
+from ..lib import theory
 from ..models import async_lab_dashboard
 from .common import AsyncLabCase, BurstJobRunner
 
@@ -55,8 +56,26 @@ class TestDashboardData(AsyncLabCase):
             data = self.Dashboard.get_data(window=60)
         self.assertEqual(
             set(data),
-            {"stats", "processes", "runner_threads", "swimlanes", "lab", "me", "labels", "burst_form", "banners"},
+            {
+                "stats",
+                "processes",
+                "runner_threads",
+                "swimlanes",
+                "lab",
+                "me",
+                "labels",
+                "burst_form",
+                "banners",
+                "constants",
+            },
         )
+        # The client mirrors no constant of the server: it reads them here.
+        self.assertEqual(data["constants"], {
+            "default_lane_minutes": async_lab_dashboard.DEFAULT_LANE_MINUTES,
+            "max_lane_minutes": async_lab_dashboard.MAX_LANE_MINUTES,
+            "gone_visible_seconds": lib_dashboard.GONE_VISIBLE,
+        })  # fmt: skip
+        self.assertEqual(data["swimlanes"]["minutes"], async_lab_dashboard.DEFAULT_LANE_MINUTES)
         # The job figures are get_stats' own, not recomputed.
         self.assertEqual(data["stats"], self.env["async_lab.stats"].get_stats(60, now))
         self.assertEqual(data["stats"]["totals"]["done_window"], 1)
@@ -189,6 +208,18 @@ class TestDashboardData(AsyncLabCase):
             with self.subTest(args=args), self.assertRaises(ValidationError):
                 self.Dashboard.with_user(self.manager).launch_burst(*args)
 
+    def test_launch_errors_name_the_fields_the_form_shows(self):
+        form = self.Dashboard.get_data()["burst_form"]
+        (io_sleep,) = [w for w in form["workloads"] if w["name"] == "io_sleep"]
+        self.assertEqual(io_sleep["params"][0]["label"], "Milliseconds")
+        launch = self.Dashboard.with_user(self.manager).launch_burst
+        with self.assertRaisesRegex(ValidationError, r"^Jobs is empty: enter a whole number between 1 and \d+"):
+            launch("io_sleep", "", IO, {"ms": 10})
+        with self.assertRaisesRegex(ValidationError, r"^Jobs must be an integer between 1 and \d+, got 0"):
+            launch("io_sleep", 0, IO, {"ms": 10})
+        with self.assertRaisesRegex(ValidationError, r"^Milliseconds must be an integer between 1 and 10000"):
+            launch("io_sleep", 2, IO, {"ms": 10**6})
+
     def test_burst_form_offers_only_what_bursts_store(self):
         form = self.Dashboard.get_data()["burst_form"]
         names = [w["name"] for w in form["workloads"]]
@@ -266,6 +297,60 @@ class TestDashboardTour(HttpCase):
         self.assertEqual(set(jobs.mapped("state")), {"done"})
         self.assertEqual(set(jobs.mapped("worker_pid")), {pid})
         self.assertEqual(set(runner.performed), set(jobs.mapped("uuid")))
+
+
+class LabRunner(BurstJobRunner):
+    """The test job runner of bursts, which also finishes a queued experiment.
+
+    (Without running its strategies: the tour checks that its form follows
+    its state live, not the measures.)
+    """
+
+    def _pending(self):
+        self.env.cr.execute(
+            "UPDATE async_lab_experiment SET state = 'done', finished_at = now() AT TIME ZONE 'utc'"
+            " WHERE state = 'queued'"
+        )
+        return super()._pending()
+
+
+@tagged("post_install", "-at_install")
+class TestClickThroughTour(HttpCase):
+    """What a user clicks, in Chromium: launch, watch, open a count, open a job, re-run an experiment."""
+
+    def test_click_through(self):
+        self.env["async_lab.worker"]._cron_refresh()
+        experiment = self.env["async_lab.experiment"].create({
+            "name": "CPU-bound, GIL released", "workload": "cpu_gil_free", "mb": 32, "tasks": 8,
+            "state": "done", "finished_at": fields.Datetime.now(),
+        })  # fmt: skip
+        for sequence, (strategy, wall, speedup) in enumerate((("sequential", 0.44, 1.0), ("processes", 0.2, 2.2))):
+            self.env["async_lab.experiment.result"].create({
+                "experiment_id": experiment.id, "sequence": sequence, "strategy": strategy, "kind": "cpu_nogil",
+                "tasks": 8, "wall_seconds": wall, "speedup": speedup, "ideal": 1 if strategy == "sequential" else 2,
+                "efficiency": speedup / (1 if strategy == "sequential" else 2),
+                "verdict": theory.verdict(strategy, "cpu_nogil", speedup, 1 if strategy == "sequential" else 2, 2,
+                                          baseline_cpu_share=0.35),
+            })  # fmt: skip
+        runner = LabRunner(self.registry)
+        authenticate = self.authenticate
+
+        def authenticate_then_run(*args, **kwargs):
+            result = authenticate(*args, **kwargs)
+            runner.__enter__()
+            return result
+
+        try:
+            with patch.object(self, "authenticate", authenticate_then_run):
+                self.start_tour(DASHBOARD_URL % os.getpid(), "async_lab_click_through_tour", login="admin",
+                                timeout=240)  # fmt: skip
+        finally:
+            if runner._thread.ident is not None:
+                runner.__exit__(None, None, None)
+        self.assertFalse(runner.errors, "\n".join(runner.errors))
+        jobs = self.env["queue.job"].search([("async_lab_burst_id", "!=", False)])
+        self.assertEqual(sorted(jobs.mapped("state")), ["done"] * 3 + ["failed"] * 2)
+        self.assertEqual(experiment.state, "done")
 
 
 @tagged("post_install", "-at_install")

@@ -9,7 +9,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.service import db as service_db
 from odoo.service import server as odoo_server
-from odoo.tests import BaseCase, TransactionCase, tagged
+from odoo.tests import BaseCase, TransactionCase, new_test_user, tagged
 from odoo.tools import config, mute_logger
 
 from odoo.addons.queue_job.jobrunner.runner import PG_ADVISORY_LOCK_ID
@@ -125,6 +125,11 @@ class TestDeploymentBanners(TransactionCase):
             self.assertEqual(sorted(c.args[0] for c in check.call_args_list), ["crm", "shop"])
             self.Deployment._banners({"alive": False})
             self.assertEqual(check.call_count, 2)
+            # Other databases' names are for administrators only.
+            lab_user = new_test_user(self.env, "lab_deploy_user", groups="async_lab.async_lab_group_user")
+            (banner,) = self.Deployment.with_user(lab_user)._banners({"alive": False})
+            self.assertNotIn("shop", banner["message"])
+            self.assertIn("1 other database(s)", banner["message"])
         async_lab_deployment._runner_dbs_cache.clear()
         with patch.dict(config.options, dict(options, db_name=self.db)), \
                 patch.object(service_db, "list_dbs", return_value=listed):  # fmt: skip

@@ -9,6 +9,7 @@ from unittest import mock
 import psycopg2
 import psycopg2.errors
 
+from odoo.sql_db import Cursor
 from odoo.tests import TransactionCase, tagged
 
 from .. import process_tracker
@@ -33,7 +34,8 @@ class FakeRegistry:
 
     @contextlib.contextmanager
     def cursor(self):
-        cr = mock.Mock()
+        cr = mock.Mock(spec=Cursor)  # a real cursor, not a test's: its isolation level is set
+        cr.connection = mock.Mock()
         cr.connection.set_isolation_level.side_effect = self.levels.append
         yield cr
 
@@ -134,6 +136,7 @@ class TestHeartbeatGuard(TransactionCase):
         tracker = ProcessTracker()
         tracker.dbs = {self.env.cr.dbname}
         tracker.tracked_registry = lambda dbname: self.env.registry  # ready or not (at_install)
+        tracker._still_installed = lambda registry, dbname: True
         with (
             mock.patch.object(process_tracker, "in_own_transaction", side_effect=TRANSIENT[4]),
             self.assertLogs("odoo.addons.async_lab.process_tracker", "WARNING") as logs,
@@ -179,3 +182,17 @@ class TestHeartbeatGuard(TransactionCase):
         finally:
             with registry.cursor() as cr:
                 cr.execute("DELETE FROM async_lab_worker WHERE host = %s", [host])
+
+    def test_last_note_is_final(self):
+        """A process's last note marks its row gone at its last moment seen
+        alive, and a heartbeat still in flight changes nothing after it."""
+        Worker = self.env["async_lab.worker"]
+        now = time.time()
+        snap = {"host": "elsewhere", "pid": 4343, "master_pid": 4000, "role": "http", "create_time": 1000.0,
+                "now": now, "requests": 5, "db": self.env.cr.dbname, "limits": {}}  # fmt: skip
+        Worker._report(snap)
+        Worker._report(dict(snap, now=now + 1, requests=6, exit_reason="request_limit"), final=True)
+        self.assertIsNone(Worker._report(dict(snap, now=now + 2, requests=7)))
+        row = Worker.search([("host", "=", "elsewhere"), ("pid", "=", 4343)])
+        self.assertEqual((row.state, row.exit_reason, row.requests), ("gone", "request_limit", 6))
+        self.assertEqual(row.gone_at, row.last_seen)

@@ -172,16 +172,16 @@ class TestStrategies(BaseCase):
     def test_predict_seconds(self):
         calibration = {workloads.CPU_PYTHON_RATE: 1e6, workloads.GIL_FREE_RATE: 100}
         cpu = {"n": 1_000_000}  # 1 s per task
-        self.assertEqual(strategies.predict_seconds("cpu_python", cpu, 4, [SEQUENTIAL], calibration, cores=2), 4)
-        # threads: 4 s (GIL); processes: 2 waves of 2 tasks plus one wave of start-up
+        self.assertEqual(strategies.predict_seconds("cpu_python", cpu, 4, [SEQUENTIAL], calibration, cores=2), 8)
+        # sequential twice: 8 s; threads: 4 s (GIL); processes: 2 waves of 2 tasks plus one wave of start-up
         predicted = strategies.predict_seconds("cpu_python", cpu, 4, [THREADS, PROCESSES], calibration, cores=2)
-        self.assertAlmostEqual(predicted, 4 + 4 + 2 + strategies.PROCESS_START_SECONDS)
+        self.assertAlmostEqual(predicted, 8 + 4 + 2 + strategies.PROCESS_START_SECONDS)
         predicted = strategies.predict_seconds("cpu_gil_free", {"mb": 100}, 4, [THREADS], calibration, cores=4)
-        self.assertEqual(predicted, 4 + 1)
+        self.assertEqual(predicted, 8 + 1)
         predicted = strategies.predict_seconds(
             "io_sleep", {"ms": 1000}, 6, [QUEUE_JOB], calibration, cores=2, capacity=2
         )
-        self.assertEqual(predicted, 6 + 3)
+        self.assertEqual(predicted, 12 + 3)
         with self.assertRaises(WorkloadError):
             strategies.predict_seconds("io_sleep", {"ms": 1000}, 65, [THREADS], calibration, cores=2)
 
@@ -195,6 +195,26 @@ class TestStrategies(BaseCase):
                 self.assertIn("×", row["verdict"])
                 self.assertAlmostEqual(row["efficiency"], row["speedup"] / row["ideal"], places=2)
         json.dumps(rows)
+
+    def test_a_slow_first_baseline_does_not_lift_speedups_above_ideal(self):
+        # A sequential run timed while the CPU was busy elsewhere (or cold)
+        # read slower than the work is, and every other strategy above its
+        # ideal: the baseline is the faster of two sequential runs.
+        run_strategy = strategies.run_strategy
+        slowed = []
+
+        def run_first_sequential_slowly(strategy, *args, **kwargs):
+            result = run_strategy(strategy, *args, **kwargs)
+            if strategy == SEQUENTIAL and not slowed:
+                slowed.append(result.wall_seconds)
+                result.wall_seconds *= 4
+            return result
+
+        with patch.object(strategies, "run_strategy", run_first_sequential_slowly):
+            rows = strategies.compare("io_sleep", {"ms": 50}, 2, [THREADS])
+        self.assertEqual([row["strategy"] for row in rows], [SEQUENTIAL, THREADS])
+        self.assertLess(rows[0]["wall_seconds"], 2 * slowed[0], "the faster sequential run is the baseline")
+        self.assertLess(rows[1]["efficiency"], 1.5, rows[1]["verdict"])
 
     def test_compare_warms_up_with_the_smallest_tasks_at_once(self):
         calls = []

@@ -73,3 +73,20 @@ class TestTheory(BaseCase):
         for arguments, expected in cases:
             with self.subTest(arguments=arguments):
                 self.assertTrue(theory.verdict(*arguments).startswith(expected), theory.verdict(*arguments))
+
+    def test_one_formatting_of_speedups(self):
+        # 1.05 read "1.1× of 1×" in the lab panel and "1.0× of 1" in the
+        # verdict: the verdict, the panel's labels and the results' form all
+        # format the stored value with format_speedup.
+        self.assertEqual(theory.format_speedup(1.05), "1.1×")
+        self.assertEqual(theory.format_speedup(1.0498), "1.1×", "stored as 1.05, read as 1.1 everywhere")
+        self.assertTrue(theory.verdict("processes", "cpu_gil", 1.0498, 2, 2).startswith("processes 1.1× of 2 cores"))
+        text = theory.verdict("queue_job", "io", 0.5, 4, 2, expected=1.0449, because="x")
+        self.assertTrue(text.startswith("queue_job 0.5× of 4 on I/O-bound work, 1.0× expected"), text)
+
+    def test_above_the_ideal_is_explained(self):
+        text = theory.verdict("asyncio", "cpu_nogil", 2.4, 2, 2, baseline_cpu_share=0.35)
+        self.assertIn("above the ideal", text)
+        self.assertIn("35 %", text)
+        self.assertIn("above the ideal", theory.verdict("processes", "cpu_gil", 2.2, 2, 2))
+        self.assertNotIn("above the ideal", theory.verdict("processes", "cpu_gil", 2.0, 2, 2))

@@ -4,12 +4,12 @@ from datetime import timedelta
 
 from odoo.exceptions import AccessError, UserError
 from odoo.modules.module import get_manifest
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
 from odoo.tools import SQL
 from odoo.tools.sql import index_exists
 
 from ..hooks import uninstall_hook
-from ..models.async_lab_stats import STATS_FUNCTION
+from ..models.async_lab_stats import STATS_FUNCTION, utcnow
 from ..models.queue_job import DONE_INDEX, FAILED_INDEX
 from .common import AsyncLabCase, at, now_minute
 
@@ -127,6 +127,34 @@ class TestStats(AsyncLabCase):
         self.assertEqual(row["latency"]["created_enqueued"], {"p50": None, "p95": None})
         self.assertEqual(row["latency"]["started_done"], {"p50": 2.0, "p95": 2.0})
 
+    def test_no_stage_is_below_zero(self):
+        # queue_job's runner stores date_enqueued truncated to the second: a
+        # job created at .700 and enqueued in the same second reads enqueued
+        # 0.7 s before it was created. The stage is 0, the next one not longer
+        # than the job lived.
+        start = self.now.replace(second=0) - timedelta(minutes=5)
+        created = start + timedelta(microseconds=700_000)
+        self.insert_job("root.async_lab.serial", created=created, enqueued=start,
+                        started=at(created, 0.2), done=at(created, 1.2))  # fmt: skip
+        row = self.channel(self.Stats.get_stats(window=60, now=self.now), "root.async_lab.serial")
+        self.assertEqual(row["latency"]["created_enqueued"], {"p50": 0.0, "p95": 0.0})
+        self.assertEqual(row["latency"]["enqueued_started"], {"p50": 0.2, "p95": 0.2})
+        self.assertEqual(row["latency"]["started_done"], {"p50": 1.0, "p95": 1.0})
+        self.assertEqual(row["latency_resolution"], {
+            "created_enqueued": 1.0, "enqueued_started": 1.0, "started_done": 1e-06,
+        })  # fmt: skip
+        # An enqueue instant that async_lab recorded is used to the microsecond
+        # (and one outside created..started is brought back inside).
+        serial = "root.async_lab.serial"
+        self.env.cr.execute("DELETE FROM queue_job WHERE channel = %s", [serial])
+        for received in (0.25, 0.75):
+            self.insert_job(serial, created=created, enqueued=start, started=at(created, 0.5), done=at(created, 1),
+                            async_lab_date_received=at(created, received))  # fmt: skip
+        row = self.channel(self.Stats.get_stats(window=60, now=self.now), serial)
+        self.assertEqual(row["latency"]["created_enqueued"], {"p50": 0.375, "p95": 0.4875})
+        self.assertEqual(row["latency"]["enqueued_started"], {"p50": 0.125, "p95": 0.2375})
+        self.assertEqual(row["latency_resolution"], dict.fromkeys(row["latency"], 1e-06))
+
     def stats_functions(self):
         self.env.cr.execute("SELECT proname FROM pg_proc WHERE starts_with(proname, %s)", [STATS_FUNCTION])
         return [row[0] for row in self.env.cr.fetchall()]
@@ -171,9 +199,37 @@ class TestStats(AsyncLabCase):
         self.env.cr.execute(
             "SELECT pg_get_indexdef(%s::regclass, k, true) FROM generate_series(1, 5) AS k ORDER BY k", [DONE_INDEX]
         )
-        self.assertEqual([row[0] for row in self.env.cr.fetchall()], [
-            "channel", "date_done",
-            "date_part('epoch'::text, date_enqueued - date_created)",
-            "date_part('epoch'::text, date_started - date_enqueued)",
+        keys = [" ".join(row[0].split()) for row in self.env.cr.fetchall()]
+        self.assertEqual(keys[:2], ["channel", "date_done"])
+        enqueued = ("CASE WHEN COALESCE(async_lab_date_received, date_enqueued) IS NOT NULL THEN GREATEST(LEAST("
+                    "COALESCE(async_lab_date_received, date_enqueued), date_started), date_created) ELSE NULL::"
+                    "timestamp without time zone END")  # fmt: skip
+        self.assertEqual(keys[2:], [
+            f"date_part('epoch'::text, {enqueued} - date_created)",
+            f"date_part('epoch'::text, date_started - {enqueued})",
             "date_part('epoch'::text, date_done - date_started)",
         ])  # fmt: skip
+
+
+@tagged("post_install", "-at_install")
+class TestRunJobRecordsReception(HttpCase):
+    """/queue_job/runjob, as the runner calls it, records when the job reached its worker."""
+
+    def test_received_to_the_microsecond_between_enqueue_and_start(self):
+        job = self.env["res.users"].browse(self.env.uid).with_delay(channel="root").exists()
+        record = job.db_record()
+        before = utcnow()
+        # What the runner does: enqueued, to the second, then the request.
+        self.env.cr.execute(
+            "UPDATE queue_job SET state = 'enqueued', date_enqueued = date_trunc('seconds', %s::timestamp)"
+            " WHERE uuid = %s",
+            [before, job.uuid],
+        )
+        record.invalidate_recordset()
+        response = self.url_open(f"/queue_job/runjob?db={self.env.cr.dbname}&job_uuid={job.uuid}")
+        self.assertEqual(response.status_code, 200, response.text)
+        record.invalidate_recordset()
+        self.assertEqual(record.state, "done")
+        received = record.async_lab_date_received
+        self.assertTrue(before <= received <= record.date_started, (before, received, record.date_started))
+        self.assertGreater(received, record.date_enqueued, "the runner's time is truncated, this one is not")

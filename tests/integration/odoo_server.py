@@ -78,14 +78,18 @@ class OdooServer:
         # The venv's bin first on PATH, as in an activated venv: a reload
         # (SIGHUP) re-executes "python" found there, not the system's.
         env = dict(os.environ, PATH="%s:%s" % (ODOO_BIN.parent, os.environ.get("PATH", "")))
-        self.proc = subprocess.Popen(
-            [str(ODOO_BIN), "-c", str(self.conf_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env,
-        )  # fmt: skip
+        # What Odoo prints before its log is set up (a port already in use...).
+        self.outfile = self.logfile.with_suffix(".out")
+        with open(self.outfile, "ab") as out:
+            self.proc = subprocess.Popen(
+                [str(ODOO_BIN), "-c", str(self.conf_path)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("Odoo exited (%s):\n%s" % (self.proc.returncode, self.log()[-3000:]))
+                raise RuntimeError("Odoo exited (%s):\n%s\n%s" % (
+                    self.proc.returncode, self.log()[-3000:], self.outfile.read_text()[-2000:]))  # fmt: skip
             try:
                 if requests.get(self.url + "/web/health", timeout=2).status_code == 200:
                     return self

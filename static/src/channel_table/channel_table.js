@@ -9,6 +9,13 @@ import { useService } from "@web/core/utils/hooks";
 const { DateTime } = luxon;
 
 export const COUNT_COLUMNS = ["pending", "enqueued", "started", "done", "failed"];
+const STATE_LABELS = {
+    pending: _t("Pending"),
+    enqueued: _t("Enqueued"),
+    started: _t("Started"),
+    done: _t("Done"),
+    failed: _t("Failed"),
+};
 
 /**
  * queue_job channels: capacity (from the runner's configuration, its only
@@ -33,33 +40,38 @@ export class ChannelTable extends Component {
         return last ? DateTime.fromISO(last).toLocaleString(DateTime.TIME_24_WITH_SECONDS) : null;
     }
 
-    jobsDomain(channel, state) {
-        const domain = [
-            ["channel", "=", channel.name],
-            ["state", "=", state],
-        ];
+    /**
+     * The count's jobs: the channel in the domain (exact: its name is also
+     * the start of its sub-channels'), the state and the window as filters
+     * of the search view, so that the list shows them as facets.
+     */
+    jobsAction(channel, state) {
+        const context = { create: false, [`search_default_${state}`]: 1 };
+        const domain = [["channel", "=", channel.name]];
         if (state === "done" || state === "failed") {
-            const since = DateTime.utc().minus({ minutes: this.props.window });
-            domain.push([
-                state === "done" ? "date_done" : "date_started",
-                ">=",
-                serializeDateTime(since),
-            ]);
+            const filter = state === "done" ? "async_lab_done_last_hour" : "async_lab_started_last_hour";
+            if (this.props.window === 60) {
+                context[`search_default_${filter}`] = 1;
+            } else {
+                const since = DateTime.utc().minus({ minutes: this.props.window });
+                const field = state === "done" ? "date_done" : "date_started";
+                domain.push([field, ">=", serializeDateTime(since)]);
+            }
         }
-        return domain;
-    }
-
-    openJobs(channel, state) {
-        return this.action.doAction({
+        return {
             type: "ir.actions.act_window",
-            name: _t("%s jobs of %s", state, channel.name),
+            name: _t("%(state)s jobs of %(channel)s", { state: STATE_LABELS[state], channel: channel.name }),
             res_model: "queue.job",
             views: [
                 [false, "list"],
                 [false, "form"],
             ],
-            domain: this.jobsDomain(channel, state),
-            context: { create: false },
-        });
+            domain,
+            context,
+        };
+    }
+
+    openJobs(channel, state) {
+        return this.action.doAction(this.jobsAction(channel, state));
     }
 }

@@ -2,6 +2,7 @@
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import { Component, onWillStart, useState } from "@odoo/owl";
+import { browser } from "@web/core/browser/browser";
 import { loadBundle } from "@web/core/assets";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
@@ -24,7 +25,15 @@ export const BUS_CHANNEL = "async_lab.dashboard";
 /** Statistics window of the counters, chart and tables, in minutes. */
 export const WINDOW_MINUTES = 60;
 export const LANE_MINUTES_CHOICES = [1, 2, 5, 10, 30, 60];
-export const DEFAULT_LANE_MINUTES = 5;
+/** The user's timeline choices, remembered by the browser. */
+export const LANE_MINUTES_KEY = "async_lab.lane_minutes";
+export const LANE_FIT_KEY = "async_lab.lane_fit";
+
+/** The remembered timeline length, or null for the server's default. */
+function storedLaneMinutes() {
+    const minutes = parseInt(browser.localStorage.getItem(LANE_MINUTES_KEY), 10);
+    return LANE_MINUTES_CHOICES.includes(minutes) ? minutes : null;
+}
 
 /**
  * Async Lab → Dashboard: processes, queue_job channels and experiments,
@@ -53,7 +62,8 @@ export class AsyncLabDashboard extends Component {
         this.state = useState({
             data: null,
             error: null,
-            laneMinutes: DEFAULT_LANE_MINUTES,
+            laneMinutes: storedLaneMinutes(),
+            fitLanes: browser.localStorage.getItem(LANE_FIT_KEY) !== "0",
         });
         this.live = useLiveUpdates(() => this.load(), BUS_CHANNEL);
         onWillStart(async () => {
@@ -71,11 +81,14 @@ export class AsyncLabDashboard extends Component {
             const data = await this.keepLast.add(
                 this.rpc(
                     DATA_ROUTE,
-                    { window: WINDOW_MINUTES, lane_minutes: this.state.laneMinutes },
+                    this.state.laneMinutes
+                        ? { window: WINDOW_MINUTES, lane_minutes: this.state.laneMinutes }
+                        : { window: WINDOW_MINUTES },
                     { silent: true }
                 )
             );
             this.state.data = data;
+            this.state.laneMinutes = data.swimlanes.minutes;
             this.state.error = null;
         } catch (error) {
             this.state.error = error?.data?.message || error?.message || String(error);
@@ -150,7 +163,13 @@ export class AsyncLabDashboard extends Component {
 
     onLaneMinutesChange(ev) {
         this.state.laneMinutes = parseInt(ev.target.value, 10);
+        browser.localStorage.setItem(LANE_MINUTES_KEY, String(this.state.laneMinutes));
         this.load();
+    }
+
+    onFitChange(ev) {
+        this.state.fitLanes = ev.target.checked;
+        browser.localStorage.setItem(LANE_FIT_KEY, ev.target.checked ? "1" : "0");
     }
 
     onLaunched() {

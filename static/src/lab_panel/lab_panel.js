@@ -4,7 +4,7 @@
 import { Component } from "@odoo/owl";
 import { useService } from "@web/core/utils/hooks";
 
-import { formatDuration, formatSpeedup } from "../utils/format";
+import { formatDuration } from "../utils/format";
 
 /** Efficiency (speedup ÷ ideal) from which a bar counts as good, then as poor. */
 const GOOD_EFFICIENCY = 0.75;
@@ -24,7 +24,6 @@ export class LabPanel extends Component {
     setup() {
         this.action = useService("action");
         this.formatDuration = formatDuration;
-        this.formatSpeedup = formatSpeedup;
     }
 
     get latest() {

@@ -1,12 +1,17 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component, useState } from "@odoo/owl";
+import { Component, onWillUnmount, useState } from "@odoo/owl";
+import { browser } from "@web/core/browser/browser";
 import { _t } from "@web/core/l10n/translation";
 import { useService } from "@web/core/utils/hooks";
 
 /** Jobs of a burst launched from the dashboard unless the user says otherwise. */
 export const DEFAULT_COUNT = 10;
+/** A launch message ("Burst 3 launched…") goes after this long: it tells what just happened, not what is. */
+export const MESSAGE_SECONDS = 15;
+
+const { DateTime } = luxon;
 
 /** "12" -> 12; anything else is sent as typed, for the server to explain. */
 function asInteger(value) {
@@ -45,6 +50,8 @@ export class LaunchPanel extends Component {
             result: null,
             error: null,
         });
+        this.messageTimer = null;
+        onWillUnmount(() => browser.clearTimeout(this.messageTimer));
     }
 
     get workload() {
@@ -76,8 +83,9 @@ export class LaunchPanel extends Component {
                 kind: "burst",
                 id: result.burst_id,
                 text: _t(
-                    "Burst %s launched: %s jobs on %s",
+                    "Burst %s launched at %s: %s jobs on %s",
                     result.burst_id,
+                    DateTime.now().toLocaleString(DateTime.TIME_24_WITH_SECONDS),
                     result.job_uuids.length,
                     result.channel
                 ),
@@ -94,8 +102,9 @@ export class LaunchPanel extends Component {
                 kind: "experiment",
                 id: result.experiment_id,
                 text: _t(
-                    "Experiment %s queued: its results appear in the lab panel when it is done.",
-                    result.experiment_id
+                    "Experiment %s queued at %s: its results appear in the lab panel when it is done.",
+                    result.experiment_id,
+                    DateTime.now().toLocaleString(DateTime.TIME_24_WITH_SECONDS)
                 ),
             };
         });
@@ -105,8 +114,12 @@ export class LaunchPanel extends Component {
         this.state.busy = true;
         this.state.error = null;
         this.state.result = null;
+        browser.clearTimeout(this.messageTimer);
         try {
             this.state.result = await call();
+            this.messageTimer = browser.setTimeout(() => {
+                this.state.result = null;
+            }, MESSAGE_SECONDS * 1000);
             this.props.onLaunched();
         } catch (error) {
             this.state.error = errorMessage(error);

@@ -6,8 +6,6 @@ import { _t } from "@web/core/l10n/translation";
 
 import { formatAge, formatMiB, formatPercent } from "../utils/format";
 
-/** Seconds a vanished process takes to fade out (lib/dashboard.py GONE_VISIBLE). */
-const FADE_SECONDS = 120;
 const ROLE_ICONS = {
     master: "fa-sitemap",
     threaded: "fa-server",
@@ -34,6 +32,8 @@ export class ProcessTree extends Component {
         hosts: Array,
         labels: Object,
         me: Object,
+        /** Seconds a vanished process stays on the map (the server's GONE_VISIBLE). */
+        fadeSeconds: Number,
     };
 
     setup() {
@@ -92,7 +92,8 @@ export class ProcessTree extends Component {
         if (node.state !== "gone") {
             return "";
         }
-        const opacity = Math.max(0.2, 0.7 * (1 - (node.gone_for || 0) / FADE_SECONDS));
+        // A vanished process fades out while the server still sends it.
+        const opacity = Math.max(0.2, 0.7 * (1 - (node.gone_for || 0) / this.props.fadeSeconds));
         return `opacity: ${opacity.toFixed(2)}`;
     }
 

@@ -40,6 +40,21 @@ export class StageLatency extends Component {
         return this.props.channels.filter((channel) => channel.done > 0);
     }
 
+    /** A stage measured from queue_job's enqueue time, which is to the second. */
+    isCoarse(channel, stage) {
+        return (channel.latency_resolution?.[stage.key] || 0) >= 1;
+    }
+
+    get anyCoarse() {
+        return this.rows.some((channel) => STAGES.some((stage) => this.isCoarse(channel, stage)));
+    }
+
+    resolutionText(channel, stage) {
+        return this.isCoarse(channel, stage)
+            ? _t("%s: to the second (queue_job's enqueue time)", stage.help)
+            : _t("%s: to the microsecond", stage.help);
+    }
+
     /** The p50 of each stage as a share of their sum, for the stacked bar. */
     segments(channel) {
         const values = STAGES.map((stage) => channel.latency[stage.key].p50 || 0);

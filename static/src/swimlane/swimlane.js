@@ -6,7 +6,7 @@ import { _t } from "@web/core/l10n/translation";
 import { useService } from "@web/core/utils/hooks";
 
 import { formatDuration } from "../utils/format";
-import { layoutLane, peakConcurrency, timeTicks } from "../utils/lanes";
+import { fitRange, layoutLane, peakConcurrency, timeTicks } from "../utils/lanes";
 
 const { DateTime } = luxon;
 
@@ -28,6 +28,8 @@ export class Swimlane extends Component {
         colors: Object,
         channels: Array,
         labels: Object,
+        /** Start the timeline at the first job shown rather than at the start of its window. */
+        fit: { type: Boolean, optional: true },
         slots: { type: Object, optional: true },
     };
 
@@ -37,8 +39,10 @@ export class Swimlane extends Component {
     }
 
     get timeline() {
-        const t0 = Date.parse(this.props.swimlanes.since);
+        const since = Date.parse(this.props.swimlanes.since);
         const t1 = Date.parse(this.props.swimlanes.until);
+        const starts = this.props.swimlanes.lanes.flatMap((lane) => lane.jobs.map((job) => Date.parse(job.start)));
+        const t0 = this.props.fit ? fitRange(starts, since, t1) : since;
         const lanes = this.props.swimlanes.lanes.map((lane) => ({
             ...lane,
             ...layoutLane(lane.jobs, t0, t1),

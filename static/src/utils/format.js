@@ -115,16 +115,3 @@ export function formatPercent(percent) {
     }
     return `${trim(percent, percent >= 100 ? 0 : 1)} %`;
 }
-
-/**
- * A speedup factor: "3.2×".
- *
- * @param {number|null|undefined} factor
- * @returns {string}
- */
-export function formatSpeedup(factor) {
-    if (factor === null || factor === undefined) {
-        return DASH;
-    }
-    return `${trim(factor, factor >= 10 ? 0 : 1)}×`;
-}

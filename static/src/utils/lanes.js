@@ -37,22 +37,27 @@ export function packRows(intervals) {
 }
 
 /**
- * The most intervals open at the same time (touching ones do not overlap).
+ * The most intervals open at the same time. Touching intervals do not
+ * overlap, but an instant (start = end: a failed job whose end is not known)
+ * is open at that instant: it ran, so it counts.
  *
  * @param {{start: number, end: number}[]} intervals
  * @returns {number}
  */
 export function peakConcurrency(intervals) {
+    // At equal times: ends of intervals, then starts, then ends of instants.
+    const END = 0;
+    const START = 1;
+    const INSTANT_END = 2;
     const events = [];
     for (const { start, end } of intervals) {
-        events.push([start, 1], [end, -1]);
+        events.push([start, START], [Math.max(start, end), end > start ? END : INSTANT_END]);
     }
-    // At equal times, ends come before starts.
     events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     let open = 0;
     let peak = 0;
-    for (const [, delta] of events) {
-        open += delta;
+    for (const [, kind] of events) {
+        open += kind === START ? 1 : -1;
         peak = Math.max(peak, open);
     }
     return peak;
@@ -100,6 +105,25 @@ export function layoutLane(jobs, t0, t1) {
         ...barGeometry(item.start, item.end, t0, t1),
     }));
     return { rows, bars };
+}
+
+/**
+ * Start of a timeline fitted to the jobs it shows: a little before the first
+ * job's start (a twentieth of the span, at least a second), never before
+ * ``since``; ``since`` when there is no job.
+ *
+ * @param {number[]} starts
+ * @param {number} since
+ * @param {number} until
+ * @returns {number}
+ */
+export function fitRange(starts, since, until) {
+    if (!starts.length) {
+        return since;
+    }
+    const first = Math.min(...starts);
+    const margin = Math.max(1000, (until - first) / 20);
+    return Math.max(since, first - margin);
 }
 
 /** Tick spacings of the timeline axis, in seconds. */

@@ -7,12 +7,12 @@ import {
     formatMiB,
     formatPercent,
     formatPercentiles,
-    formatSpeedup,
 } from "@async_lab/utils/format";
 import {
     barGeometry,
     layoutLane,
     packRows,
+    fitRange,
     peakConcurrency,
     timeTicks,
 } from "@async_lab/utils/lanes";
@@ -42,7 +42,7 @@ QUnit.module("async_lab", () => {
             assert.strictEqual(formatPercentiles({ p50: 2, p95: null }), "2 s / –");
         });
 
-        QUnit.test("ages, memory, CPU and speedups", (assert) => {
+        QUnit.test("ages, memory and CPU", (assert) => {
             assert.strictEqual(formatAge(44.6), "45 s");
             assert.strictEqual(formatAge(12 * 60 + 5), "12 min");
             assert.strictEqual(formatAge(3 * 3600 + 20 * 60), "3 h 20 min");
@@ -54,8 +54,6 @@ QUnit.module("async_lab", () => {
             assert.strictEqual(formatPercent(12.5), "12.5 %");
             assert.strictEqual(formatPercent(187.4), "187 %");
             assert.strictEqual(formatPercent(null), "–");
-            assert.strictEqual(formatSpeedup(3.16), "3.2×");
-            assert.strictEqual(formatSpeedup(15.6), "16×");
         });
     });
 
@@ -90,6 +88,26 @@ QUnit.module("async_lab", () => {
             assert.strictEqual(peakConcurrency(serial), 1);
             assert.strictEqual(peakConcurrency([...serial, { start: 50, end: 60 }]), 2);
             assert.strictEqual(peakConcurrency([]), 0);
+        });
+
+        QUnit.test("a fitted timeline starts just before its first job", (assert) => {
+            // A 20 s burst 8 minutes into a 10 minute timeline: it fills the width.
+            const since = 0;
+            const until = 600_000;
+            assert.strictEqual(fitRange([480_000, 490_000], since, until), 480_000 - 6_000);
+            assert.strictEqual(fitRange([599_900], since, until), 599_900 - 1000, "at least a second");
+            assert.strictEqual(fitRange([100], since, until), 0, "never before the window");
+            assert.strictEqual(fitRange([], since, until), 0);
+        });
+
+        QUnit.test("failed jobs ran: instants count in the peak", (assert) => {
+            // Three jobs that failed at once (no known end: start = end).
+            const failed = [100, 100, 100].map((t) => ({ start: t, end: t }));
+            assert.strictEqual(peakConcurrency(failed), 3);
+            assert.strictEqual(peakConcurrency([{ start: 100, end: 100 }, { start: 200, end: 200 }]), 1);
+            // An instant inside a running interval overlaps it, not at its edges.
+            assert.strictEqual(peakConcurrency([{ start: 0, end: 50 }, { start: 20, end: 20 }]), 2);
+            assert.strictEqual(peakConcurrency([{ start: 0, end: 50 }, { start: 50, end: 50 }]), 1);
         });
 
         QUnit.test("bar geometry is clamped to the timeline and stays visible", (assert) => {
