@@ -146,6 +146,12 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
             timeout: 30000,
         },
         {
+            content: "The launch message goes once it is no longer news",
+            trigger: ".o_async_lab_launch:not(:has(.o_async_lab_launch_result)) .o_async_lab_burst_form",
+            isCheck: true,
+            timeout: 30000,
+        },
+        {
             content: "The timeline counts the failed jobs: they ran",
             trigger: `.o_async_lab_legend_item[data-channel="${CPU}"]:not([data-peak="0"])`,
             isCheck: true,
