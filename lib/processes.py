@@ -319,6 +319,15 @@ def pair_respawns(gone, fresh):
 
     >>> pair_respawns(gone, [dict(fresh[2], create_time=60.0)])
     []
+
+    A replacement that vanished in its turn before anyone paired them (its
+    row is in both lists) replaced the first; its own replacement, the second:
+
+    >>> first = dict(gone[0], id=1, last_seen=44.0)
+    >>> second = {"id": 5, "host": "h", "master_pid": 10, "role": "http", "create_time": 45.0, "last_seen": 46.0}
+    >>> third = {"id": 6, "host": "h", "master_pid": 10, "role": "http", "create_time": 47.0}
+    >>> pair_respawns([first, second], [second, third])
+    [Respawn(old_id=1, new_id=5), Respawn(old_id=5, new_id=6)]
     """
     taken = set()
     pairs = []

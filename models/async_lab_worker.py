@@ -316,7 +316,7 @@ class AsyncLabWorker(models.Model):
         # This host's live rows, and the recently gone ones that the pairing
         # may update, locked up front in id order.
         rows = self._lock_rows(
-            "host = %s AND (state != 'gone' OR (replaced_by_id IS NULL AND gone_at > %s))",
+            "host = %s AND (state != 'gone' OR gone_at > %s)",
             [host, to_datetime(now - PAIRING_WINDOW)],
         )
         rows = [r for r in rows if r["state"] != "gone"]
@@ -389,14 +389,16 @@ class AsyncLabWorker(models.Model):
         gone = cr.dictfetchall()
         if not gone:
             return
+        # A replacement may be gone already (killed in its turn before this
+        # sweep): it still replaced the one before it.
         cr.execute(
             """SELECT id, host, master_pid, role, pid, extract(epoch FROM started_at) AS create_time
                  FROM async_lab_worker
-                WHERE host = %s AND state != 'gone' AND replaces_id IS NULL""",
-            [host],
+                WHERE host = %s AND replaces_id IS NULL AND (state != 'gone' OR gone_at > %s)""",
+            [host, to_datetime(now - PAIRING_WINDOW)],
         )
         fresh = cr.dictfetchall()
-        by_id = {r["id"]: r for r in gone + fresh}
+        by_id = {r["id"]: r for r in fresh + gone}  # a row in both: its gone view, which has more
         Respawn = self.env["async_lab.respawn"].sudo()
         for pair in processes.pair_respawns(gone, fresh):
             old, new = by_id[pair.old_id], by_id[pair.new_id]

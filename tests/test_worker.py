@@ -141,3 +141,16 @@ class TestWorkerRegistry(TransactionCase):
             tracker.request_started()
             tracker.request_done()
         self.assertEqual(tracker.counts["requests"], before["requests"] + 1)
+
+    def test_replacement_killed_in_its_turn_is_paired(self):
+        # A recycles, B replaces it and is killed before any sweep paired
+        # them, C replaces B: two respawns, A -> B and B -> C.
+        now = time.time()
+        host = "pairing-test"
+        for pid, started, seen, final in ((1, now - 100, now - 60, True), (2, now - 50, now - 40, True),
+                                          (3, now - 30, now - 5, False)):  # fmt: skip
+            self.Worker._upsert(self.snap(host=host, pid=pid, create_time=started, now=seen), self_reported=True,
+                                final=final)  # fmt: skip
+        self.Worker._pair_respawns(host, now)
+        respawns = self.env["async_lab.respawn"].search([("host", "=", host)])
+        self.assertEqual(sorted((r.old_pid, r.new_pid) for r in respawns), [(1, 2), (2, 3)])

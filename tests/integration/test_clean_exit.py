@@ -65,7 +65,9 @@ def test_recycles_and_graceful_stop_are_not_crashes(make_server, db_cursor):
         return [pid for pid, r in rows(db_cursor, server.pid).items() if r["reason"] == "request_limit"]
 
     limited = server.wait_for(request_limit_seen, timeout=60, interval=0, what="a worker past limit_request")
-    assert all(rows(db_cursor, server.pid)[pid]["state"] == "gone" for pid in limited)
+    # Its reason can show one heartbeat before its last note marks it gone.
+    server.wait_for(lambda: all(rows(db_cursor, server.pid)[pid]["state"] == "gone" for pid in limited),
+                    timeout=30, what="the recycled workers gone")  # fmt: skip
 
     # A worker that vanishes without a word is the only "killed" one.
     roles = wait_tree(server, db_cursor)
