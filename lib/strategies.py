@@ -541,17 +541,22 @@ def compare(workload, params, tasks, strategies, pool_size=None, cores=None, ser
     ]  # fmt: skip
 
 
-def predict_seconds(workload, params, tasks, strategies, calibration, cores, pool_size=None, capacity=None):
+def predict_seconds(workload, params, tasks, strategies, calibration, cores, pool_size=None, capacity=None,
+                    baseline=True):  # fmt: skip
     """Predicted duration of :func:`compare` (plus ``queue_job`` if listed).
 
     The sequential baseline takes twice ``tasks`` × the per-task estimate; each
     other strategy runs the tasks in waves of its ideal parallelism, and
     ``processes`` adds :data:`PROCESS_START_SECONDS` per wave of workers
     spawned on the cores. ``calibration`` comes from
-    :func:`.workloads.calibrate`.
+    :func:`.workloads.calibrate`. With ``baseline=False`` (one strategy run
+    alone, as by :func:`run_strategy`) there is no baseline, and a listed
+    ``sequential`` counts once.
 
     >>> predict_seconds("io_sleep", {"ms": 100}, 8, ["threads", "asyncio"], {}, cores=2)
     1.8
+    >>> predict_seconds("io_sleep", {"ms": 100}, 8, ["threads"], {}, cores=2, baseline=False)
+    0.1
     """
     params = workloads.validate(workload, params)
     tasks = _TASKS.clean(tasks)
@@ -559,9 +564,11 @@ def predict_seconds(workload, params, tasks, strategies, calibration, cores, poo
         _check_strategy(strategy, STRATEGIES)
     spec = workloads.WORKLOADS[workload]
     per_task = spec.estimate_seconds(params, calibration)
-    total = 2 * tasks * per_task  # the sequential baseline, twice (see compare)
+    sequential = tasks * per_task
+    total = 2 * sequential if baseline else 0.0  # compare measures the baseline twice
     for strategy in dict.fromkeys(strategies):
         if strategy == SEQUENTIAL:
+            total += 0.0 if baseline else sequential
             continue
         size = resolve_pool_size(strategy, tasks, pool_size, cores)
         ideal = theory.ideal_speedup(strategy, spec.kind, tasks, cores, size, capacity)

@@ -594,7 +594,7 @@ class AsyncLabExperiment(models.Model):
         try:
             tasks = strategies._TASKS.clean(tasks)
             predicted = strategies.predict_seconds(workload, clean, tasks, [strategy], calibration(),
-                                                   strategies.usable_cores())  # fmt: skip
+                                                   strategies.usable_cores(), baseline=False)  # fmt: skip
         except workloads.WorkloadError as exc:
             raise ValidationError(str(exc)) from exc
         cap = self._duration_cap()

@@ -6,7 +6,7 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.sql_db import db_connect
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import config, mute_logger
@@ -118,6 +118,17 @@ class TestLabBounds(ManagerCase):
         self.env["ir.config_parameter"].sudo().set_param("async_lab.run_timeout_seconds", "90")
         with patch.dict(config.options, dict(limits, workers=0)):
             self.assertEqual(Experiment._run_seconds_allowed(), 90, "threaded mode: no watchdog, the setting")
+
+    def test_a_single_run_is_capped_on_its_own_duration(self):
+        """POST /async_lab/run measures one strategy, with no sequential baseline
+        (64 × 300 ms on threads is one wave, not 39 s)."""
+        with patch.object(type(self.env["async_lab.experiment"]), "_duration_cap", return_value=10):
+            with patch("odoo.addons.async_lab.lib.strategies.run_strategy") as run:
+                run.return_value.as_dict.return_value = {}
+                self.Experiment.api_run_inline("io_sleep", {"ms": 300}, "threads", 64)
+            run.assert_called_once()
+            with self.assertRaisesRegex(ValidationError, "About 19 s of work, more than the 10 s allowed"):
+                self.Experiment.api_run_inline("io_sleep", {"ms": 300}, "sequential", 64)
 
     def test_default_bound_derives_from_db_maxconn(self):
         self.assertEqual(self.Burst._max_db_connections(), max(1, config["db_maxconn"] // 4))

@@ -185,6 +185,10 @@ class TestStrategies(BaseCase):
             "io_sleep", {"ms": 1000}, 6, [QUEUE_JOB], calibration, cores=2, capacity=2
         )
         self.assertEqual(predicted, 12 + 3)
+        # one strategy alone (POST /async_lab/run): no baseline; sequential counts once
+        io = {"ms": 300}
+        self.assertAlmostEqual(strategies.predict_seconds("io_sleep", io, 64, [THREADS], {}, 2, baseline=False), 0.3)
+        self.assertAlmostEqual(strategies.predict_seconds("io_sleep", io, 4, [SEQUENTIAL], {}, 2, baseline=False), 1.2)
         with self.assertRaises(WorkloadError):
             strategies.predict_seconds("io_sleep", {"ms": 1000}, 65, [THREADS], calibration, cores=2)
 

@@ -3,9 +3,12 @@
 """The dashboard of a real prefork server (workers=3) in headless Chromium.
 
 With bursts in flight it must draw the throughput chart and list exactly
-the server's live processes; its screenshot is the README's (docs/dashboard.png).
+the server's live processes. Its screenshot goes to the test's temporary
+folder; with ASYNC_LAB_UPDATE_SCREENSHOT=1 it replaces the README's
+(docs/dashboard.png), so a test run leaves the checkout as it found it.
 """
 
+import os
 import time
 
 import psutil
@@ -13,7 +16,7 @@ from cdp import Chromium
 from odoo_server import REPO
 
 CHANNELS = "root:2,root.async_lab:2,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
-SCREENSHOT = REPO / "docs" / "dashboard.png"
+README_SCREENSHOT = REPO / "docs" / "dashboard.png"
 DASHBOARD = "/web#action=async_lab.async_lab_dashboard_action"
 #: Jobs in flight for the picture. root:2 runs two jobs at once: the serial
 #: channel's one at a time beside I/O jobs, then CPU jobs.
@@ -49,7 +52,8 @@ def cancel_leftovers(db_cursor, burst_ids):
     )
 
 
-def test_dashboard_shows_the_live_processes_and_a_chart(make_server, db_cursor):
+def test_dashboard_shows_the_live_processes_and_a_chart(make_server, db_cursor, tmp_path):
+    target = README_SCREENSHOT if os.environ.get("ASYNC_LAB_UPDATE_SCREENSHOT") == "1" else tmp_path / "dashboard.png"
     started = time.monotonic()
     # The picture shows this server alone, not the processes of earlier runs
     # on this throwaway database fading out.
@@ -62,7 +66,7 @@ def test_dashboard_shows_the_live_processes_and_a_chart(make_server, db_cursor):
             resp = session.post(server.url + "/async_lab/jobs", json=body, timeout=30)
             assert resp.status_code == 202, resp.text
             burst_ids.append(resp.json()["burst_id"])
-        path = screenshot_dashboard(server, session)
+        path = screenshot_dashboard(server, session, target)
     finally:
         server.stop()
         cancel_leftovers(db_cursor, burst_ids)
@@ -71,7 +75,7 @@ def test_dashboard_shows_the_live_processes_and_a_chart(make_server, db_cursor):
     assert time.monotonic() - started < 90
 
 
-def screenshot_dashboard(server, session):
+def screenshot_dashboard(server, session, target):
     """Open the dashboard, check what it shows, and save its picture."""
     with Chromium(width=1440, height=900) as browser:
         browser.set_cookie("session_id", session.cookies["session_id"], server.url)
@@ -103,4 +107,4 @@ def screenshot_dashboard(server, session):
         assert not browser.evaluate("!!document.querySelector('.o_error_dialog, .o_async_lab_error')")
         browser.resize(1440, min(browser.evaluate(CONTENT_HEIGHT) + 16, 4000))
         time.sleep(0.5)  # the chart redraws at the new size
-        return browser.screenshot(SCREENSHOT)
+        return browser.screenshot(target)

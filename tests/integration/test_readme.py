@@ -5,6 +5,8 @@
 import subprocess
 import sys
 
+import docutils.core
+import docutils.utils
 from odoo_server import REPO
 
 
@@ -19,3 +21,13 @@ def test_readme_documents_the_two_commands_and_ci_calls_one():
     for needle in ("make run", "make test", "ODOO_SRC", "server_wide_modules", "[queue_job]", "addons_path"):
         assert needle in readme, needle
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_renders_without_docutils_warnings():
+    """A malformed table renders as an error box on the Odoo Apps page."""
+    for path in [REPO / "README.rst", *sorted((REPO / "readme").glob("*.rst"))]:
+        text = path.read_text()
+        try:
+            docutils.core.publish_doctree(text, settings_overrides={"report_level": 5, "halt_level": 2})
+        except docutils.utils.SystemMessage as exc:
+            raise AssertionError("%s: %s" % (path.name, exc)) from None
