@@ -32,6 +32,7 @@ from odoo.service import server as odoo_server
 from odoo.tools import config
 
 from odoo.addons.queue_job.job import Job
+from odoo.addons.queue_job.jobrunner.runner import _channels
 
 from .lib import processes
 
@@ -101,6 +102,7 @@ class ProcessTracker:
         self.cpu_sample = None
         self.failures = 0
         self.role = None
+        self._server_config = None
 
     # -- hooks (hot path: memory only) ------------------------------------
     def count(self, kind, dbname=None):
@@ -223,9 +225,18 @@ class ProcessTracker:
             "exit_reason": self.exit_reason,
             "threads": threads,
             "limits": processes.limits_for(role, config),
+            "server_config": self.server_config(),
             "siblings": sibling_snapshot(),
             **counts,
         }
+
+    def server_config(self):
+        """The configuration this process sees (read once: it does not change while it runs)."""
+        if self._server_config is None:
+            options = dict(config.options, server_wide_modules=odoo.conf.server_wide_modules)
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            self._server_config = processes.server_config(options, _channels(), cores)
+        return self._server_config
 
     @staticmethod
     def tracked_registry(dbname):

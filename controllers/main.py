@@ -41,6 +41,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from ..lib import tokens, workloads
+from ..models.async_lab_advisor import ADVICE_WINDOW
 from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
 from ..models.async_lab_experiment import calibration
 from ..models.async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW
@@ -299,6 +300,11 @@ class AsyncLabController(http.Controller):
     def stats(self, window=None):
         window = bounded_int("window", window, 1, MAX_WINDOW, DEFAULT_WINDOW)
         return request.make_json_response(request.env["async_lab.stats"].get_stats(window))
+
+    @api_route("/async_lab/advice", methods=["GET"], query=("window",))
+    def advice(self, window=None):
+        window = bounded_int("window", window, 1, MAX_WINDOW, ADVICE_WINDOW)
+        return request.make_json_response(request.env["async_lab.advisor"].get_advice(window))
 
     # -- await pattern: run it inside the request, then answer ----------------
     @api_route("/async_lab/run", methods=["POST"], group=GROUP_MANAGER)

@@ -108,6 +108,20 @@ def spec(max_io_ms=5000):
                            "totals": {"type": "object"}, "series": {"type": "object"},
                            "runner": {"type": "object"}},
         },
+        "Advice": {
+            "type": "object", "required": ["generated_at", "window_minutes", "hosts", "findings", "checked"],
+            "properties": {
+                "generated_at": {"type": "string"}, "window_minutes": {"type": "integer"},
+                "hosts": {"type": "array", "items": {"type": "object"}}, "measured": {"type": "object"},
+                "findings": {"type": "array", "items": {
+                    "type": "object", "required": ["code", "severity", "title", "evidence", "fix", "host"],
+                    "properties": {"code": {"type": "string"}, "severity": {"type": "string",
+                                                                            "enum": ["critical", "warning", "info"]},
+                                   "title": {"type": "string"}, "evidence": {"type": "object"},
+                                   "fix": {"type": "string"}, "host": {"type": "string", "nullable": True}}}},
+                "checked": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "RunRequest": {
             "type": "object", "required": ["workload", "strategy"], "additionalProperties": False,
             "properties": {
@@ -142,6 +156,10 @@ def spec(max_io_ms=5000):
             parameters=[{"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}])},
         "/async_lab/stats": {"get": _operation(
             "Job statistics by channel over the last `window` minutes", "200", _ref("Stats"), read,
+            parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")])},
+        "/async_lab/advice": {"get": _operation(
+            "Capacity advisor: findings on each node's configuration and the load of the last `window` minutes, "
+            "worst first", "200", _ref("Advice"), read,
             parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")])},
         "/async_lab/run": {"post": _operation(
             "Run N tasks inside this request with one strategy", "200", _ref("RunResult"),

@@ -167,16 +167,19 @@ def check_server_wide(conf, load, host):
     ]
 
 
-def check_runner(conf, load, host):
-    """queue_job is server-wide but no job runner is alive for the database.
+def check_runner(hosts, load):
+    """queue_job is server-wide on some node, but no job runner is alive for the database.
+
+    A database-wide finding (``host`` None): queue_job runs one runner per database.
 
     >>> conf = {"server_wide_modules": ["base", "web", "queue_job"]}
-    >>> [f["code"] for f in check_runner(conf, {"runner_alive": False, "runner_hosts": []}, "h")]
-    ['runner_not_alive']
-    >>> check_runner(conf, {"runner_alive": True}, "h")
+    >>> [(f["code"], f["host"]) for f in check_runner({"h": conf}, {"runner_alive": False, "runner_hosts": []})]
+    [('runner_not_alive', None)]
+    >>> check_runner({"h": conf}, {"runner_alive": True})
     []
     """
-    if load.get("runner_alive") or "queue_job" not in (conf.get("server_wide_modules") or []):
+    server_wide = any("queue_job" in (conf.get("server_wide_modules") or []) for conf in hosts.values())
+    if load.get("runner_alive") or not server_wide:
         return []
     backlog = sum(c.get("backlog") or 0 for c in (load.get("channels") or {}).values())
     return [
@@ -187,7 +190,6 @@ def check_runner(conf, load, host):
             {"runner_hosts": load.get("runner_hosts") or [], "jobs_waiting": backlog},
             "Restart Odoo (the runner takes its databases when it starts) and check that "
             "channels does not start with root:0 (which disables the runner)",
-            host,
         )
     ]
 
@@ -602,9 +604,9 @@ def check_jobs_hold_workers(conf, load, host):
     ]
 
 
+#: Rules on one node's configuration and load: ``rule(conf, load, host)``.
 RULES = (
     check_server_wide,
-    check_runner,
     check_root_capacity,
     check_sub_channels,
     check_connections,
@@ -616,6 +618,8 @@ RULES = (
     check_crons,
     check_jobs_hold_workers,
 )
+#: Rules on the database as a whole: ``rule(hosts, load)``.
+DATABASE_RULES = (check_runner,)
 
 #: What a healthy host was checked for, as the "nothing to fix" answer says.
 CHECKED = (
@@ -635,6 +639,9 @@ CHECKED = (
 def advise(hosts, load):
     """All findings for ``hosts`` (``{host: conf}``), worst first.
 
+    ``load["by_host"]`` (``{host: {...}}``) holds what is measured per host
+    (its workers' memory, the connections others hold), over the shared load.
+
     >>> conf = {"workers": 9, "max_cron_threads": 1, "db_maxconn": 64, "cpu_count": 4,
     ...         "server_wide_modules": ["base", "web", "queue_job"], "limit_time_real": 120,
     ...         "channels": normalise({"root": {"capacity": 4}, "root.io": {"capacity": 3}})}
@@ -644,7 +651,10 @@ def advise(hosts, load):
     ['root_capacity_ge_workers', 'workers_vs_cores']
     """
     findings = []
+    for rule in DATABASE_RULES:
+        findings.extend(rule(hosts, load))
     for host, conf in sorted(hosts.items()):
+        host_load = dict(load, **(load.get("by_host") or {}).get(host, {}))
         for rule in RULES:
-            findings.extend(rule(conf, load, host))
+            findings.extend(rule(conf, host_load, host))
     return worst_first(findings)

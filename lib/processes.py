@@ -178,6 +178,44 @@ def limits_for(role, config):
     return limits
 
 
+#: The server options the capacity advisor reads, as each process reports them.
+SERVER_OPTIONS = (
+    "workers",
+    "max_cron_threads",
+    "db_maxconn",
+    "limit_time_real",
+    "limit_time_cpu",
+    "limit_memory_soft",
+    "limit_memory_hard",
+    "limit_request",
+    "proxy_mode",
+    "gevent_port",
+)
+
+
+def server_config(config, channels, cpu_count):
+    """The configuration a process sees, as the heartbeat reports it.
+
+    ``config`` is Odoo's (``odoo.tools.config``), ``channels`` the job
+    runner's channel configuration as queue_job reads it (environment first),
+    ``cpu_count`` the cores this process may use.
+
+    >>> conf = {"workers": 4, "max_cron_threads": 1, "db_maxconn": 64, "server_wide_modules": "base,web,queue_job",
+    ...         "limit_time_real": 120, "proxy_mode": False, "gevent_port": 8072}
+    >>> seen = server_config(conf, "root:2", 2)
+    >>> seen["workers"], seen["server_wide_modules"], seen["channels"], seen["cpu_count"], seen["limit_request"]
+    (4, ['base', 'web', 'queue_job'], 'root:2', 2, None)
+    """
+    seen = {option: config.get(option) for option in SERVER_OPTIONS}
+    modules = config.get("server_wide_modules") or ""
+    if isinstance(modules, str):
+        modules = modules.split(",")
+    seen["server_wide_modules"] = [m.strip() for m in modules if m.strip()]
+    seen["channels"] = channels
+    seen["cpu_count"] = cpu_count
+    return seen
+
+
 def exit_reason(*, parent_changed, request_count, request_max, memory, memory_soft):
     """Why a prefork worker's ``check_limits`` ended its life (Odoo's order).
 

@@ -9,6 +9,7 @@ from . import async_lab_experiment_result
 from . import async_lab_stats
 from . import async_lab_dashboard
 from . import async_lab_deployment
+from . import async_lab_advisor
 from . import ir_config_parameter
 from . import ir_cron
 from . import ir_http

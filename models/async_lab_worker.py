@@ -86,6 +86,7 @@ class AsyncLabWorker(models.Model):
     busy_since = fields.Datetime(readonly=True, help="Start of the oldest request it was serving.")
     exit_reason = fields.Selection(processes.EXIT_REASONS, readonly=True)
     threads = fields.Json(readonly=True, help="Threads of a threaded-mode server.")
+    server_config = fields.Json(readonly=True, help="The server configuration this process sees (capacity advisor).")
     limit_time_cpu = fields.Integer("limit_time_cpu (s)", readonly=True, group_operator=False)
     limit_time_real = fields.Integer("limit_time_real (s)", readonly=True, group_operator=False)
     limit_memory_soft_mb = fields.Integer("limit_memory_soft (MiB)", readonly=True, group_operator=False)
@@ -145,6 +146,7 @@ class AsyncLabWorker(models.Model):
             "busy_since": to_datetime(vals.get("busy_since")),
             "exit_reason": vals.get("exit_reason"),
             "threads": json.dumps(vals["threads"]) if vals.get("threads") is not None else None,
+            "server_config": json.dumps(vals["server_config"]) if vals.get("server_config") else None,
             "self_reported": self_reported,
             **{
                 key: limits.get(key, 0)
@@ -163,7 +165,7 @@ class AsyncLabWorker(models.Model):
         updated = [c for c in columns if c not in ("host", "pid", "create_time", "started_at", "exit_reason")]
         if not self_reported:
             updated = [c for c in updated if c not in (
-                "requests", "jobs", "crons", "busy_since", "exit_reason", "threads",
+                "requests", "jobs", "crons", "busy_since", "exit_reason", "threads", "server_config",
                 "self_reported", "role", "db")]  # fmt: skip
         if self_reported:
             updated.append("exit_reason")
@@ -180,7 +182,7 @@ class AsyncLabWorker(models.Model):
             """,
             cols=SQL(", ").join(SQL.identifier(c) for c in columns),
             vals=SQL(", ").join(
-                SQL("%s::jsonb", row[c]) if c == "threads" else SQL("%s", row[c]) for c in columns
+                SQL("%s::jsonb", row[c]) if c in ("threads", "server_config") else SQL("%s", row[c]) for c in columns
             ),
             name="%s:%s" % (row["host"], row["pid"]),
             state=state,

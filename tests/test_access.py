@@ -34,6 +34,7 @@ CALLERS = {
 ROUTES = {
     ("/async_lab/whoami", "GET"): ("user", "/async_lab/whoami", None),
     ("/async_lab/stats", "GET"): ("user", "/async_lab/stats?window=5", None),
+    ("/async_lab/advice", "GET"): ("user", "/async_lab/advice?window=5", None),
     ("/async_lab/jobs/<string:uuid>", "GET"): ("user", "/async_lab/jobs/{job_uuid}", None),
     ("/async_lab/openapi.json", "GET"): ("user", "/async_lab/openapi.json", None),
     ("/async_lab/jobs", "POST"): ("manager", "/async_lab/jobs", {"workload": "noop", "count": 1}),
@@ -81,6 +82,7 @@ METHODS = {
     ("async_lab.experiment", "api_run_inline"): ("manager", lambda env: env["async_lab.experiment"].api_run_inline(
         "io_sleep", {"ms": 1}, "sequential", 1)),
     ("async_lab.stats", "get_stats"): ("user", lambda env: env["async_lab.stats"].get_stats(5)),
+    ("async_lab.advisor", "get_advice"): ("user", lambda env: env["async_lab.advisor"].get_advice(5)),
     # queue.job's write is queue_job's right; async_lab only scrubs what it stores.
     ("queue.job", "write"): ("queue_job", lambda env: env["queue.job"].sudo().search([], limit=1).with_env(env).write(
         {"priority": 7})),

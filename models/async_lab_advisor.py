@@ -1,0 +1,225 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from collections import defaultdict
+from datetime import timedelta
+
+from odoo import _, api, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+
+from odoo.addons.queue_job.jobrunner.channels import ChannelManager
+
+from ..lib import advisor
+from .async_lab_stats import ACTIVE_STATES, iso, utcnow
+from .queue_job import DONE_STAGES
+
+#: Minutes of load the advisor judges.
+ADVICE_WINDOW = 15
+#: A user whose web client reported presence this recently is online.
+ONLINE_MINUTES = 5
+MIB = 1024 * 1024
+
+
+class AsyncLabAdvisor(models.AbstractModel):
+    """The capacity advisor: gathers each node's configuration and the
+    measured load, and lets ``lib/advisor.py`` judge them."""
+
+    _name = "async_lab.advisor"
+    _description = "Async Lab capacity advisor"
+
+    @api.model
+    def get_advice(self, window=ADVICE_WINDOW, now=None):
+        """``{"generated_at", "window_minutes", "hosts", "findings", "checked"}``, findings worst first."""
+        if not self.env.su and not self.env.user.has_group("async_lab.async_lab_group_user"):
+            raise AccessError(_("The capacity advisor needs the Async Lab / User group."))
+        now = now or utcnow()
+        stats = self.env["async_lab.stats"].get_stats(window, now)
+        nodes = self._nodes()
+        load = self._load(stats, nodes, window, now)
+        confs = {label: node["conf"] for label, node in nodes.items()}
+        load["by_host"] = {label: self._node_load(label, nodes, load) for label in nodes}
+        findings = advisor.advise(confs, load)
+        return {
+            "generated_at": iso(now),
+            "window_minutes": window,
+            "hosts": [
+                {
+                    "host": label,
+                    "hostname": node["host"],
+                    "master_pid": node["master_pid"],
+                    "http_workers_alive": len(node["http_rss"]),
+                    "config": {k: v for k, v in node["conf"].items() if k != "channels"},
+                    "channels": node["conf"].get("channels_text"),
+                }
+                for label, node in sorted(nodes.items())
+            ],
+            "measured": {
+                "runner_alive": load["runner_alive"],
+                "http_busy_with_jobs": load["http_busy_with_jobs"],
+                "users_online": load["users_online"],
+                "crons_late": [{"cron": n, "late_seconds": int(s)} for n, s in load["crons_late"]],
+                "pg_max_connections": load["pg_max_connections"],
+                "channels": load["channels"],
+            },
+            "findings": findings,
+            "checked": list(advisor.CHECKED) if nodes else [],
+        }
+
+    # ------------------------------------------------------------------
+    # Configuration, per node
+    # ------------------------------------------------------------------
+    @api.model
+    def _nodes(self):
+        """``{label: {"host", "master_pid", "conf", "http_rss"}}`` of the nodes alive now.
+
+        A node is one Odoo master; its configuration is what its own processes
+        report. Two nodes on one host are told apart by their master's PID.
+        """
+        self.env["async_lab.worker"].flush_model()
+        self.env.cr.execute(
+            """SELECT host, master_pid, role, rss_mb, server_config
+                 FROM async_lab_worker
+                WHERE state = 'alive' AND self_reported AND server_config IS NOT NULL
+                ORDER BY host, master_pid, role = 'http' DESC, last_seen DESC"""
+        )
+        nodes = {}
+        for host, master, role, rss_mb, seen in self.env.cr.fetchall():
+            node = nodes.setdefault((host, master), {"host": host, "master_pid": master, "conf": None, "http_rss": []})
+            if node["conf"] is None:
+                node["conf"] = self._conf(seen)
+            if role == "http" and rss_mb:
+                node["http_rss"].append(int(rss_mb * MIB))
+        per_host = defaultdict(int)
+        for host, _master in nodes:
+            per_host[host] += 1
+        return {
+            (host if per_host[host] == 1 else "%s (master %s)" % (host, master)): node
+            for (host, master), node in nodes.items()
+        }
+
+    @api.model
+    def _conf(self, seen):
+        """One node's configuration for the rules, its channels parsed as the runner does."""
+        conf = dict(seen)
+        text = conf.pop("channels", None)
+        conf["channels_text"] = text
+        conf["channels"] = None
+        if text and "queue_job" in (conf.get("server_wide_modules") or []):
+            try:
+                conf["channels"] = advisor.normalise({c["name"]: c for c in ChannelManager.parse_simple_config(text)})
+            except Exception:  # the runner refuses it too: judged as no channels
+                conf["channels"] = None
+        return conf
+
+    # ------------------------------------------------------------------
+    # Load, measured in the database
+    # ------------------------------------------------------------------
+    @api.model
+    def _load(self, stats, nodes, window, now):
+        since = now - timedelta(minutes=window)
+        channels = {}
+        for row in stats["channels"]:
+            run = row["latency"]["started_done"]
+            channels[row["name"]] = {
+                "done": row["done"],
+                "p50": run["p50"],
+                "p95": run["p95"],
+                "backlog": row["pending"] + row["enqueued"],
+                "arrivals": 0,
+                "mean": None,
+            }
+        busy = 0.0
+        for channel, arrivals, mean, busy_seconds in self._channel_load(since, now):
+            entry = channels.setdefault(
+                channel, {"done": 0, "p50": None, "p95": None, "backlog": 0, "arrivals": 0, "mean": None}
+            )
+            entry["arrivals"] += arrivals or 0
+            if mean is not None:
+                entry["mean"] = round(mean, 4)
+            busy += busy_seconds or 0.0
+        http_workers = sum(len(node["http_rss"]) for node in nodes.values())
+        pg = self._postgres()
+        return {
+            "window": window * 60,
+            "channels": channels,
+            "runner_alive": self._runner_alive(stats),
+            "runner_hosts": [stats["runner"]["host"]] if stats["runner"]["host"] else [],
+            "http_busy_with_jobs": round(busy / (window * 60 * http_workers), 3) if http_workers else None,
+            "users_online": self._users_online(now),
+            "crons_late": self._crons_late(now),
+            **pg,
+        }
+
+    @api.model
+    def _runner_alive(self, stats):
+        """A job runner serves this database: one reported itself alive, or one holds queue_job's lock."""
+        return stats["runner"]["alive"] or self.env["async_lab.deployment"]._runner_lock_held()
+
+    @api.model
+    def _node_load(self, label, nodes, load):
+        """What is measured for one node: its workers' memory; the connections of other databases
+        and of the other nodes (they share PostgreSQL's max_connections)."""
+        others = sum(advisor.connections_needed(n["conf"]) for other, n in nodes.items() if other != label)
+        return {"http_rss": nodes[label]["http_rss"], "pg_other_connections": load["pg_other_connections"] + others}
+
+    @api.model
+    def _channel_load(self, since, now):
+        """Per channel: jobs created in the window, mean run time of its done jobs, and the
+        seconds of HTTP worker time jobs held in the window (done and running)."""
+        run = SQL(DONE_STAGES["started_done"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), avg(%(run)s),
+                          sum(date_part('epoch', date_done - greatest(date_started, %(since)s)))
+                     FROM queue_job
+                    WHERE state = 'done' AND date_done >= %(since)s AND date_started IS NOT NULL
+                    GROUP BY channel
+                   UNION ALL
+                   SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), NULL,
+                          sum(date_part('epoch', %(now)s - greatest(date_started, %(since)s)))
+                              FILTER (WHERE state = 'started' AND date_started IS NOT NULL)
+                     FROM queue_job
+                    WHERE state IN %(active)s
+                    GROUP BY channel
+                   UNION ALL
+                   SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), NULL, NULL
+                     FROM queue_job
+                    WHERE state = 'failed' AND date_started >= %(since)s
+                    GROUP BY channel""",
+                since=since,
+                now=now,
+                run=run,
+                active=tuple(ACTIVE_STATES),
+            )
+        )
+        return self.env.cr.fetchall()
+
+    @api.model
+    def _users_online(self, now):
+        self.env.cr.execute(
+            "SELECT count(DISTINCT user_id) FROM bus_presence WHERE last_presence >= %s",
+            [now - timedelta(minutes=ONLINE_MINUTES)],
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _crons_late(self, now):
+        """``[(name, seconds late)]`` of the active crons whose next call is past."""
+        self.env["ir.cron"].flush_model(["active", "numbercall", "nextcall", "cron_name"])
+        self.env.cr.execute(
+            """SELECT cron_name, date_part('epoch', %s - nextcall) FROM ir_cron
+                WHERE active AND numbercall != 0 AND nextcall < %s ORDER BY nextcall""",
+            [now, now],
+        )
+        return [(name, seconds) for name, seconds in self.env.cr.fetchall()]
+
+    @api.model
+    def _postgres(self):
+        """PostgreSQL's connection limits, and the connections of other databases."""
+        self.env.cr.execute(
+            """SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int,
+                      (SELECT count(*) FROM pg_stat_activity
+                        WHERE backend_type = 'client backend' AND datname IS DISTINCT FROM current_database())"""
+        )
+        limit, reserved, other = self.env.cr.fetchone()
+        return {"pg_max_connections": limit, "pg_reserved_connections": reserved, "pg_other_connections": other}

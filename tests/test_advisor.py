@@ -1,0 +1,151 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import time
+from datetime import timedelta
+from unittest.mock import patch
+
+from odoo.exceptions import AccessError
+from odoo.tests import HttpCase, tagged
+
+from ..lib import advisor
+from ..models.async_lab_stats import utcnow
+from .common import AsyncLabCase, at
+
+GOOD = {
+    "workers": 9,
+    "max_cron_threads": 1,
+    "db_maxconn": 64,
+    "limit_time_real": 120,
+    "limit_time_cpu": 60,
+    "limit_memory_soft": 2048 << 20,
+    "limit_memory_hard": 2560 << 20,
+    "limit_request": 65536,
+    "proxy_mode": True,
+    "gevent_port": 8072,
+    "server_wide_modules": ["base", "web", "queue_job"],
+    "channels": "root:4,root.async_lab:4,root.async_lab.io:3,root.async_lab.cpu:2,root.async_lab.serial:1:sequential",
+    "cpu_count": 4,
+}
+
+
+class TestAdvisorModel(AsyncLabCase):
+    """async_lab.advisor: each node judged on the configuration its processes report."""
+
+    def setUp(self):
+        super().setUp()
+        # Only this test's processes are alive.
+        self.env.cr.execute("UPDATE async_lab_worker SET state = 'gone' WHERE state != 'gone'")
+        self.Worker = self.env["async_lab.worker"]
+        self.Advisor = self.env["async_lab.advisor"]
+
+    def report(self, host, pid, master, role="http", **config):
+        self.Worker._upsert(
+            {
+                "host": host,
+                "pid": pid,
+                "master_pid": master,
+                "role": role,
+                "create_time": 1000.0 + pid,
+                "now": time.time(),
+                "rss_mb": 200.0,
+                "db": self.env.cr.dbname,
+                "server_config": dict(GOOD, **config),
+            },
+            self_reported=True,
+        )
+
+    def test_each_node_is_judged_on_its_own_configuration(self):
+        for pid in (101, 102):
+            self.report("good-host", pid, 100)
+        for pid in (201, 202):
+            self.report("bad-host", pid, 200, workers=2, channels="root:2,root.io:5")
+        with patch.object(type(self.Advisor), "_runner_alive", return_value=True):
+            advice = self.Advisor.get_advice()
+        self.assertEqual([h["host"] for h in advice["hosts"]], ["bad-host", "good-host"])
+        self.assertEqual(advice["hosts"][0]["http_workers_alive"], 2)
+        found = {(f["host"], f["code"]) for f in advice["findings"]}
+        self.assertIn(("bad-host", "root_capacity_ge_workers"), found)
+        self.assertIn(("bad-host", "channel_above_parent"), found)
+        self.assertFalse({code for host, code in found if host == "good-host"}, advice["findings"])
+        critical = next(f for f in advice["findings"] if f["code"] == "root_capacity_ge_workers")
+        self.assertEqual(critical["severity"], "critical")
+        self.assertEqual(critical["evidence"]["http_workers"], 2)
+        self.assertEqual(critical["fix"], "channels = root:1,root.io:5")
+        self.assertEqual(advice["findings"], advisor.worst_first(advice["findings"]))
+
+    def test_two_nodes_on_one_host_are_told_apart_by_their_master(self):
+        self.report("shared", 11, 10)
+        self.report("shared", 21, 20, server_wide_modules=["base", "web"])
+        advice = self.Advisor.get_advice()
+        self.assertEqual([h["host"] for h in advice["hosts"]], ["shared (master 10)", "shared (master 20)"])
+        [finding] = [f for f in advice["findings"] if f["code"] == "queue_job_not_server_wide"]
+        self.assertEqual(finding["host"], "shared (master 20)")
+        self.assertEqual(finding["fix"], "server_wide_modules = base,web,queue_job")
+
+    def test_a_healthy_node_gets_nothing_to_fix_and_what_was_checked(self):
+        self.report("good-host", 101, 100)
+        self.env.cr.execute("UPDATE ir_cron SET nextcall = now() + interval '1 hour' WHERE active")
+        with patch.object(type(self.Advisor), "_runner_alive", return_value=True):
+            advice = self.Advisor.get_advice()
+        self.assertEqual(advice["findings"], [])
+        self.assertEqual(advice["checked"], list(advisor.CHECKED))
+        with patch.object(type(self.Advisor), "_runner_alive", return_value=False):
+            advice = self.Advisor.get_advice()
+        self.assertEqual([f["code"] for f in advice["findings"]], ["runner_not_alive"])
+
+    def test_measured_load_saturated_channel_and_durations_near_the_limit(self):
+        self.report("host", 101, 100, channels="root:4,root.slow:1")
+        now = utcnow()
+        # 30 jobs of 100 s arrived in the last 15 minutes on a channel of capacity 1:
+        # 3000 s of work for 900 s of capacity (rho 3.33), and p95 near limit_time_real (120 s).
+        for i in range(30):
+            created = now - timedelta(seconds=600 - i)
+            self.insert_job(
+                "root.slow",
+                state="done" if i < 5 else "pending",
+                created=created,
+                enqueued=at(created, 1) if i < 5 else None,
+                started=at(created, 2) if i < 5 else None,
+                done=at(created, 102) if i < 5 else None,
+            )
+        advice = self.Advisor.get_advice(window=15, now=now + timedelta(seconds=1))
+        by_code = {f["code"]: f for f in advice["findings"]}
+        saturated = by_code["channel_saturated"]
+        self.assertEqual(saturated["evidence"]["channel"], "root.slow")
+        self.assertEqual(saturated["evidence"]["capacity"], 1)
+        self.assertEqual(saturated["evidence"]["backlog"], 25)
+        self.assertAlmostEqual(saturated["evidence"]["rho"], 30 / 900 * 100, places=1)
+        self.assertGreater(saturated["evidence"]["queue_growth_per_minute"], 0)
+        self.assertIsNone(saturated["evidence"]["drain_seconds"])
+        near = by_code["job_duration_near_limit"]
+        self.assertEqual((near["evidence"]["channel"], near["evidence"]["limit_time_real"]), ("root.slow", 120))
+        self.assertEqual(advice["measured"]["channels"]["root.slow"]["arrivals"], 30)
+
+    def test_late_crons_are_found(self):
+        self.report("host", 101, 100)
+        cron = self.env.ref("async_lab.async_lab_worker_cron_refresh")
+        cron.nextcall = utcnow() - timedelta(hours=2)
+        advice = self.Advisor.get_advice()
+        late = next(f for f in advice["findings"] if f["code"] == "crons_late")
+        self.assertIn(cron.cron_name, [entry["cron"] for entry in late["evidence"]["late"]])
+        self.assertEqual(late["fix"], "max_cron_threads = 2")
+
+    def test_needs_the_lab_user_group(self):
+        outsider = self.env["res.users"].create({"name": "Outsider", "login": "advisor_outsider"})
+        with self.assertRaises(AccessError):
+            self.Advisor.with_user(outsider).get_advice()
+        self.assertIn("findings", self.Advisor.with_user(self.user).get_advice())
+
+
+@tagged("post_install", "-at_install")
+class TestAdviceRoute(HttpCase):
+    def test_advice_payload_and_bad_window(self):
+        self.authenticate("admin", "admin")
+        response = self.url_open("/async_lab/advice?window=30")
+        self.assertEqual(response.status_code, 200)
+        data = response.json()
+        self.assertEqual(set(data) - {"measured"}, {"generated_at", "window_minutes", "hosts", "findings", "checked"})
+        self.assertEqual(data["window_minutes"], 30)
+        for value in ("0", "abc"):
+            response = self.url_open("/async_lab/advice?window=%s" % value)
+            self.assertEqual((response.status_code, response.json()["error"]["code"]), (400, "invalid"))
