@@ -296,6 +296,14 @@ class AsyncLabController(http.Controller):
         data.update(retry=job.retry, burst_id=job.async_lab_burst_id.id)
         return request.make_json_response(data)
 
+    @api_route("/async_lab/jobs/<string:uuid>/why", methods=["GET"])
+    def jobs_why(self, uuid):
+        # As the caller: Async Lab users find lab jobs, queue_job managers every job.
+        job = request.env["queue.job"].search([("uuid", "=", uuid)], limit=1)
+        if not job:
+            raise ApiError(404, "not_found", "No job with uuid %s that you may read." % uuid)
+        return request.make_json_response(job.async_lab_why())
+
     @api_route("/async_lab/stats", methods=["GET"], query=("window",))
     def stats(self, window=None):
         window = bounded_int("window", window, 1, MAX_WINDOW, DEFAULT_WINDOW)

@@ -11,6 +11,7 @@ from . import test_lib_workloads
 from . import test_lib_tokens
 from . import test_lib_advisor
 from . import test_advisor
+from . import test_why
 from . import test_self_call
 from . import test_api
 from . import test_burst

@@ -36,6 +36,7 @@ ROUTES = {
     ("/async_lab/stats", "GET"): ("user", "/async_lab/stats?window=5", None),
     ("/async_lab/advice", "GET"): ("user", "/async_lab/advice?window=5", None),
     ("/async_lab/jobs/<string:uuid>", "GET"): ("user", "/async_lab/jobs/{job_uuid}", None),
+    ("/async_lab/jobs/<string:uuid>/why", "GET"): ("user", "/async_lab/jobs/{job_uuid}/why", None),
     ("/async_lab/openapi.json", "GET"): ("user", "/async_lab/openapi.json", None),
     ("/async_lab/jobs", "POST"): ("manager", "/async_lab/jobs", {"workload": "noop", "count": 1}),
     ("/async_lab/run", "POST"): ("manager", "/async_lab/run",
@@ -82,6 +83,9 @@ METHODS = {
     ("async_lab.experiment", "api_run_inline"): ("manager", lambda env: env["async_lab.experiment"].api_run_inline(
         "io_sleep", {"ms": 1}, "sequential", 1)),
     ("async_lab.stats", "get_stats"): ("user", lambda env: env["async_lab.stats"].get_stats(5)),
+    # Lab jobs for Async Lab users, every job for queue_job managers.
+    ("queue.job", "async_lab_why"): (("user", "queue_job"), lambda env: env["queue.job"].sudo().search(
+        [("async_lab_burst_id", "!=", False)], limit=1).with_env(env).async_lab_why()),
     ("async_lab.advisor", "get_advice"): ("user", lambda env: env["async_lab.advisor"].get_advice(5)),
     # queue.job's write is queue_job's right; async_lab only scrubs what it stores.
     ("queue.job", "write"): ("queue_job", lambda env: env["queue.job"].sudo().search([], limit=1).with_env(env).write(
@@ -118,10 +122,14 @@ class TestAccessMatrix(HttpCase):
     def rights(self, caller):
         return CALLERS[caller][1] if CALLERS[caller] else set()
 
+    def allowed(self, caller, needed):
+        """``needed`` is a right, or a tuple of rights any of which will do."""
+        return bool(set(needed if isinstance(needed, tuple) else [needed]) & self.rights(caller))
+
     def expected(self, caller, needed):
         if needed is None and caller != "anonymous":
             return "not_found"
-        if needed in self.rights(caller):
+        if self.allowed(caller, needed):
             return "ok"
         return "unauthorized" if caller == "anonymous" else "forbidden"
 
@@ -187,7 +195,7 @@ class TestAccessMatrix(HttpCase):
                         outcome = "ok"
                     except AccessError:
                         outcome = "forbidden"
-                    self.assertEqual(outcome, "ok" if needed in self.rights(caller) else "forbidden")
+                    self.assertEqual(outcome, "ok" if self.allowed(caller, needed) else "forbidden")
 
     def test_jobs_visible_by_caller(self):
         """Business jobs only for queue_job managers; lab jobs for Async Lab users too; nothing for the others."""
