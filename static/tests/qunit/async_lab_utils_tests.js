@@ -18,6 +18,7 @@ import {
 } from "@async_lab/utils/lanes";
 import { channelColors } from "@async_lab/utils/colors";
 import { MIN_REFRESH_GAP, trailingRefreshDelay } from "@async_lab/dashboard/live_updates";
+import { evidenceItems } from "@async_lab/advisor_panel/advisor_panel";
 
 // Run by tests/test_dashboard.py (TestDashboardQUnit) with ?filter=async_lab.
 QUnit.module("async_lab", () => {
@@ -176,6 +177,20 @@ QUnit.module("async_lab", () => {
             assert.strictEqual(trailingRefreshDelay({ kind: "job", settle_ms: 0 }), null);
             assert.strictEqual(trailingRefreshDelay({ kind: "job", settle_ms: "soon" }), null);
             assert.strictEqual(trailingRefreshDelay(undefined), null);
+        });
+    });
+    QUnit.module("advisor", () => {
+        QUnit.test("a finding's evidence as short key: value strings", (assert) => {
+            assert.deepEqual(
+                evidenceItems({
+                    root_capacity: 3,
+                    server_wide_modules: ["base", "web"],
+                    late: [{ cron: "a" }, { cron: "b" }],
+                    drain_seconds: null,
+                }),
+                ["root capacity: 3", "server wide modules: base, web", "late: 2", "drain seconds: –"]
+            );
+            assert.deepEqual(evidenceItems(undefined), []);
         });
     });
 });
