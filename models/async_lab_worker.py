@@ -68,7 +68,7 @@ class AsyncLabWorker(models.Model):
                                 help="PID of the prefork master (its own PID in threaded mode).")  # fmt: skip
     role = fields.Selection(processes.ROLES, readonly=True, index=True)
     db = fields.Char("Database", readonly=True)
-    create_time = fields.Float("Process create time", readonly=True,
+    create_time = fields.Float("Process create time", readonly=True, group_operator=False,
                                help="Epoch seconds, from the kernel: tells a reused PID apart.")  # fmt: skip
     started_at = fields.Datetime(readonly=True)
     first_seen = fields.Datetime(readonly=True)
