@@ -46,10 +46,10 @@ def create_stats_function(cr, name, definition):
     REPLACE statement) unless it exists, in the transaction of ``cr``.
 
     Safe when several processes do it at once: they take their turn on an
-    advisory lock held until the end of their transaction, and one that
-    still finds no function after its wait (its catalog cache may be older
-    than the first one's commit) replaces it with the same definition
-    instead of failing on a duplicate.
+    advisory lock held until the end of their transaction, so the next one
+    finds the function the first one committed. Should it not see it yet,
+    CREATE OR REPLACE rewrites the same definition instead of failing on a
+    duplicate.
     """
     cr.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [STATS_FUNCTION_LOCK, name])
     if not stats_function_exists(cr, name):

@@ -1,5 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -176,11 +177,11 @@ class TestStats(AsyncLabCase):
                 # Code changed without an update: the database has another version only.
                 self.env.cr.execute(SQL("ALTER FUNCTION %s RENAME TO %s", SQL.identifier(name), SQL.identifier(other)))
                 self.env.registry.clear_cache()  # a new registry: the code restarted
-                with self.assertLogs("odoo.addons.async_lab.models.async_lab_stats", "INFO") as logs:
+                with self.assertLogs("odoo.addons.async_lab.models.async_lab_stats", logging.INFO) as logs:
                     self.assertEqual(self.Stats.get_stats(window=60, now=self.now), expected)
                 self.assertIn(name, logs.output[0])
                 self.assertEqual(sorted(self.stats_functions()), sorted([name, other]), "the other one stays")
-                with self.assertNoLogs("odoo.addons.async_lab.models.async_lab_stats", "INFO"):
+                with self.assertNoLogs("odoo.addons.async_lab.models.async_lab_stats", logging.INFO):
                     self.assertEqual(self.Stats.get_stats(window=60, now=self.now), expected)  # created once
                 # The update: the function of this code, the other one dropped.
                 self.Stats.init()
