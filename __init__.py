@@ -8,5 +8,8 @@ from .hooks import uninstall_hook
 
 
 def post_load():
+    """The manifest's post_load: every change to the server is in
+    :func:`.process_tracker.patch_server`; the log filter is
+    :func:`.log_filters.install`."""
     process_tracker.patch_server()
     log_filters.install()

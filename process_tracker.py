@@ -12,6 +12,9 @@ Threads and ``fork`` do not mix, so the prefork master never runs the thread:
 it only remembers its databases, and each child starts its own thread right
 after ``fork`` (``os.register_at_fork``). A child that loads the registry later
 (no ``db_name`` to preload) starts it on its first request.
+
+:func:`patch_server`, at the end, is where the server is changed (the
+manifest's ``post_load`` calls it); importing this module changes nothing.
 """
 
 import logging
@@ -389,25 +392,70 @@ def in_own_transaction(registry, work, *, attempts=RETRY_ATTEMPTS, sleep=time.sl
 
 
 tracker = ProcessTracker()
-os.register_at_fork(after_in_child=tracker.after_fork_in_child)
 
 
-# -- clean exits -----------------------------------------------------------------
+# -- how async_lab changes the server ----------------------------------------------
+def patch_server():
+    """Apply every change async_lab makes to Odoo's server; nothing else does.
+
+    Called by the manifest's ``post_load`` (``__init__.post_load``), once per
+    process that loads the addon: in the prefork master before it forks when
+    it preloads its database, else in the worker that loads the registry
+    (which then patches the classes of its own running ``Worker``). Importing
+    this module changes nothing. Applying twice changes nothing more.
+
+    - ``os.register_at_fork``: a forked child resets the :data:`tracker` and
+      starts its own heartbeat thread (:meth:`ProcessTracker.after_fork_in_child`).
+    - ``odoo.service.server.Worker`` (HTTP and cron workers) note why they
+      exit (:meth:`ProcessTracker.note_exit`): ``check_limits`` (a limit
+      reached or the master gone), ``signal_time_expired_handler``
+      (``limit_time_cpu``), ``_runloop`` (a crash), ``stop`` (the end of
+      the loop, the note is written).
+    - ``GeventServer.process_limits``: the websocket process notes its memory
+      limit or its master gone before it ends itself.
+    - ``PreforkServer.stop``: the master's graceful stop or reload, noted in
+      the rows of its tree before it signals them and after they are reaped.
+    - ``ThreadedServer.stop``: a threaded server's stop (not a reload).
+    - queue_job's ``Job.perform``: counts the jobs this process performs.
+
+    Not patches, but the other hooks of the tracker: requests and crons are
+    counted by ordinary model overrides (``models/ir_http.py``,
+    ``models/ir_cron.py``), and the process rows are written by
+    ``async_lab.worker``.
+    """
+    global _fork_hook_registered
+    if not _fork_hook_registered:
+        os.register_at_fork(after_in_child=tracker.after_fork_in_child)
+        _fork_hook_registered = True
+    _wrap(
+        odoo_server.Worker,
+        check_limits=_worker_check_limits,
+        signal_time_expired_handler=_worker_time_expired,
+        _runloop=_worker_runloop,
+        stop=_worker_stop,
+    )
+    _wrap(odoo_server.GeventServer, process_limits=_gevent_process_limits)
+    _wrap(odoo_server.PreforkServer, stop=_prefork_stop)
+    _wrap(odoo_server.ThreadedServer, stop=_threaded_stop)
+    _wrap(Job, perform=_job_perform)
+
+
+_fork_hook_registered = False
+
+
+def _wrap(cls, **wrappers):
+    """Replace each method ``name`` of ``cls`` by ``wrappers[name](original)``, once."""
+    if cls.__dict__.get("_async_lab_patched"):  # own flag: not a patched parent class's
+        return
+    for name, wrapper in wrappers.items():
+        setattr(cls, name, wrapper(getattr(cls, name)))
+    cls._async_lab_patched = True
+
+
 # A process that ends through one of Odoo's own paths says why before it goes
 # (note_exit); "killed" is left for the processes that vanish without a word.
-# Applied by the manifest's post_load, in the prefork master before it forks
-# when it preloads its database; a worker that loads the registry later patches
-# the classes of its own, still running, Worker instance.
-def _patch_worker():
-    worker_cls = odoo_server.Worker
-    if getattr(worker_cls, "_async_lab_patched", False):
-        return
-    check_limits = worker_cls.check_limits
-    time_expired = worker_cls.signal_time_expired_handler
-    stop = worker_cls.stop
-    runloop = worker_cls._runloop
-
-    def patched_check_limits(self):
+def _worker_check_limits(check_limits):
+    def patched(self):
         check_limits(self)
         if not self.alive:  # the worker leaves its loop: Worker.stop writes the note
             memory = odoo_server.memory_info(psutil.Process(os.getpid()))
@@ -419,40 +467,44 @@ def _patch_worker():
                 memory_soft=config["limit_memory_soft"],
             ), write=False)  # fmt: skip
 
-    def patched_time_expired(self, n, stack):
+    return patched
+
+
+def _worker_time_expired(time_expired):
+    def patched(self, n, stack):
         # The exception raised in the main thread exits without Worker.stop.
         tracker.note_exit("time_limit_cpu")
         return time_expired(self, n, stack)
 
-    def patched_runloop(self):
+    return patched
+
+
+def _worker_runloop(runloop):
+    def patched(self):
         try:
             return runloop(self)
         except SystemExit:  # Odoo logged "Exception occurred, exiting..." and ends the loop so
             tracker.note_exit("crashed", write=False)
             raise
 
-    def patched_stop(self):
+    return patched
+
+
+def _worker_stop(stop):
+    def patched(self):
         # Reached when the worker's loop ended: a limit, its master gone, or
         # SIGINT (a recycle, or the master's graceful stop or reload).
         tracker.note_exit("master_gone" if self.ppid != os.getppid() else "stopped")
         return stop(self)
 
-    worker_cls.check_limits = patched_check_limits
-    worker_cls.signal_time_expired_handler = patched_time_expired
-    worker_cls.stop = patched_stop
-    worker_cls._runloop = patched_runloop
-    worker_cls._async_lab_patched = True
+    return patched
 
 
-def _patch_gevent():
+def _gevent_process_limits(process_limits):
     """The websocket process ends itself (SIGTERM) past its memory soft limit
     or when its master is gone: note it first."""
-    gevent_cls = odoo_server.GeventServer
-    if getattr(gevent_cls, "_async_lab_patched", False):
-        return
-    process_limits = gevent_cls.process_limits
 
-    def patched_process_limits(self):
+    def patched(self):
         if self.ppid != os.getppid():
             tracker.note_exit("master_gone")
         elif (
@@ -462,18 +514,13 @@ def _patch_gevent():
             tracker.note_exit("memory_limit")
         return process_limits(self)
 
-    gevent_cls.process_limits = patched_process_limits
-    gevent_cls._async_lab_patched = True
+    return patched
 
 
-def _patch_master():
+def _prefork_stop(stop):
     """The master's graceful stop (SIGTERM, SIGINT) and reload (SIGHUP)."""
-    prefork_cls = odoo_server.PreforkServer
-    if getattr(prefork_cls, "_async_lab_patched", False):
-        return
-    stop = prefork_cls.stop
 
-    def patched_stop(self, graceful=True):
+    def patched(self, graceful=True):
         noting = self.pid == os.getpid() and not (config["stop_after_init"] or config["test_enable"])
         reason = "server_reload" if getattr(odoo, "phoenix", False) else "server_stop"
         if noting:
@@ -484,38 +531,24 @@ def _patch_master():
             if noting:
                 tracker.note_server_stopped(self, reason)
 
-    prefork_cls.stop = patched_stop
-    prefork_cls._async_lab_patched = True
+    return patched
 
-    threaded_cls = odoo_server.ThreadedServer
-    threaded_stop = threaded_cls.stop
 
-    def patched_threaded_stop(self):
+def _threaded_stop(stop):
+    def patched(self):
         # A reload re-executes the same process (same PID and start): its row goes on.
         if not getattr(odoo, "phoenix", False):
             tracker.note_exit("server_stop")
-        return threaded_stop(self)
+        return stop(self)
 
-    threaded_cls.stop = patched_threaded_stop
+    return patched
 
 
-def _patch_job_perform():
+def _job_perform(perform):
     """Count the queue jobs this process performs."""
-    if getattr(Job, "_async_lab_patched", False):
-        return
-    perform = Job.perform
 
-    def counted_perform(job):
+    def patched(job):
         tracker.count("jobs")
         return perform(job)
 
-    Job.perform = counted_perform
-    Job._async_lab_patched = True
-
-
-def patch_server():
-    """The manifest's post_load: hook the exits and the job counter."""
-    _patch_worker()
-    _patch_gevent()
-    _patch_master()
-    _patch_job_perform()
+    return patched

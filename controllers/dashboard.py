@@ -1,6 +1,10 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""The dashboard's one JSON call (JSON-RPC, as the web client's rpc service sends it)."""
+"""The dashboard's data for clients other than the web client (scripts, load tests), as JSON-RPC.
+
+The web client calls ``async_lab.dashboard.get_data`` through its orm
+service; this route returns the same dict, a contract that scripts rely on.
+"""
 
 from odoo import _, http
 from odoo.exceptions import AccessError

@@ -74,7 +74,6 @@ class AsyncLabDashboard(models.AbstractModel):
         by_pid = {}
         for row in sorted(rows, key=lambda r: r["state"] == "gone", reverse=True):
             by_pid[row["pid"]] = row  # a live process wins over a gone one with the same PID
-        Experiment = self.env.get("async_lab.experiment")
         return {
             "stats": stats,
             "processes": dashboard.process_map(rows, self._recent_respawns(now), to_epoch(now)),
@@ -87,7 +86,7 @@ class AsyncLabDashboard(models.AbstractModel):
                 "truncated": truncated,
                 "max_bars": MAX_BARS,
             },
-            "lab": self._lab(Experiment) if Experiment is not None else None,
+            "lab": self._lab(),
             "me": {
                 "pid": os.getpid(),
                 "is_manager": self.env.user.has_group(GROUP_MANAGER),
@@ -199,7 +198,8 @@ class AsyncLabDashboard(models.AbstractModel):
         return jobs, len(rows) > MAX_BARS
 
     @api.model
-    def _lab(self, Experiment):
+    def _lab(self):
+        Experiment = self.env["async_lab.experiment"]
         return {
             "latest": Experiment.get_latest_results(),
             "presets": Experiment.get_presets(),

@@ -5,7 +5,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from odoo import _, api, models, tools
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
@@ -32,11 +32,28 @@ DASHBOARD_CHANNEL = "async_lab.dashboard"
 #: 1M jobs, parsing and planning them on every call took about half as long
 #: as running them).
 STATS_FUNCTION = "async_lab_job_stats_"
+#: Namespace of the advisory lock under which a stats function is created.
+STATS_FUNCTION_LOCK = 0x616C7366  # "alsf"
 
 
 def stats_function_exists(cr, name):
     cr.execute("SELECT to_regproc(%s) IS NOT NULL", [name])
     return cr.fetchone()[0]
+
+
+def create_stats_function(cr, name, definition):
+    """Create the stats function ``name`` by ``definition`` (a CREATE OR
+    REPLACE statement) unless it exists, in the transaction of ``cr``.
+
+    Safe when several processes do it at once: they take their turn on an
+    advisory lock held until the end of their transaction, so the next one
+    finds the function the first one committed. Should it not see it yet,
+    CREATE OR REPLACE rewrites the same definition instead of failing on a
+    duplicate.
+    """
+    cr.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [STATS_FUNCTION_LOCK, name])
+    if not stats_function_exists(cr, name):
+        cr.execute(definition)
 
 
 def drop_stats_functions(cr, keep=None):
@@ -229,35 +246,37 @@ class AsyncLabStats(models.AbstractModel):
         """Create the stats function of this code, drop those of other versions.
 
         Like a report model's SQL view, but code and function cannot drift
-        apart: its name ends with a hash of its definition, so code changed
-        without an update of the module finds no function of its own, and
-        :meth:`get_stats` asks for the update.
+        apart: its name ends with a hash of its definition. Code changed
+        without an update of the module creates its own at its first call
+        (:meth:`_installed_stats_function`); the update drops the others.
         """
         name, definition = self._stats_function()
-        if not stats_function_exists(self.env.cr, name):
-            self.env.cr.execute(definition)
+        create_stats_function(self.env.cr, name, definition)
         drop_stats_functions(self.env.cr, keep=name)
 
     @api.model
     @tools.ormcache()
     def _installed_stats_function(self):
-        """The name of the stats function of this code, once checked in the database.
+        """The name of the stats function of this code, created if the database lacks it.
 
-        Checked once per registry (a module update makes a new one), so that
-        code and database of different versions give a clear error.
+        Checked once per registry. The function is missing after a change of
+        its code without a module update: it is created then, in the
+        caller's transaction, so that the caller's next statement sees it. If
+        that transaction rolls back, the function goes with it, and so does
+        the name remembered here.
         """
-        name = self._stats_function()[0]
-        if not stats_function_exists(self.env.cr, name):
-            raise UserError(_(
-                "The database holds the job statistics of another version of Async Lab: update the module "
-                "(Apps, or odoo -u async_lab), or restart Odoo if that was done."
-            ))  # fmt: skip
+        name, definition = self._stats_function()
+        cr = self.env.cr
+        if not stats_function_exists(cr, name):
+            _logger.info("Creating the job statistics function %s: its code changed since the last update", name)
+            create_stats_function(cr, name, definition)
+            cr.postrollback.add(self.env.registry.clear_cache)
         return name
 
     @api.model
     @tools.ormcache()
     def _stats_function(self):
-        """``(name, CREATE FUNCTION statement)`` of the stats function.
+        """``(name, CREATE OR REPLACE FUNCTION statement)`` of the stats function.
 
         Its statements are those of :meth:`_channels_query` and
         :meth:`_stats_query`, on its parameters (``p_config``: the configured
@@ -294,7 +313,7 @@ class AsyncLabStats(models.AbstractModel):
         )  # fmt: skip
         digest = hashlib.sha256(repr((rest.code, rest.params)).encode()).hexdigest()
         name = STATS_FUNCTION + digest[:12]
-        return name, SQL("CREATE FUNCTION %s%s", SQL.identifier(name), rest)
+        return name, SQL("CREATE OR REPLACE FUNCTION %s%s", SQL.identifier(name), rest)
 
     @api.model
     def _stats_query(self, channels, since, now, start, last_minute):

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 import psutil
 
 from odoo import api, fields, models
-from odoo.tools import SQL
+from odoo.tools import SQL, config
 
 from ..lib import processes
-from ..process_tracker import TRANSIENT_ERRORS, sibling_snapshot, tracker
+from ..process_tracker import TRANSIENT_ERRORS, tracker
 
 _logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class AsyncLabWorker(models.Model):
                                 help="PID of the prefork master (its own PID in threaded mode).")  # fmt: skip
     role = fields.Selection(processes.ROLES, readonly=True, index=True)
     db = fields.Char("Database", readonly=True)
-    create_time = fields.Float("Process create time", readonly=True,
+    create_time = fields.Float("Process create time", readonly=True, group_operator=False,
                                help="Epoch seconds, from the kernel: tells a reused PID apart.")  # fmt: skip
     started_at = fields.Datetime(readonly=True)
     first_seen = fields.Datetime(readonly=True)
@@ -332,7 +332,7 @@ class AsyncLabWorker(models.Model):
                             "exit_reason = %s WHERE id = %s", [to_datetime(now), reason, row["id"]])  # fmt: skip
             elif not row["self_reported"]:
                 self._upsert(dict(self._observe(proc, now), master_pid=row["master_pid"],
-                                  limits=processes.limits_for(row["role"], self._odoo_config())),
+                                  limits=processes.limits_for(row["role"], config)),
                              self_reported=False)  # fmt: skip
             else:
                 state = processes.state_for(to_epoch(row["last_seen"]), now, local_alive=True)
@@ -350,9 +350,8 @@ class AsyncLabWorker(models.Model):
             children = master.children()
         except (psutil.Error, ValueError):
             return
-        conf = self._odoo_config()
         self._upsert(dict(self._observe(master, now), master_pid=master_pid, role="master",
-                          limits=processes.limits_for("master", conf)), self_reported=False)  # fmt: skip
+                          limits=processes.limits_for("master", config)), self_reported=False)  # fmt: skip
         own_create_time = snap["create_time"]
         siblings = snap.get("siblings") or {}
         for child in children:
@@ -369,13 +368,7 @@ class AsyncLabWorker(models.Model):
             role = processes.classify_child(child.pid, observed["cmdline"], evidence)
             if role:
                 self._upsert(dict(observed, master_pid=master_pid, role=role,
-                                  limits=processes.limits_for(role, conf)), self_reported=False)  # fmt: skip
-
-    @staticmethod
-    def _odoo_config():
-        from odoo.tools import config
-
-        return config
+                                  limits=processes.limits_for(role, config)), self_reported=False)  # fmt: skip
 
     def _pair_respawns(self, host, now):
         cr = self.env.cr
@@ -429,7 +422,6 @@ class AsyncLabWorker(models.Model):
         now = time.time()
         snap = tracker.snapshot(now)
         tracker.dbs.add(self.env.cr.dbname)
-        snap.setdefault("siblings", sibling_snapshot())
         steps = [
             ("sweep", lambda: self._sweep_host(snap, force=True)),
             ("other hosts", lambda: self._age_other_hosts(snap["host"], now)),

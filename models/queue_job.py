@@ -65,8 +65,13 @@ class QueueJob(models.Model):
     async_lab_burst_id = fields.Many2one("async_lab.burst", "Async Lab burst", index="btree_not_null",
                                          ondelete="set null", readonly=True)  # fmt: skip
     async_lab_launch = fields.Integer(
-        "Async Lab launch", readonly=True, help="The burst's launch, or the experiment's run, that created the job."
+        "Async Lab launch",
+        readonly=True,
+        group_operator=False,
+        help="The burst's launch, or the experiment's run, that created the job.",
     )
+    # queue_job's own field: an identifier, which a group row must not add up.
+    worker_pid = fields.Integer(group_operator=False)
     async_lab_experiment_id = fields.Many2one("async_lab.experiment", "Async Lab experiment",
                                               index="btree_not_null", ondelete="set null", readonly=True)  # fmt: skip
     async_lab_date_received = fields.Datetime(

@@ -9,8 +9,11 @@ from unittest import mock
 import psycopg2
 import psycopg2.errors
 
+from odoo.service import server as odoo_server
 from odoo.sql_db import Cursor
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import BaseCase, TransactionCase, tagged
+
+from odoo.addons.queue_job.job import Job
 
 from .. import process_tracker
 from ..lib import processes
@@ -196,3 +199,30 @@ class TestHeartbeatGuard(TransactionCase):
         row = Worker.search([("host", "=", "elsewhere"), ("pid", "=", 4343)])
         self.assertEqual((row.state, row.exit_reason, row.requests), ("gone", "request_limit", 6))
         self.assertEqual(row.gone_at, row.last_seen)
+
+
+@tagged("at_install", "-post_install")
+class TestPatchServer(BaseCase):
+    """The manifest's post_load applied the server patches, and only once."""
+
+    PATCHED = {
+        odoo_server.Worker: ("check_limits", "signal_time_expired_handler", "_runloop", "stop"),
+        odoo_server.GeventServer: ("process_limits",),
+        odoo_server.PreforkServer: ("stop",),
+        odoo_server.ThreadedServer: ("stop",),
+        Job: ("perform",),
+    }
+
+    def methods(self):
+        return {(cls, name): cls.__dict__[name] for cls, names in self.PATCHED.items() for name in names}
+
+    def test_post_load_patched_the_server(self):
+        for (cls, name), method in self.methods().items():
+            self.assertEqual(method.__module__, process_tracker.__name__, f"{cls.__name__}.{name}")
+
+    def test_patching_again_changes_nothing(self):
+        before = self.methods()
+        with mock.patch.object(os, "register_at_fork") as register_at_fork:
+            process_tracker.patch_server()
+        register_at_fork.assert_not_called()
+        self.assertEqual(self.methods(), before)

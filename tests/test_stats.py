@@ -1,15 +1,18 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
+import threading
+import time
 from datetime import timedelta
 
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError
 from odoo.modules.module import get_manifest
 from odoo.tests import HttpCase, tagged
 from odoo.tools import SQL
 from odoo.tools.sql import index_exists
 
 from ..hooks import uninstall_hook
-from ..models.async_lab_stats import STATS_FUNCTION, utcnow
+from ..models.async_lab_stats import STATS_FUNCTION, STATS_FUNCTION_LOCK, create_stats_function, utcnow
 from ..models.queue_job import DONE_INDEX, FAILED_INDEX
 from .common import AsyncLabCase, at, now_minute
 
@@ -164,24 +167,87 @@ class TestStats(AsyncLabCase):
         indexes = [index_exists(self.env.cr, DONE_INDEX), index_exists(self.env.cr, FAILED_INDEX)]
         return [*indexes, self.stats_functions() == [self.Stats._stats_function()[0]]]
 
-    def test_code_without_its_stats_function_asks_for_a_module_update(self):
+    def test_code_without_its_stats_function_creates_it(self):
         name = self.Stats._stats_function()[0]
+        other = STATS_FUNCTION + "0" * 12
         self.assertEqual(self.stats_functions(), [name], "init made the function of this code, and no other")
-        with self.env.cr.savepoint(flush=False) as savepoint:
-            # Code changed without an update: the database has another version.
-            self.env.cr.execute(SQL("ALTER FUNCTION %s RENAME TO %s", SQL.identifier(name),
-                                    SQL.identifier(STATS_FUNCTION + "0" * 12)))  # fmt: skip
-            self.env.registry.clear_cache()  # a new registry: the code restarted
-            with self.assertRaisesRegex(UserError, "update the module"):
-                self.Stats.get_stats(now=self.now)
-            savepoint.rollback()
-            # The update: the function of this code, the other one dropped.
-            self.env.cr.execute(SQL("ALTER FUNCTION %s RENAME TO %s", SQL.identifier(name),
-                                    SQL.identifier(STATS_FUNCTION + "0" * 12)))  # fmt: skip
-            self.Stats.init()
-            self.assertEqual(self.stats_functions(), [name])
-            self.assertEqual(self.channel(self.Stats.get_stats(now=self.now), IO)["done"], 4)
-            savepoint.rollback()
+        expected = self.Stats.get_stats(window=60, now=self.now)
+        try:
+            with self.env.cr.savepoint(flush=False) as savepoint:
+                # Code changed without an update: the database has another version only.
+                self.env.cr.execute(SQL("ALTER FUNCTION %s RENAME TO %s", SQL.identifier(name), SQL.identifier(other)))
+                self.env.registry.clear_cache()  # a new registry: the code restarted
+                with self.assertLogs("odoo.addons.async_lab.models.async_lab_stats", logging.INFO) as logs:
+                    self.assertEqual(self.Stats.get_stats(window=60, now=self.now), expected)
+                self.assertIn(name, logs.output[0])
+                self.assertEqual(sorted(self.stats_functions()), sorted([name, other]), "the other one stays")
+                with self.assertNoLogs("odoo.addons.async_lab.models.async_lab_stats", logging.INFO):
+                    self.assertEqual(self.Stats.get_stats(window=60, now=self.now), expected)  # created once
+                # The update: the function of this code, the other one dropped.
+                self.Stats.init()
+                self.assertEqual(self.stats_functions(), [name])
+                self.assertEqual(self.channel(self.Stats.get_stats(now=self.now), IO)["done"], 4)
+                savepoint.rollback()
+        finally:
+            self.env.registry.clear_cache()
+
+    def test_a_stats_function_created_then_rolled_back_is_created_again(self):
+        name = self.Stats._stats_function()[0]
+        try:
+            with self.env.cr.savepoint(flush=False) as savepoint:
+                self.env.cr.execute(SQL("DROP FUNCTION %s", SQL.identifier(name)))
+                self.env.registry.clear_cache()
+                with self.env.cr.savepoint(flush=False) as created:
+                    self.Stats.get_stats(now=self.now)
+                    self.assertEqual(self.stats_functions(), [name])
+                    created.rollback()  # the caller's transaction fails: the function goes with it
+                self.assertEqual(self.stats_functions(), [])
+                self.env.cr.postrollback.run()  # what the cursor runs after a rollback
+                self.assertEqual(self.channel(self.Stats.get_stats(now=self.now), IO)["done"], 4)
+                self.assertEqual(self.stats_functions(), [name])
+                savepoint.rollback()
+        finally:
+            self.env.registry.clear_cache()
+        self.assertEqual(self.stats_functions(), [name])
+
+    def test_processes_creating_a_stats_function_at_once_all_succeed(self):
+        """Two transactions find the function missing; the second waits for
+        the first's commit, then succeeds, whatever its catalog cache says."""
+        registry = self.env.registry
+        name = "async_lab_test_concurrent_create_%d" % threading.get_ident()
+        definition = SQL("CREATE OR REPLACE FUNCTION %s() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+                         SQL.identifier(name))  # fmt: skip
+        errors = []
+
+        def second_process():
+            try:
+                with registry.cursor() as cr:
+                    cr.execute("SELECT to_regproc(%s)", [name])  # its catalog cache: no such function
+                    create_stats_function(cr, name, definition)
+            except Exception as exc:
+                errors.append(exc)
+
+        first = registry.cursor()
+        try:
+            create_stats_function(first, name, definition)
+            second = threading.Thread(target=second_process)
+            second.start()
+            for _attempt in range(100):  # until the second waits for the lock
+                first.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                              " AND classid = %s", [STATS_FUNCTION_LOCK])  # fmt: skip
+                if first.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                self.fail("the second transaction did not wait for the first")
+            first.commit()
+            second.join(10)
+            self.assertFalse(second.is_alive())
+            self.assertEqual(errors, [])
+        finally:
+            first.close()
+            with registry.cursor() as cr:
+                cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(name)))
 
     def test_uninstall_drops_the_queue_job_indexes_and_the_function(self):
         self.assertEqual(get_manifest("async_lab")["uninstall_hook"], "uninstall_hook")

@@ -87,6 +87,31 @@ class TestViews(AsyncLabCase):
         self.assertEqual((group["done"], group["failed"]), (4, 2))
         self.assertFalse({"run_p95", "wait_p50"} & set(group), group)
 
+    def test_identifiers_never_add_up_in_group_rows(self):
+        Worker = self.env["async_lab.worker"]
+        for pid in (103695, 103696):
+            Worker.create({"host": "vm", "pid": pid, "master_pid": 103690, "role": "http", "state": "gone",
+                           "create_time": 1000.0 + pid, "jobs": 3})  # fmt: skip
+        fields = ["pid", "master_pid", "create_time", "jobs"]
+        for groupby in (["host", "role"], ["role"], ["master_pid"]):
+            (group,) = Worker.read_group([("host", "=", "vm")], fields, groupby, lazy=False)
+            self.assertEqual(group["jobs"], 6, groupby)
+            self.assertFalse({"pid", "create_time"} & set(group), group)
+            if "master_pid" not in groupby:
+                self.assertNotIn("master_pid", group)
+        # Every PID of the addon's models, and the other identifiers stored as numbers.
+        pids = [
+            (model, name)
+            for model in ("async_lab.worker", "async_lab.respawn", "async_lab.burst", "queue.job")
+            for name, field in self.env[model]._fields.items()
+            if field.type == "integer" and name.endswith("pid") and field.store
+        ]
+        self.assertGreaterEqual(len(pids), 6, pids)
+        others = [("async_lab.worker", "create_time"), ("queue.job", "async_lab_launch"),
+                  ("async_lab.experiment.result", "sequence")]  # fmt: skip
+        for model, name in pids + others:
+            self.assertFalse(self.env[model]._fields[name].group_operator, f"{model}.{name}")
+
     def test_processes_open_as_rows_not_collapsed_groups(self):
         context = safe_eval(self.env.ref("async_lab.async_lab_worker_action").context)
         self.assertFalse([key for key in context if key.startswith("search_default_group")], context)

@@ -9,6 +9,7 @@ import { registry } from "@web/core/registry";
 import { KeepLast } from "@web/core/utils/concurrency";
 import { useService } from "@web/core/utils/hooks";
 import { Layout } from "@web/search/layout";
+import { standardActionServiceProps } from "@web/webclient/actions/action_service";
 
 import { ChannelTable } from "../channel_table/channel_table";
 import { LabPanel } from "../lab_panel/lab_panel";
@@ -20,10 +21,10 @@ import { ThroughputChart } from "../throughput_chart/throughput_chart";
 import { channelColors } from "../utils/colors";
 import { POLL_INTERVAL, useLiveUpdates } from "./live_updates";
 
-export const DATA_ROUTE = "/async_lab/dashboard/data";
 export const BUS_CHANNEL = "async_lab.dashboard";
 /** Statistics window of the counters, chart and tables, in minutes. */
 export const WINDOW_MINUTES = 60;
+/** Timeline lengths offered, in minutes, up to the server's maximum. */
 export const LANE_MINUTES_CHOICES = [1, 2, 5, 10, 30, 60];
 /** The user's timeline choices, remembered by the browser. */
 export const LANE_MINUTES_KEY = "async_lab.lane_minutes";
@@ -37,8 +38,10 @@ function storedLaneMinutes() {
 
 /**
  * Async Lab → Dashboard: processes, queue_job channels and experiments,
- * live. One JSON call (``/async_lab/dashboard/data``) feeds every panel;
- * the bus says when to call it again, polling covers a missing websocket.
+ * live. One call of ``async_lab.dashboard.get_data`` (the orm service) feeds
+ * every panel; the bus says when to call it again, polling covers a missing
+ * websocket. The route ``/async_lab/dashboard/data`` returns the same dict to
+ * clients other than the web client.
  */
 export class AsyncLabDashboard extends Component {
     static template = "async_lab.Dashboard";
@@ -52,13 +55,12 @@ export class AsyncLabDashboard extends Component {
         Swimlane,
         ThroughputChart,
     };
-    static props = ["*"];
+    static props = { ...standardActionServiceProps };
 
     setup() {
-        this.rpc = useService("rpc");
+        this.orm = useService("orm");
         this.keepLast = new KeepLast();
         this.pollSeconds = POLL_INTERVAL / 1000;
-        this.laneChoices = LANE_MINUTES_CHOICES;
         this.state = useState({
             data: null,
             error: null,
@@ -79,12 +81,13 @@ export class AsyncLabDashboard extends Component {
     async load() {
         try {
             const data = await this.keepLast.add(
-                this.rpc(
-                    DATA_ROUTE,
+                this.orm.silent.call(
+                    "async_lab.dashboard",
+                    "get_data",
+                    [],
                     this.state.laneMinutes
                         ? { window: WINDOW_MINUTES, lane_minutes: this.state.laneMinutes }
-                        : { window: WINDOW_MINUTES },
-                    { silent: true }
+                        : { window: WINDOW_MINUTES }
                 )
             );
             this.state.data = data;
@@ -93,6 +96,14 @@ export class AsyncLabDashboard extends Component {
         } catch (error) {
             this.state.error = error?.data?.message || error?.message || String(error);
         }
+    }
+
+    /** Timeline lengths to choose: with the server's default, none above its maximum. */
+    get laneChoices() {
+        const { default_lane_minutes: byDefault, max_lane_minutes: max } = this.state.data.constants;
+        return [...new Set([...LANE_MINUTES_CHOICES, byDefault])]
+            .filter((minutes) => minutes <= max)
+            .sort((a, b) => a - b);
     }
 
     get colors() {

@@ -3,7 +3,7 @@
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 /**
  * Plain formatting helpers of the dashboard (no OWL, no services), tested by
- * static/tests/async_lab_utils_tests.js.
+ * static/tests/qunit/async_lab_utils_tests.js.
  */
 
 const DASH = "–";

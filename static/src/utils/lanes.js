@@ -3,7 +3,7 @@
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 /**
  * Geometry of the swimlane timeline (no OWL, no services), tested by
- * static/tests/async_lab_utils_tests.js. Times are epoch milliseconds.
+ * static/tests/qunit/async_lab_utils_tests.js. Times are epoch milliseconds.
  */
 
 /** Narrowest bar drawn, in % of the timeline: a 5 ms job stays visible. */
