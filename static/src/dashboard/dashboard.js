@@ -11,6 +11,7 @@ import { useService } from "@web/core/utils/hooks";
 import { Layout } from "@web/search/layout";
 import { standardActionServiceProps } from "@web/webclient/actions/action_service";
 
+import { AdvisorPanel } from "../advisor_panel/advisor_panel";
 import { ChannelTable } from "../channel_table/channel_table";
 import { LabPanel } from "../lab_panel/lab_panel";
 import { LaunchPanel } from "../launch_panel/launch_panel";
@@ -46,6 +47,7 @@ function storedLaneMinutes() {
 export class AsyncLabDashboard extends Component {
     static template = "async_lab.Dashboard";
     static components = {
+        AdvisorPanel,
         ChannelTable,
         LabPanel,
         LaunchPanel,

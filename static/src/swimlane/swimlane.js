@@ -1,7 +1,7 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component } from "@odoo/owl";
+import { Component, useState } from "@odoo/owl";
 import { _t } from "@web/core/l10n/translation";
 import { useService } from "@web/core/utils/hooks";
 
@@ -35,7 +35,9 @@ export class Swimlane extends Component {
 
     setup() {
         this.action = useService("action");
+        this.orm = useService("orm");
         this.rowHeight = ROW_HEIGHT;
+        this.selection = useState({ job: null, why: null, error: null });
     }
 
     get timeline() {
@@ -106,6 +108,21 @@ export class Swimlane extends Component {
             started: DateTime.fromMillis(start).toLocaleString(DateTime.TIME_24_WITH_SECONDS),
             duration: end ? formatDuration((end - start) / 1000) : _t("running"),
         });
+    }
+
+    /** A click on a bar: why that job runs, waits or ended, under the timeline. */
+    async selectJob(job) {
+        Object.assign(this.selection, { job, why: null, error: null });
+        try {
+            const why = await this.orm.call("queue.job", "async_lab_why", [[job.id]]);
+            if (this.selection.job === job) {
+                this.selection.why = why;
+            }
+        } catch (error) {
+            if (this.selection.job === job) {
+                this.selection.error = (error.data && error.data.message) || error.message || String(error);
+            }
+        }
     }
 
     openJob(job) {

@@ -157,6 +157,21 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
             isCheck: true,
         },
         {
+            content: "Click a failed job's bar on the timeline",
+            trigger: `.o_async_lab_bar[data-channel="${CPU}"][data-state="failed"]`,
+            run: "click",
+        },
+        {
+            content: "The timeline says why: it failed, with its exception's last line",
+            trigger: ".o_async_lab_why[data-code=failed] .o_async_lab_why_message:contains(Failed after)",
+            isCheck: true,
+        },
+        {
+            content: "The capacity advisor answered, without an error",
+            trigger: ".o_async_lab_advisor:not(:has(.o_async_lab_advisor_error)) .card-body:not(:contains(Checking))",
+            isCheck: true,
+        },
+        {
             content: "The stage latency of the done jobs is shown, and no figure is negative",
             trigger: `.o_async_lab_latency_row[data-channel="${IO}"]`,
             run: checkFigures,
@@ -170,6 +185,11 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
         {
             content: "Its form shows it done",
             trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains(Done)",
+            isCheck: true,
+        },
+        {
+            content: "Its form says why: done, with the time of each stage",
+            trigger: ".o_form_view .o_async_lab_why:contains(Done: it waited)",
             isCheck: true,
         },
         backToDashboard,
