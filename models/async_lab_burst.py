@@ -12,7 +12,7 @@ from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import DEFAULT_PRIORITY
 
-from ..lib import tokens, workloads
+from ..lib import catalogue, workloads
 
 _logger = logging.getLogger(__name__)
 
@@ -40,22 +40,6 @@ MAX_RETRIES = 20
 JOB_NOTIFY_INTERVAL = 1.0
 _next_job_notify = {}  # dbname -> time.monotonic() from which to notify again
 
-CHANNEL_ROOT = "root.async_lab"
-CHANNEL_IO = "root.async_lab.io"
-CHANNEL_CPU = "root.async_lab.cpu"
-CHANNEL_SERIAL = "root.async_lab.serial"
-CHANNELS = [
-    (CHANNEL_IO, "I/O (root.async_lab.io)"),
-    (CHANNEL_CPU, "CPU (root.async_lab.cpu)"),
-    (CHANNEL_SERIAL, "Serial, one at a time (root.async_lab.serial)"),
-    (CHANNEL_ROOT, "Async Lab (root.async_lab)"),
-]
-DEFAULT_CHANNEL_BY_KIND = {
-    workloads.KIND_IO: CHANNEL_IO,
-    workloads.KIND_CPU_GIL: CHANNEL_CPU,
-    workloads.KIND_CPU_NOGIL: CHANNEL_CPU,
-    workloads.KIND_CONTROL: CHANNEL_ROOT,
-}
 SHAPES = [
     ("independent", "Independent: N jobs"),
     ("chain", "Chain: N jobs one after another"),
@@ -67,12 +51,8 @@ ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 #: bounded), or queue_job requeues it if it is found dead.
 CANCELLABLE_STATES = ("wait_dependencies", "pending", "enqueued")
 JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
-#: Workload parameters the job sets itself at run time (flaky's attempt).
-RUNTIME_PARAMS = {"attempt"}
 #: The position of the launch number in the arguments of each job method.
 LAUNCH_ARG = {"_async_lab_task": 1, "_async_lab_reduce": 0}
-#: Burst fields holding workload parameters, by parameter name.
-PARAM_FIELDS = ("ms", "n", "mb", "k")
 
 
 class BurstRunning(UserError):
@@ -87,37 +67,17 @@ class LabBusy(BurstRunning):
     """Another lab run, or io_db's connections, are busy on this database (HTTP 409)."""
 
 
-def _param_default(name):
-    for spec in workloads.WORKLOADS.values():
-        for param in spec.params:
-            if param.name == name and param.default is not None:
-                return param.default
-    return 0
-
-
-def workload_selection():
-    return [(name, "%s: %s" % (name, spec.summary)) for name, spec in workloads.WORKLOADS.items()]
-
-
 class AsyncLabBurst(models.Model):
     """N queue jobs of one workload, launched together and watched together."""
 
     _name = "async_lab.burst"
+    _inherit = ["async_lab.workload.mixin"]
     _description = "Job burst"
     _order = "id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
-    workload = fields.Selection(workload_selection(), required=True, default="io_sleep")
-    ms = fields.Integer("Milliseconds", default=_param_default("ms"),
-                        help="io_sleep, io_http, io_db: how long each task waits (at most 10000).")  # fmt: skip
-    n = fields.Integer("Iterations", default=_param_default("n"),
-                       help="cpu_python: loop iterations per task (at most 50,000,000).")  # fmt: skip
-    mb = fields.Integer("MiB", default=_param_default("mb"),
-                        help="cpu_gil_free: MiB hashed per task (at most 4096).")  # fmt: skip
-    k = fields.Integer("Failing attempts", default=_param_default("k"),
-                       help="flaky: attempts that fail before one succeeds (at most 10).")  # fmt: skip
     job_count = fields.Integer("Jobs", default=10, required=True, help="At most %d." % MAX_JOBS)
-    channel = fields.Selection(CHANNELS, required=True, default=CHANNEL_IO)
+    channel = fields.Selection(catalogue.CHANNELS, required=True, default=catalogue.CHANNEL_IO)
     priority = fields.Integer(default=MIN_PRIORITY, help=(
         "queue_job priority: lower runs first (%d to %d). A lower value counts as %d: lab jobs never "
         "outrank business jobs, which have %d unless they ask otherwise." % (
@@ -170,58 +130,8 @@ class AsyncLabBurst(models.Model):
 
     @api.onchange("workload")
     def _onchange_workload(self):
-        spec = workloads.WORKLOADS.get(self.workload)
-        if spec:
-            self.channel = DEFAULT_CHANNEL_BY_KIND[spec.kind]
-
-    # ------------------------------------------------------------------
-    # Parameters
-    # ------------------------------------------------------------------
-    def _user_params(self):
-        """The workload's parameters as set on the burst."""
-        spec = workloads.WORKLOADS[self.workload]
-        return {param.name: self[param.name] for param in spec.params if param.name in PARAM_FIELDS}
-
-    @api.model
-    def _workload_settings(self, name):
-        """Values the server supplies: never taken from users (no SSRF)."""
-        settings = {}
-        spec = workloads.WORKLOADS[name]
-        if "url" in spec.settings:
-            port = config["http_port"]
-            # The key, in the fragment, never leaves this process: io_http signs
-            # each call with it, and sends that short-lived token in a header.
-            secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
-            key = tokens.derive_key(secret, self.env.cr.dbname)
-            settings["url"] = "http://127.0.0.1:%s/async_lab/io?db=%s#key=%s" % (port, self.env.cr.dbname, key)
-        if "dsn" in spec.settings:
-            from odoo.sql_db import connection_info_for
-
-            settings["dsn"] = connection_info_for(self.env.cr.dbname)[1]
-        return settings
-
-    @api.model
-    def _clean_params(self, name, params):
-        """Validate user ``params`` for workload ``name``; raise ValidationError."""
-        spec = workloads.WORKLOADS.get(name)
-        if spec is None:
-            raise ValidationError(_("Unknown workload %r; choose one of: %s") % (name, ", ".join(workloads.WORKLOADS)))
-        internal = set(spec.settings) | RUNTIME_PARAMS
-        forbidden = set(params or {}) & internal
-        if forbidden:
-            raise ValidationError(
-                _("%s is set by the server, not by the caller: %s") % (name, ", ".join(sorted(forbidden)))
-            )
-        try:
-            cleaned = workloads.validate(name, dict(params or {}, **self._workload_settings(name)))
-        except workloads.WorkloadError as exc:
-            raise ValidationError(str(exc)) from exc
-        return {key: value for key, value in cleaned.items() if key not in internal}
-
-    @api.constrains("workload", "ms", "n", "mb", "k")
-    def _check_params(self):
-        for rec in self:
-            rec._clean_params(rec.workload, rec._user_params())
+        if self.workload in workloads.WORKLOADS:
+            self.channel = catalogue.default_channel(self.workload)
 
     # ------------------------------------------------------------------
     # Launching
@@ -657,17 +567,14 @@ class AsyncLabBurst(models.Model):
     @api.model
     def api_create_and_launch(self, workload, params=None, count=10, channel=None, priority=10):
         """Create a burst from API input and launch it; return its job UUIDs."""
-        if workload not in workloads.WORKLOADS:
-            raise ValidationError(
-                _("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS))
-            )
         params = self._clean_params(workload, params or {})
-        unknown = set(params) - set(PARAM_FIELDS)
+        unknown = set(params) - set(catalogue.PARAM_FIELDS)
         if unknown:
             raise ValidationError(_("Parameters not supported by bursts: %s") % ", ".join(sorted(unknown)))
-        channel = channel or DEFAULT_CHANNEL_BY_KIND[workloads.WORKLOADS[workload].kind]
-        if channel not in dict(CHANNELS):
-            raise ValidationError(_("Unknown channel %r; choose one of: %s") % (channel, ", ".join(dict(CHANNELS))))
+        channel = channel or catalogue.default_channel(workload)
+        if channel not in dict(catalogue.CHANNELS):
+            raise ValidationError(_("Unknown channel %(channel)r; choose one of: %(channels)s", channel=channel,
+                                    channels=", ".join(dict(catalogue.CHANNELS))))  # fmt: skip
         for name, value, maximum in (("count", count, MAX_JOBS), ("priority", priority, MAX_PRIORITY)):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
                 raise ValidationError(_("%s must be an integer between 0 and %s, got %r") % (name, maximum, value))

@@ -7,8 +7,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL, config
 
-from ..lib import dashboard, processes, workloads
-from .async_lab_burst import CHANNELS, DEFAULT_CHANNEL_BY_KIND, MAX_JOBS, PARAM_FIELDS
+from ..lib import catalogue, dashboard, processes, workloads
+from .async_lab_burst import MAX_JOBS
 from .async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW, iso
 from .async_lab_worker import to_epoch
 
@@ -207,29 +207,28 @@ class AsyncLabDashboard(models.AbstractModel):
 
     @api.model
     def _param_label(self, name):
-        """The label of a workload parameter: that of the burst's field which stores it."""
-        field = self.env["async_lab.burst"]._fields.get(name)
+        """The label of a workload parameter: that of the field which stores it."""
+        field = self.env["async_lab.workload.mixin"]._fields.get(name)
         return field._description_string(self.env) if field else name
 
     @api.model
     def _burst_form(self):
         """Choices of the quick burst form: workloads, their one parameter, channels."""
         choices = []
-        for name, spec in workloads.WORKLOADS.items():
-            if any(p.name not in PARAM_FIELDS for p in spec.params):
-                continue  # a parameter that bursts cannot store (flaky's attempt)
+        for name in catalogue.user_workloads():  # not flaky: its attempt is no field
+            spec = workloads.WORKLOADS[name]
             choices.append({
                 "name": name,
                 "summary": spec.summary,
                 "kind": spec.kind,
-                "channel": DEFAULT_CHANNEL_BY_KIND[spec.kind],
+                "channel": catalogue.default_channel(name),
                 "params": [{"name": p.name, "label": self._param_label(p.name), "min": p.minimum,
                             "max": p.maximum, "default": p.default, "description": p.description}
                            for p in spec.params],
             })  # fmt: skip
         return {
             "workloads": choices,
-            "channels": [{"name": name, "label": label} for name, label in CHANNELS],
+            "channels": [{"name": name, "label": label} for name, label in catalogue.CHANNELS],
             "max_jobs": MAX_JOBS,
         }
 

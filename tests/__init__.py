@@ -3,6 +3,7 @@
 # Odoo's test loader imports only the modules listed here; tests/integration
 # (multi-worker tests that start their own server) is run by pytest instead.
 from .common import refuse_unsafe_test_run
+from . import test_lib_catalogue
 from . import test_lib_child
 from . import test_lib_processes
 from . import test_lib_strategies
