@@ -13,6 +13,9 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import DEFAULT_PRIORITY
 
 from ..lib import catalogue, workloads
+from ..lib.groups import GROUP_MANAGER
+from .async_lab_workload_mixin import bounded
+from .queue_job import ACTIVE_STATES, CANCELLABLE_STATES, JOB_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -45,12 +48,6 @@ SHAPES = [
     ("chain", "Chain: N jobs one after another"),
     ("fanout", "Fan-out/fan-in: group of N jobs, then a reduce job"),
 ]
-ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
-#: States of a lab job that Cancel, Reset and the reconcile end. A started
-#: job runs in a worker that nothing stops: it ends on its own (a task is
-#: bounded), or queue_job requeues it if it is found dead.
-CANCELLABLE_STATES = ("wait_dependencies", "pending", "enqueued")
-JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
 #: The position of the launch number in the arguments of each job method.
 LAUNCH_ARG = {"_async_lab_task": 1, "_async_lab_reduce": 0}
 
@@ -158,7 +155,7 @@ class AsyncLabBurst(models.Model):
     def _launch(self):
         """Enqueue the burst's jobs (Managers only); return their UUIDs, in index order."""
         self.ensure_one()
-        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+        if not self.env.user.has_group(GROUP_MANAGER):
             raise AccessError(_("Only Async Lab managers may launch bursts: they create load."))
         # Serialise concurrent launches of one burst, then look for its jobs.
         self.env.cr.execute("SELECT id FROM async_lab_burst WHERE id = %s FOR UPDATE", [self.id])
@@ -462,7 +459,7 @@ class AsyncLabBurst(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _check_manager(self):
-        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+        if not self.env.user.has_group(GROUP_MANAGER):
             raise AccessError(_("Only Async Lab managers may cancel or reset lab runs."))
 
     @api.model
@@ -575,12 +572,9 @@ class AsyncLabBurst(models.Model):
         if channel not in dict(catalogue.CHANNELS):
             raise ValidationError(_("Unknown channel %(channel)r; choose one of: %(channels)s", channel=channel,
                                     channels=", ".join(dict(catalogue.CHANNELS))))  # fmt: skip
-        for name, value, maximum in (("count", count, MAX_JOBS), ("priority", priority, MAX_PRIORITY)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-                raise ValidationError(_("%s must be an integer between 0 and %s, got %r") % (name, maximum, value))
-        if count < 1:
-            raise ValidationError(_("count must be at least 1"))
-        priority = max(priority, MIN_PRIORITY)
+        # A JSON body's numbers: ints only.
+        count = bounded("count", count, 1, MAX_JOBS, exact=True)
+        priority = max(bounded("priority", priority, 0, MAX_PRIORITY, exact=True), MIN_PRIORITY)
         burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
                              **params})  # fmt: skip
         return burst, burst._launch()

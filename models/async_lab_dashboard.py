@@ -8,12 +8,12 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL, config
 
 from ..lib import catalogue, dashboard, processes, workloads
+from ..lib.groups import GROUP_MANAGER, GROUP_USER
+from ..lib.times import iso, to_epoch
 from .async_lab_burst import MAX_JOBS
-from .async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW, iso
-from .async_lab_worker import to_epoch
+from .async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW
+from .async_lab_workload_mixin import bounded
 
-GROUP_USER = "async_lab.async_lab_group_user"
-GROUP_MANAGER = "async_lab.async_lab_group_manager"
 #: Minutes of the swimlane timeline.
 DEFAULT_LANE_MINUTES = 10
 MAX_LANE_MINUTES = 60
@@ -21,28 +21,6 @@ MAX_LANE_MINUTES = 60
 MAX_BARS = 1500
 #: Respawns shown on the process map: the last hour's.
 RESPAWN_MINUTES = 60
-
-
-def bounded(name, value, minimum, maximum):
-    """``value`` as an int within bounds, or a ValidationError naming it.
-
-    ``name`` is what the caller knows the value as: a parameter of a route,
-    or the label of the field where a user typed it.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        number = None
-    else:
-        try:
-            number = int(value)
-        except ValueError:
-            number = None
-    if number is None or not minimum <= number <= maximum:
-        if value is None or value == "":
-            raise ValidationError(_("%(name)s is empty: enter a whole number between %(min)s and %(max)s.",
-                                    name=name, min=minimum, max=maximum))  # fmt: skip
-        raise ValidationError(_("%(name)s must be an integer between %(min)s and %(max)s, got %(value)r",
-                                name=name, min=minimum, max=maximum, value=value))  # fmt: skip
-    return number
 
 
 class AsyncLabDashboard(models.AbstractModel):

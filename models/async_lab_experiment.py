@@ -14,8 +14,10 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..lib import catalogue, strategies, theory, workloads
 from ..lib.catalogue import CHANNEL_CPU, CHANNEL_IO
+from ..lib.groups import GROUP_MANAGER
 from ..process_tracker import server_mode
-from .async_lab_burst import ACTIVE_STATES, LOCK_RUN, LOCK_SPACE, LabBusy
+from .async_lab_burst import LOCK_RUN, LOCK_SPACE, LabBusy
+from .queue_job import ACTIVE_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -197,7 +199,7 @@ class AsyncLabExperiment(models.Model):
         return values
 
     def _check_manager(self):
-        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+        if not self.env.user.has_group(GROUP_MANAGER):
             raise AccessError(_("Only Async Lab managers may run experiments: they create load."))
 
     def action_run(self):

@@ -8,6 +8,27 @@ from ..lib import catalogue, tokens, workloads
 from ..lib.catalogue import param_default
 
 
+def bounded(name, value, minimum, maximum, *, exact=False):
+    """``value`` as an int within bounds (:func:`.lib.workloads.clean_int`), or a ValidationError naming it.
+
+    ``name`` is what the caller knows the value as: a parameter of a route,
+    or the label of the field where a user typed it.
+    """
+    if value is None or value == "":
+        raise ValidationError(
+            _(
+                "%(name)s is empty: enter a whole number between %(min)s and %(max)s.",
+                name=name,
+                min=minimum,
+                max=maximum,
+            )
+        )
+    try:
+        return workloads.clean_int(name, value, minimum, maximum, exact=exact)
+    except workloads.WorkloadError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
 class AsyncLabWorkloadMixin(models.AbstractModel):
     """A workload and the parameters a user sets for it (lib/catalogue.py).
 

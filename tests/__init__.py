@@ -8,6 +8,7 @@ from . import test_lib_child
 from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory
+from . import test_lib_times
 from . import test_lib_workloads
 from . import test_lib_tokens
 from . import test_self_call
