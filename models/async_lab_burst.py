@@ -282,7 +282,13 @@ class AsyncLabBurst(models.Model):
         """Tag each job of a burst with its burst and launch (queue_job's hook).
 
         queue_job writes these values whenever it stores the job: when it
-        creates it, and at each change of state.
+        creates it, in the same INSERT, and at each change of state. No
+        query of its own: a launch costs what queue_job's inserts cost.
+
+        One hook for both job methods, not ``_job_store_values_for_<method>``:
+        queue_job 17.0 (``Job._store_values_from_model``) calls the
+        per-method hook, then ``_job_store_values``, which every model has,
+        and keeps the values of the latter only.
         """
         values = super()._job_store_values(job)
         launch_arg = LAUNCH_ARG.get(job.method_name)
