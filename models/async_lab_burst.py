@@ -49,7 +49,7 @@ SHAPES = [
     ("fanout", "Fan-out/fan-in: group of N jobs, then a reduce job"),
 ]
 #: The position of the launch number in the arguments of each job method.
-LAUNCH_ARG = {"_async_lab_task": 1, "_async_lab_reduce": 0}
+LAUNCH_ARG = {"_job_task": 1, "_job_reduce": 0}
 
 
 class BurstRunning(UserError):
@@ -245,7 +245,7 @@ class AsyncLabBurst(models.Model):
                 identity_key=self._identity_key(index),
                 description="Async Lab %s #%d/%d (%s)" % (self.workload, index + 1, self.job_count, self.name),
                 **options,
-            )._async_lab_task(index, launch, params, workload=self.workload)
+            )._job_task(index, launch, params, workload=self.workload)
             for index in range(self.job_count)
         ]  # fmt: skip
         # One graph per launch, even of independent jobs (a group: no
@@ -266,7 +266,7 @@ class AsyncLabBurst(models.Model):
                 identity_key=self._identity_key(-1),
                 description="Async Lab reduce of %s" % self.name,
                 **options,
-            )._async_lab_reduce(launch)  # fmt: skip
+            )._job_reduce(launch)  # fmt: skip
             graph = chain(group(*delayables), reduce_job)
             tail = [reduce_job]
         graph.delay()
@@ -305,7 +305,7 @@ class AsyncLabBurst(models.Model):
         row = self.env.cr.fetchone()
         return row[0] if row else 0
 
-    def _async_lab_task(self, index, launch, params, workload=None):
+    def _job_task(self, index, launch, params, workload=None):
         """Run task ``index`` of the burst's ``workload`` (a queue job).
 
         The workload comes with the job, as its parameters do: what was
@@ -358,7 +358,7 @@ class AsyncLabBurst(models.Model):
             "job", {"burst_id": self.id, "pid": pid, "settle_ms": round(1000 * interval)}
         )
 
-    def _async_lab_reduce(self, launch):
+    def _job_reduce(self, launch):
         """Fan-in: summarise the tasks of one launch (a queue job)."""
         self.ensure_one()
         self.env.cr.execute(

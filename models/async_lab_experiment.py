@@ -361,14 +361,14 @@ class AsyncLabExperiment(models.Model):
         then = self.delayable(channel=CHANNEL_IO, max_retries=3,
                               description=_("Async Lab experiment %s: fan out the tasks") % self.name,
                               )._job_fan_out_tasks()  # fmt: skip
-        self._enqueue_fan_out("_job_calibrate", _("Async Lab experiment %s: no-op %s"), then)
+        self._enqueue_fan_out("_job_dispatch_probe", _("Async Lab experiment %s: no-op %s"), then)
 
     def _job_fan_out_tasks(self):
         """queue_job strategy, step 2: measure step 1, then the tasks and the collector."""
         self.ensure_one()
         if self.state != "running":  # cancelled, reset or ended by the reconcile meanwhile
             return "nothing to do: the experiment is %s" % self.state
-        overhead = self._fan_out_figures("_job_calibrate")["wall_seconds"] or 0.0
+        overhead = self._fan_out_figures("_job_dispatch_probe")["wall_seconds"] or 0.0
         collect = self.delayable(channel=CHANNEL_IO, max_retries=3,
                                  description=_("Async Lab experiment %s: collect") % self.name,
                                  )._job_collect(overhead)  # fmt: skip
@@ -414,8 +414,9 @@ class AsyncLabExperiment(models.Model):
                       if start is not None and end is not None],
         }  # fmt: skip
 
-    def _job_calibrate(self, index):
-        """A no-op task of the queue_job strategy: the same reads as a task, no work."""
+    def _job_dispatch_probe(self, index):
+        """A no-op job of the queue_job strategy, which probes what dispatching a job costs: the
+        same reads as a task, no work."""
         self._run_params()
         span = workloads.run_task("noop", {})
         return "no-op %d: pid %s" % (index, span["pid"])
