@@ -185,13 +185,8 @@ class ProcessTracker:
     def snapshot(self, now=None):
         """This process's row, as plain values."""
         now = now or time.time()
-        proc = psutil.Process()
-        with proc.oneshot():
-            cpu = proc.cpu_times()
-            cpu_seconds = cpu.user + cpu.system
-            rss = proc.memory_info().rss
-            create_time = proc.create_time()
-        sample = (now, cpu_seconds)
+        own = processes.sample(psutil.Process())
+        sample = (now, own["cpu_seconds"])
         cpu_pct = processes.cpu_percent(self.cpu_sample, sample)
         self.cpu_sample = sample
         # A worker's role is known by its work thread, which has ended when
@@ -219,10 +214,8 @@ class ProcessTracker:
             "pid": self.pid,
             "master_pid": master_pid(),
             "role": role,
-            "create_time": create_time,
+            **own,
             "now": now,
-            "rss_mb": round(rss / 1048576, 1),
-            "cpu_seconds": round(cpu_seconds, 2),
             "cpu_percent": cpu_pct,
             "busy_since": busy,
             "exit_reason": self.exit_reason,

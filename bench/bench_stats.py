@@ -217,7 +217,8 @@ def percentile_cont(values, fraction):
 def orm_stats(env, window, now):
     """The figures of get_stats, computed the naive way with the ORM."""
     from odoo.addons.async_lab.models.async_lab_metric import minute_floor
-    from odoo.addons.async_lab.models.async_lab_stats import ACTIVE_STATES, STAGES
+    from odoo.addons.async_lab.models.async_lab_stats import STAGES
+    from odoo.addons.async_lab.models.queue_job import ACTIVE_STATES
 
     Stats = env["async_lab.stats"]
     Job = env["queue.job"].sudo()

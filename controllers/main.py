@@ -41,6 +41,8 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from ..lib import tokens, workloads
+from ..lib.groups import GROUP_MANAGER, GROUP_USER
+from ..lib.times import iso
 from ..models.async_lab_advisor import ADVICE_WINDOW
 from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
 from ..models.async_lab_experiment import calibration
@@ -50,8 +52,6 @@ from . import openapi
 
 _logger = logging.getLogger(__name__)
 
-GROUP_USER = "async_lab.async_lab_group_user"
-GROUP_MANAGER = "async_lab.async_lab_group_manager"
 MAX_BODY_BYTES = 64 * 1024
 #: Deepest nesting of a JSON body (the API's bodies are two levels deep).
 MAX_JSON_DEPTH = 8
@@ -202,16 +202,13 @@ def check_body(body, allowed, strings=(), objects=()):
 
 
 def bounded_int(name, value, minimum, maximum, default):
+    """A query-string integer (``default`` if absent), bounded by workloads.clean_int: else a 400."""
     if value in (None, ""):
         return default
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not minimum <= number <= maximum:
-        raise ApiError(400, "invalid", "%s must be an integer between %d and %d, got %r" % (
-            name, minimum, maximum, value))  # fmt: skip
-    return number
+        return workloads.clean_int(name, value, minimum, maximum)
+    except workloads.WorkloadError as exc:
+        raise ApiError(400, "invalid", str(exc)) from exc
 
 
 def int_arg(name, value, spec_name):
@@ -292,7 +289,7 @@ class AsyncLabController(http.Controller):
             raise ApiError(404, "not_found", "No Async Lab job with uuid %s." % uuid)
         data = {name: job[name] or None for name in JOB_FIELDS}
         data.update(exc_message=tokens.scrub_urls(data["exc_message"]), result=tokens.scrub_urls(data["result"]))
-        data.update({name: job[name].isoformat() + "Z" if job[name] else None for name in JOB_DATES})
+        data.update({name: iso(job[name]) for name in JOB_DATES})
         data.update(retry=job.retry, burst_id=job.async_lab_burst_id.id)
         return request.make_json_response(data)
 

@@ -9,7 +9,8 @@ test runs schemathesis against a live server with it.
 """
 
 from ..lib import strategies, workloads
-from ..models.async_lab_burst import CHANNELS, MAX_JOBS, MAX_PRIORITY
+from ..lib.catalogue import CHANNELS
+from ..models.async_lab_burst import MAX_JOBS, MAX_PRIORITY
 from ..models.async_lab_stats import MAX_WINDOW
 
 ERROR_CODES = {

@@ -2,9 +2,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import threading
 import time
-from datetime import datetime, timezone
 
 from odoo.addons.queue_job.controllers.main import RunJobController
+
+from ..lib.times import to_datetime
 
 
 def request_received_at():
@@ -14,7 +15,7 @@ def request_received_at():
     it starts serving it; outside a request, now.
     """
     received = getattr(threading.current_thread(), "perf_t0", None) or time.time()
-    return datetime.fromtimestamp(received, timezone.utc).replace(tzinfo=None)
+    return to_datetime(received)
 
 
 class AsyncLabRunJobController(RunJobController):

@@ -310,6 +310,24 @@ def cpu_percent(prev, current):
     return round(100.0 * (current[1] - prev[1]) / (current[0] - prev[0]), 1)
 
 
+def sample(proc):
+    """What ``proc`` (a ``psutil.Process``) is and costs now, read in one go:
+    its ``create_time``, resident memory (``rss_mb``) and CPU time
+    (``cpu_seconds``, user and system).
+
+    >>> import psutil
+    >>> sorted(sample(psutil.Process()))
+    ['cpu_seconds', 'create_time', 'rss_mb']
+    """
+    with proc.oneshot():
+        cpu = proc.cpu_times()
+        return {
+            "create_time": proc.create_time(),
+            "rss_mb": round(proc.memory_info().rss / 2**20, 1),
+            "cpu_seconds": round(cpu.user + cpu.system, 2),
+        }
+
+
 def start_time(create_time, *, now, uptime, boot_time):
     """A process's start on the ``time.time()`` clock.
 

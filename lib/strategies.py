@@ -472,7 +472,7 @@ def score(
             speedup,
             ideal,
             cores,
-            expected=expected,
+            expected_speedup=expected,
             because=because,
             limit=limit,
             baseline_cpu_share=cpu_share,

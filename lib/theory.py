@@ -258,7 +258,9 @@ def _above_ideal(baseline_cpu_share):
     )
 
 
-def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, limit=None, baseline_cpu_share=None):
+def verdict(
+    strategy, kind, speedup, ideal, cores, expected_speedup=None, because=None, limit=None, baseline_cpu_share=None
+):
     """Explain in one line a measured ``speedup`` against its ``ideal``.
 
     ``ideal`` comes from :func:`ideal_speedup`; ``cores`` tells whether the
@@ -277,14 +279,14 @@ def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, 
 
     Measured costs (see :func:`expected`) say what to expect, and why:
 
-    >>> verdict("queue_job", "io", 2.4, 4, cores=2, expected=2.7,
+    >>> verdict("queue_job", "io", 2.4, 4, cores=2, expected_speedup=2.7,
     ...         because="0.40 s of dispatch")  # doctest: +ELLIPSIS
     'queue_job 2.4× of 4 on I/O-bound work, 2.7× expected after 0.40 s of dispatch: jobs wait side by side, ...'
-    >>> verdict("queue_job", "cpu_nogil", 0.6, 2, cores=2, expected=0.5,
+    >>> verdict("queue_job", "cpu_nogil", 0.6, 2, cores=2, expected_speedup=0.5,
     ...         because="0.24 s of dispatch", limit="dispatch")  # doctest: +ELLIPSIS
     'queue_job 0.6× of 2 cores, 0.5× expected after 0.24 s of dispatch: dispatching a job costs more than its task, ...'
-    >>> verdict("threads", "io", 4.9, 16, cores=2, expected=4.8, because="7 calls answered at once by the server",
-    ...         limit="server")  # doctest: +ELLIPSIS
+    >>> verdict("threads", "io", 4.9, 16, cores=2, expected_speedup=4.8,
+    ...         because="7 calls answered at once by the server", limit="server")  # doctest: +ELLIPSIS
     'threads 4.9× of 16 on I/O-bound work, 4.8× expected after 7 calls ...: the called server answers fewer ...'
 
     Far below the ideal, it names the likely causes:
@@ -322,16 +324,18 @@ def verdict(strategy, kind, speedup, ideal, cores, expected=None, because=None, 
         head += f" of {ideal} {'core' if ideal == 1 else 'cores'}"
     else:
         head += f" of {ideal}"
-    if because and expected is not None:
-        head += f", {format_speedup(expected)} expected after {because}"
+    if because and expected_speedup is not None:
+        head += f", {format_speedup(expected_speedup)} expected after {because}"
     if round(speedup, SPEEDUP_DIGITS) > ideal:
         return head + ", above the ideal: " + _above_ideal(baseline_cpu_share)
     if ideal <= 1:
         cause = "a single core" if limited_by_cores else "a single task or a pool of one"
         return head + ": nothing could overlap, " + cause
-    if because and expected is not None and expected < ideal * SHORTFALL_EFFICIENCY:
-        if speedup >= expected * SHORTFALL_EFFICIENCY:
+    if because and expected_speedup is not None and expected_speedup < ideal * SHORTFALL_EFFICIENCY:
+        if speedup >= expected_speedup * SHORTFALL_EFFICIENCY:
             return head + ": " + LIMIT_ADVICE.get(limit, "these costs outweigh the gain of running tasks at once")
-    if speedup / ideal < SHORTFALL_EFFICIENCY and (expected is None or speedup < expected * SHORTFALL_EFFICIENCY):
+    if speedup / ideal < SHORTFALL_EFFICIENCY and (
+        expected_speedup is None or speedup < expected_speedup * SHORTFALL_EFFICIENCY
+    ):
         return head + ": far below ideal; " + _SHORTFALL_CAUSES[strategy]
     return head + ": " + _GOOD_REASONS[strategy, kind]

@@ -225,10 +225,7 @@ class Param:
     default: int | None = None
 
     def clean(self, value):
-        """Return ``value`` as an int within bounds, or raise :class:`WorkloadError`.
-
-        Integers, integral floats and strings of digits (form input) are
-        accepted; booleans are not.
+        """Return ``value`` as an int within bounds, or raise :class:`WorkloadError` (see :func:`clean_int`).
 
         >>> Param("n", 1, 10, "a count").clean(" 7 ")
         7
@@ -237,21 +234,45 @@ class Param:
         ...
         odoo.addons.async_lab.lib.workloads.WorkloadError: n must be an integer between 1 and 10, got 11
         """
+        return clean_int(self.name, value, self.minimum, self.maximum)
+
+
+def clean_int(name, value, minimum, maximum, *, exact=False):
+    """Return ``value`` as an int between ``minimum`` and ``maximum`` (inclusive),
+    or raise :class:`WorkloadError` naming it ``name``.
+
+    The addon's one bounds check of an integer input: workload parameters,
+    route arguments and form fields all go through it. Integers, integral
+    floats and strings of digits (form and query input) are accepted, with
+    ``exact`` only integers (the numbers of a JSON body, which has types);
+    booleans never.
+
+    >>> clean_int("n", 7.0, 1, 10), clean_int("n", "7", 1, 10)
+    (7, 7)
+    >>> clean_int("count", "7", 1, 10, exact=True)
+    Traceback (most recent call last):
+    ...
+    odoo.addons.async_lab.lib.workloads.WorkloadError: count must be an integer between 1 and 10, got '7'
+    >>> clean_int("count", True, 0, 10)
+    Traceback (most recent call last):
+    ...
+    odoo.addons.async_lab.lib.workloads.WorkloadError: count must be an integer between 0 and 10, got True
+    """
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif exact:
         number = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
+        try:
             number = int(value)
-        elif isinstance(value, str):
-            try:
-                number = int(value)
-            except ValueError:
-                number = None
-        if number is None or not self.minimum <= number <= self.maximum:
-            raise WorkloadError(
-                f"{self.name} must be an integer between {self.minimum} and {self.maximum}, got {value!r}"
-            )
-        return number
+        except ValueError:
+            number = None
+    if number is None or not minimum <= number <= maximum:
+        raise WorkloadError(f"{name} must be an integer between {minimum} and {maximum}, got {value!r}")
+    return number
 
 
 def _cost_ms(params, _calibration):

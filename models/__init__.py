@@ -1,5 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from . import async_lab_workload_mixin
 from . import async_lab_worker
 from . import async_lab_respawn
 from . import async_lab_burst

@@ -10,8 +10,9 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 
 from ..lib import advisor
-from .async_lab_stats import ACTIVE_STATES, iso, utcnow
-from .queue_job import DONE_STAGES
+from ..lib.groups import GROUP_USER
+from ..lib.times import iso, utcnow
+from .queue_job import ACTIVE_STATES, DONE_STAGES
 
 #: Minutes of load the advisor judges.
 ADVICE_WINDOW = 15
@@ -30,7 +31,7 @@ class AsyncLabAdvisor(models.AbstractModel):
     @api.model
     def get_advice(self, window=ADVICE_WINDOW, now=None):
         """``{"generated_at", "window_minutes", "hosts", "findings", "checked"}``, findings worst first."""
-        if not self.env.su and not self.env.user.has_group("async_lab.async_lab_group_user"):
+        if not self.env.su and not self.env.user.has_group(GROUP_USER):
             raise AccessError(_("The capacity advisor needs the Async Lab / User group."))
         now = now or utcnow()
         stats = self.env["async_lab.stats"].get_stats(window, now)

@@ -12,7 +12,10 @@ from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import DEFAULT_PRIORITY
 
-from ..lib import tokens, workloads
+from ..lib import catalogue, workloads
+from ..lib.groups import GROUP_MANAGER
+from .async_lab_workload_mixin import bounded
+from .queue_job import ACTIVE_STATES, CANCELLABLE_STATES, JOB_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -40,39 +43,13 @@ MAX_RETRIES = 20
 JOB_NOTIFY_INTERVAL = 1.0
 _next_job_notify = {}  # dbname -> time.monotonic() from which to notify again
 
-CHANNEL_ROOT = "root.async_lab"
-CHANNEL_IO = "root.async_lab.io"
-CHANNEL_CPU = "root.async_lab.cpu"
-CHANNEL_SERIAL = "root.async_lab.serial"
-CHANNELS = [
-    (CHANNEL_IO, "I/O (root.async_lab.io)"),
-    (CHANNEL_CPU, "CPU (root.async_lab.cpu)"),
-    (CHANNEL_SERIAL, "Serial, one at a time (root.async_lab.serial)"),
-    (CHANNEL_ROOT, "Async Lab (root.async_lab)"),
-]
-DEFAULT_CHANNEL_BY_KIND = {
-    workloads.KIND_IO: CHANNEL_IO,
-    workloads.KIND_CPU_GIL: CHANNEL_CPU,
-    workloads.KIND_CPU_NOGIL: CHANNEL_CPU,
-    workloads.KIND_CONTROL: CHANNEL_ROOT,
-}
 SHAPES = [
     ("independent", "Independent: N jobs"),
     ("chain", "Chain: N jobs one after another"),
     ("fanout", "Fan-out/fan-in: group of N jobs, then a reduce job"),
 ]
-ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
-#: States of a lab job that Cancel, Reset and the reconcile end. A started
-#: job runs in a worker that nothing stops: it ends on its own (a task is
-#: bounded), or queue_job requeues it if it is found dead.
-CANCELLABLE_STATES = ("wait_dependencies", "pending", "enqueued")
-JOB_STATES = ACTIVE_STATES + ("done", "failed", "cancelled")
-#: Workload parameters the job sets itself at run time (flaky's attempt).
-RUNTIME_PARAMS = {"attempt"}
 #: The position of the launch number in the arguments of each job method.
-LAUNCH_ARG = {"_async_lab_task": 1, "_async_lab_reduce": 0}
-#: Burst fields holding workload parameters, by parameter name.
-PARAM_FIELDS = ("ms", "n", "mb", "k")
+LAUNCH_ARG = {"_job_task": 1, "_job_reduce": 0}
 
 
 class BurstRunning(UserError):
@@ -87,37 +64,17 @@ class LabBusy(BurstRunning):
     """Another lab run, or io_db's connections, are busy on this database (HTTP 409)."""
 
 
-def _param_default(name):
-    for spec in workloads.WORKLOADS.values():
-        for param in spec.params:
-            if param.name == name and param.default is not None:
-                return param.default
-    return 0
-
-
-def workload_selection():
-    return [(name, "%s: %s" % (name, spec.summary)) for name, spec in workloads.WORKLOADS.items()]
-
-
 class AsyncLabBurst(models.Model):
     """N queue jobs of one workload, launched together and watched together."""
 
     _name = "async_lab.burst"
+    _inherit = ["async_lab.workload.mixin"]
     _description = "Job burst"
     _order = "id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
-    workload = fields.Selection(workload_selection(), required=True, default="io_sleep")
-    ms = fields.Integer("Milliseconds", default=_param_default("ms"),
-                        help="io_sleep, io_http, io_db: how long each task waits (at most 10000).")  # fmt: skip
-    n = fields.Integer("Iterations", default=_param_default("n"),
-                       help="cpu_python: loop iterations per task (at most 50,000,000).")  # fmt: skip
-    mb = fields.Integer("MiB", default=_param_default("mb"),
-                        help="cpu_gil_free: MiB hashed per task (at most 4096).")  # fmt: skip
-    k = fields.Integer("Failing attempts", default=_param_default("k"),
-                       help="flaky: attempts that fail before one succeeds (at most 10).")  # fmt: skip
     job_count = fields.Integer("Jobs", default=10, required=True, help="At most %d." % MAX_JOBS)
-    channel = fields.Selection(CHANNELS, required=True, default=CHANNEL_IO)
+    channel = fields.Selection(catalogue.CHANNELS, required=True, default=catalogue.CHANNEL_IO)
     priority = fields.Integer(default=MIN_PRIORITY, help=(
         "queue_job priority: lower runs first (%d to %d). A lower value counts as %d: lab jobs never "
         "outrank business jobs, which have %d unless they ask otherwise." % (
@@ -170,58 +127,8 @@ class AsyncLabBurst(models.Model):
 
     @api.onchange("workload")
     def _onchange_workload(self):
-        spec = workloads.WORKLOADS.get(self.workload)
-        if spec:
-            self.channel = DEFAULT_CHANNEL_BY_KIND[spec.kind]
-
-    # ------------------------------------------------------------------
-    # Parameters
-    # ------------------------------------------------------------------
-    def _user_params(self):
-        """The workload's parameters as set on the burst."""
-        spec = workloads.WORKLOADS[self.workload]
-        return {param.name: self[param.name] for param in spec.params if param.name in PARAM_FIELDS}
-
-    @api.model
-    def _workload_settings(self, name):
-        """Values the server supplies: never taken from users (no SSRF)."""
-        settings = {}
-        spec = workloads.WORKLOADS[name]
-        if "url" in spec.settings:
-            port = config["http_port"]
-            # The key, in the fragment, never leaves this process: io_http signs
-            # each call with it, and sends that short-lived token in a header.
-            secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
-            key = tokens.derive_key(secret, self.env.cr.dbname)
-            settings["url"] = "http://127.0.0.1:%s/async_lab/io?db=%s#key=%s" % (port, self.env.cr.dbname, key)
-        if "dsn" in spec.settings:
-            from odoo.sql_db import connection_info_for
-
-            settings["dsn"] = connection_info_for(self.env.cr.dbname)[1]
-        return settings
-
-    @api.model
-    def _clean_params(self, name, params):
-        """Validate user ``params`` for workload ``name``; raise ValidationError."""
-        spec = workloads.WORKLOADS.get(name)
-        if spec is None:
-            raise ValidationError(_("Unknown workload %r; choose one of: %s") % (name, ", ".join(workloads.WORKLOADS)))
-        internal = set(spec.settings) | RUNTIME_PARAMS
-        forbidden = set(params or {}) & internal
-        if forbidden:
-            raise ValidationError(
-                _("%s is set by the server, not by the caller: %s") % (name, ", ".join(sorted(forbidden)))
-            )
-        try:
-            cleaned = workloads.validate(name, dict(params or {}, **self._workload_settings(name)))
-        except workloads.WorkloadError as exc:
-            raise ValidationError(str(exc)) from exc
-        return {key: value for key, value in cleaned.items() if key not in internal}
-
-    @api.constrains("workload", "ms", "n", "mb", "k")
-    def _check_params(self):
-        for rec in self:
-            rec._clean_params(rec.workload, rec._user_params())
+        if self.workload in workloads.WORKLOADS:
+            self.channel = catalogue.default_channel(self.workload)
 
     # ------------------------------------------------------------------
     # Launching
@@ -248,7 +155,7 @@ class AsyncLabBurst(models.Model):
     def _launch(self):
         """Enqueue the burst's jobs (Managers only); return their UUIDs, in index order."""
         self.ensure_one()
-        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+        if not self.env.user.has_group(GROUP_MANAGER):
             raise AccessError(_("Only Async Lab managers may launch bursts: they create load."))
         # Serialise concurrent launches of one burst, then look for its jobs.
         self.env.cr.execute("SELECT id FROM async_lab_burst WHERE id = %s FOR UPDATE", [self.id])
@@ -338,7 +245,7 @@ class AsyncLabBurst(models.Model):
                 identity_key=self._identity_key(index),
                 description="Async Lab %s #%d/%d (%s)" % (self.workload, index + 1, self.job_count, self.name),
                 **options,
-            )._async_lab_task(index, launch, params, workload=self.workload)
+            )._job_task(index, launch, params, workload=self.workload)
             for index in range(self.job_count)
         ]  # fmt: skip
         # One graph per launch, even of independent jobs (a group: no
@@ -359,7 +266,7 @@ class AsyncLabBurst(models.Model):
                 identity_key=self._identity_key(-1),
                 description="Async Lab reduce of %s" % self.name,
                 **options,
-            )._async_lab_reduce(launch)  # fmt: skip
+            )._job_reduce(launch)  # fmt: skip
             graph = chain(group(*delayables), reduce_job)
             tail = [reduce_job]
         graph.delay()
@@ -375,7 +282,13 @@ class AsyncLabBurst(models.Model):
         """Tag each job of a burst with its burst and launch (queue_job's hook).
 
         queue_job writes these values whenever it stores the job: when it
-        creates it, and at each change of state.
+        creates it, in the same INSERT, and at each change of state. No
+        query of its own: a launch costs what queue_job's inserts cost.
+
+        One hook for both job methods, not ``_job_store_values_for_<method>``:
+        queue_job 17.0 (``Job._store_values_from_model``) calls the
+        per-method hook, then ``_job_store_values``, which every model has,
+        and keeps the values of the latter only.
         """
         values = super()._job_store_values(job)
         launch_arg = LAUNCH_ARG.get(job.method_name)
@@ -392,7 +305,7 @@ class AsyncLabBurst(models.Model):
         row = self.env.cr.fetchone()
         return row[0] if row else 0
 
-    def _async_lab_task(self, index, launch, params, workload=None):
+    def _job_task(self, index, launch, params, workload=None):
         """Run task ``index`` of the burst's ``workload`` (a queue job).
 
         The workload comes with the job, as its parameters do: what was
@@ -445,7 +358,7 @@ class AsyncLabBurst(models.Model):
             "job", {"burst_id": self.id, "pid": pid, "settle_ms": round(1000 * interval)}
         )
 
-    def _async_lab_reduce(self, launch):
+    def _job_reduce(self, launch):
         """Fan-in: summarise the tasks of one launch (a queue job)."""
         self.ensure_one()
         self.env.cr.execute(
@@ -552,7 +465,7 @@ class AsyncLabBurst(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _check_manager(self):
-        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+        if not self.env.user.has_group(GROUP_MANAGER):
             raise AccessError(_("Only Async Lab managers may cancel or reset lab runs."))
 
     @api.model
@@ -657,23 +570,17 @@ class AsyncLabBurst(models.Model):
     @api.model
     def api_create_and_launch(self, workload, params=None, count=10, channel=None, priority=10):
         """Create a burst from API input and launch it; return its job UUIDs."""
-        if workload not in workloads.WORKLOADS:
-            raise ValidationError(
-                _("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS))
-            )
         params = self._clean_params(workload, params or {})
-        unknown = set(params) - set(PARAM_FIELDS)
+        unknown = set(params) - set(catalogue.PARAM_FIELDS)
         if unknown:
             raise ValidationError(_("Parameters not supported by bursts: %s") % ", ".join(sorted(unknown)))
-        channel = channel or DEFAULT_CHANNEL_BY_KIND[workloads.WORKLOADS[workload].kind]
-        if channel not in dict(CHANNELS):
-            raise ValidationError(_("Unknown channel %r; choose one of: %s") % (channel, ", ".join(dict(CHANNELS))))
-        for name, value, maximum in (("count", count, MAX_JOBS), ("priority", priority, MAX_PRIORITY)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-                raise ValidationError(_("%s must be an integer between 0 and %s, got %r") % (name, maximum, value))
-        if count < 1:
-            raise ValidationError(_("count must be at least 1"))
-        priority = max(priority, MIN_PRIORITY)
+        channel = channel or catalogue.default_channel(workload)
+        if channel not in dict(catalogue.CHANNELS):
+            raise ValidationError(_("Unknown channel %(channel)r; choose one of: %(channels)s", channel=channel,
+                                    channels=", ".join(dict(catalogue.CHANNELS))))  # fmt: skip
+        # A JSON body's numbers: ints only.
+        count = bounded("count", count, 1, MAX_JOBS, exact=True)
+        priority = max(bounded("priority", priority, 0, MAX_PRIORITY, exact=True), MIN_PRIORITY)
         burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
                              **params})  # fmt: skip
         return burst, burst._launch()

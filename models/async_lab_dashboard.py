@@ -7,13 +7,13 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL, config
 
-from ..lib import dashboard, processes, workloads
-from .async_lab_burst import CHANNELS, DEFAULT_CHANNEL_BY_KIND, MAX_JOBS, PARAM_FIELDS
-from .async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW, iso
-from .async_lab_worker import to_epoch
+from ..lib import catalogue, dashboard, processes, workloads
+from ..lib.groups import GROUP_MANAGER, GROUP_USER
+from ..lib.times import iso, to_epoch
+from .async_lab_burst import MAX_JOBS
+from .async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW
+from .async_lab_workload_mixin import bounded
 
-GROUP_USER = "async_lab.async_lab_group_user"
-GROUP_MANAGER = "async_lab.async_lab_group_manager"
 #: Minutes of the swimlane timeline.
 DEFAULT_LANE_MINUTES = 10
 MAX_LANE_MINUTES = 60
@@ -21,28 +21,6 @@ MAX_LANE_MINUTES = 60
 MAX_BARS = 1500
 #: Respawns shown on the process map: the last hour's.
 RESPAWN_MINUTES = 60
-
-
-def bounded(name, value, minimum, maximum):
-    """``value`` as an int within bounds, or a ValidationError naming it.
-
-    ``name`` is what the caller knows the value as: a parameter of a route,
-    or the label of the field where a user typed it.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        number = None
-    else:
-        try:
-            number = int(value)
-        except ValueError:
-            number = None
-    if number is None or not minimum <= number <= maximum:
-        if value is None or value == "":
-            raise ValidationError(_("%(name)s is empty: enter a whole number between %(min)s and %(max)s.",
-                                    name=name, min=minimum, max=maximum))  # fmt: skip
-        raise ValidationError(_("%(name)s must be an integer between %(min)s and %(max)s, got %(value)r",
-                                name=name, min=minimum, max=maximum, value=value))  # fmt: skip
-    return number
 
 
 class AsyncLabDashboard(models.AbstractModel):
@@ -207,29 +185,28 @@ class AsyncLabDashboard(models.AbstractModel):
 
     @api.model
     def _param_label(self, name):
-        """The label of a workload parameter: that of the burst's field which stores it."""
-        field = self.env["async_lab.burst"]._fields.get(name)
+        """The label of a workload parameter: that of the field which stores it."""
+        field = self.env["async_lab.workload.mixin"]._fields.get(name)
         return field._description_string(self.env) if field else name
 
     @api.model
     def _burst_form(self):
         """Choices of the quick burst form: workloads, their one parameter, channels."""
         choices = []
-        for name, spec in workloads.WORKLOADS.items():
-            if any(p.name not in PARAM_FIELDS for p in spec.params):
-                continue  # a parameter that bursts cannot store (flaky's attempt)
+        for name in catalogue.user_workloads():  # not flaky: its attempt is no field
+            spec = workloads.WORKLOADS[name]
             choices.append({
                 "name": name,
                 "summary": spec.summary,
                 "kind": spec.kind,
-                "channel": DEFAULT_CHANNEL_BY_KIND[spec.kind],
+                "channel": catalogue.default_channel(name),
                 "params": [{"name": p.name, "label": self._param_label(p.name), "min": p.minimum,
                             "max": p.maximum, "default": p.default, "description": p.description}
                            for p in spec.params],
             })  # fmt: skip
         return {
             "workloads": choices,
-            "channels": [{"name": name, "label": label} for name, label in CHANNELS],
+            "channels": [{"name": name, "label": label} for name, label in catalogue.CHANNELS],
             "max_jobs": MAX_JOBS,
         }
 

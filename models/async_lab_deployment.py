@@ -16,8 +16,9 @@ from odoo.addons.queue_job.jobrunner import _is_runner_enabled
 from odoo.addons.queue_job.jobrunner.runner import PG_ADVISORY_LOCK_ID, _connection_info_for
 
 from ..lib import deployment
+from ..lib.times import to_epoch
 from ..process_tracker import current_server, master_pid
-from .async_lab_worker import process_start, to_epoch
+from .async_lab_worker import process_start
 
 #: Seconds the job runner's databases outside dbfilter are remembered: finding
 #: them connects to each database that dbfilter excludes.

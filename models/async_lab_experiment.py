@@ -12,17 +12,12 @@ from odoo.tools import config
 from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..lib import strategies, theory, workloads
+from ..lib import catalogue, strategies, theory, workloads
+from ..lib.catalogue import CHANNEL_CPU, CHANNEL_IO
+from ..lib.groups import GROUP_MANAGER
 from ..process_tracker import server_mode
-from .async_lab_burst import (
-    ACTIVE_STATES,
-    CHANNEL_CPU,
-    CHANNEL_IO,
-    LOCK_RUN,
-    LOCK_SPACE,
-    LabBusy,
-    workload_selection,
-)
+from .async_lab_burst import LOCK_RUN, LOCK_SPACE, LabBusy
+from .queue_job import ACTIVE_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -51,7 +46,6 @@ STRATEGY_FIELDS = {
     theory.ASYNCIO: "use_asyncio",
     theory.QUEUE_JOB: "use_queue_job",
 }
-LAB_CHANNEL_BY_KIND = {workloads.KIND_IO: CHANNEL_IO}
 #: How the result of a failed queue_job task starts (see _job_task).
 TASK_ERROR = "error:"
 #: How long the reconcile leaves an experiment whose jobs all ended before it
@@ -76,15 +70,16 @@ class AsyncLabExperiment(models.Model):
     """One workload, N tasks, run with several strategies and compared."""
 
     _name = "async_lab.experiment"
+    _inherit = ["async_lab.workload.mixin"]
     _description = "Concurrency experiment"
     _order = "id desc"
 
     name = fields.Char(required=True, default=lambda self: _("New experiment"))
     preset = fields.Selection([(key, value[0]) for key, value in PRESETS.items()])
-    workload = fields.Selection(workload_selection(), required=True, default="io_sleep")
-    ms = fields.Integer("Milliseconds", default=200)
-    n = fields.Integer("Iterations", default=10_000_000)
-    mb = fields.Integer("MiB", default=32)
+    # A new experiment is the io_sleep preset, with the CPU presets' sizes ready.
+    ms = fields.Integer(default=PRESETS["io_sleep"][2]["ms"])
+    n = fields.Integer(default=PRESETS["cpu_gil"][2]["n"])
+    mb = fields.Integer(default=PRESETS["cpu_nogil"][2]["mb"])
     tasks = fields.Integer(default=16, required=True, help="At most %d." % strategies.MAX_TASKS)
     pool_size = fields.Integer(help="Workers of the thread/process pools and the asyncio semaphore. "
                                     "0: one per task (threads, asyncio), one per core (processes).")  # fmt: skip
@@ -122,25 +117,16 @@ class AsyncLabExperiment(models.Model):
             name, workload, params, tasks = PRESETS[self.preset]
             self.update(dict(params, name=name, workload=workload, tasks=tasks))
 
-    def _params(self):
-        spec = workloads.WORKLOADS[self.workload]
-        return {param.name: self[param.name] for param in spec.params if param.name in ("ms", "n", "mb")}
-
-    def _run_params(self):
-        """Validated parameters plus the values the server supplies (URL, DSN)."""
-        Burst = self.env["async_lab.burst"]
-        return dict(Burst._clean_params(self.workload, self._params()), **Burst._workload_settings(self.workload))
-
     def _strategies(self):
         return [theory.SEQUENTIAL] + [s for s, field in STRATEGY_FIELDS.items() if self[field]]
 
     def _lab_channel(self):
-        return LAB_CHANNEL_BY_KIND.get(workloads.WORKLOADS[self.workload].kind, CHANNEL_CPU)
+        return catalogue.lab_channel(self.workload)
 
     def _channel_capacity(self):
         return self.env["async_lab.stats"]._channel_capacity(self._lab_channel())
 
-    @api.depends("workload", "ms", "n", "mb", "tasks", "pool_size", *STRATEGY_FIELDS.values())
+    @api.depends("workload", *catalogue.PARAM_FIELDS, "tasks", "pool_size", *STRATEGY_FIELDS.values())
     def _compute_predicted_seconds(self):
         for rec in self:
             try:
@@ -184,7 +170,7 @@ class AsyncLabExperiment(models.Model):
         limits = [config[key] for key in ("limit_time_real", "limit_time_cpu") if config.get(key, 0) > 0]
         return LIMIT_SHARE * min(limits) if limits else DEFAULT_CAP_SECONDS
 
-    @api.constrains("workload", "ms", "n", "mb", "tasks", "pool_size", *STRATEGY_FIELDS.values())
+    @api.constrains("workload", *catalogue.PARAM_FIELDS, "tasks", "pool_size", *STRATEGY_FIELDS.values())
     def _check_experiment(self):
         for rec in self:
             if workloads.WORKLOADS[rec.workload].kind == workloads.KIND_CONTROL:
@@ -213,7 +199,7 @@ class AsyncLabExperiment(models.Model):
         return values
 
     def _check_manager(self):
-        if not self.env.user.has_group("async_lab.async_lab_group_manager"):
+        if not self.env.user.has_group(GROUP_MANAGER):
             raise AccessError(_("Only Async Lab managers may run experiments: they create load."))
 
     def action_run(self):
@@ -375,14 +361,14 @@ class AsyncLabExperiment(models.Model):
         then = self.delayable(channel=CHANNEL_IO, max_retries=3,
                               description=_("Async Lab experiment %s: fan out the tasks") % self.name,
                               )._job_fan_out_tasks()  # fmt: skip
-        self._enqueue_fan_out("_job_calibrate", _("Async Lab experiment %s: no-op %s"), then)
+        self._enqueue_fan_out("_job_dispatch_probe", _("Async Lab experiment %s: no-op %s"), then)
 
     def _job_fan_out_tasks(self):
         """queue_job strategy, step 2: measure step 1, then the tasks and the collector."""
         self.ensure_one()
         if self.state != "running":  # cancelled, reset or ended by the reconcile meanwhile
             return "nothing to do: the experiment is %s" % self.state
-        overhead = self._fan_out_figures("_job_calibrate")["wall_seconds"] or 0.0
+        overhead = self._fan_out_figures("_job_dispatch_probe")["wall_seconds"] or 0.0
         collect = self.delayable(channel=CHANNEL_IO, max_retries=3,
                                  description=_("Async Lab experiment %s: collect") % self.name,
                                  )._job_collect(overhead)  # fmt: skip
@@ -428,8 +414,9 @@ class AsyncLabExperiment(models.Model):
                       if start is not None and end is not None],
         }  # fmt: skip
 
-    def _job_calibrate(self, index):
-        """A no-op task of the queue_job strategy: the same reads as a task, no work."""
+    def _job_dispatch_probe(self, index):
+        """A no-op job of the queue_job strategy, which probes what dispatching a job costs: the
+        same reads as a task, no work."""
         self._run_params()
         span = workloads.run_task("noop", {})
         return "no-op %d: pid %s" % (index, span["pid"])
@@ -468,7 +455,7 @@ class AsyncLabExperiment(models.Model):
             theory.QUEUE_JOB, self.workload, self._channel_capacity() or 0, outcomes,
             started_at=figures["first"], wall_seconds=figures["wall_seconds"], cpu_seconds=0.0,
         )  # fmt: skip
-        wait = workloads.WORKLOADS[self.workload].wait_seconds(self._params())
+        wait = workloads.WORKLOADS[self.workload].wait_seconds(self._user_params())
         row = strategies.score(result, baseline.wall_seconds, strategies.usable_cores(),
                                capacity=self._channel_capacity(), overhead_seconds=overhead_seconds,
                                wait_seconds=wait, server_slots=self._server_slots(queue_job=True))  # fmt: skip
@@ -585,12 +572,7 @@ class AsyncLabExperiment(models.Model):
         if strategy not in strategies.LOCAL_STRATEGIES:
             raise ValidationError(_("strategy must be one of %s (queue_job is the background pattern: "
                                     "POST /async_lab/jobs)") % ", ".join(strategies.LOCAL_STRATEGIES))  # fmt: skip
-        if workload not in workloads.WORKLOADS:
-            raise ValidationError(
-                _("Unknown workload %r; choose one of: %s") % (workload, ", ".join(workloads.WORKLOADS))
-            )
-        Burst = self.env["async_lab.burst"]
-        clean = dict(Burst._clean_params(workload, params), **Burst._workload_settings(workload))
+        clean = self._call_params(workload, params)
         try:
             tasks = strategies._TASKS.clean(tasks)
             predicted = strategies.predict_seconds(workload, clean, tasks, [strategy], calibration(),

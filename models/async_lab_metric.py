@@ -5,14 +5,11 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..lib.times import minute_floor
 from .queue_job import DONE_STAGES
 
 #: Minutes recomputed at each rollup, for jobs finished late in a minute.
 REFRESH_MINUTES = 2
-
-
-def minute_floor(dt):
-    return dt.replace(second=0, microsecond=0)
 
 
 class AsyncLabMetric(models.Model):

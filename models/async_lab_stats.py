@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import hashlib
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from odoo import _, api, models, tools
 from odoo.exceptions import AccessError
@@ -12,15 +12,15 @@ from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 from odoo.addons.queue_job.jobrunner.runner import _channels
 
 from ..lib.channels import effective_capacity
-from .async_lab_metric import minute_floor
-from .queue_job import COARSE_RESOLUTION, DONE_STAGES, FINE_RESOLUTION
+from ..lib.groups import GROUP_USER
+from ..lib.times import iso, minute_floor, utcnow
+from .queue_job import ACTIVE_STATES, COARSE_RESOLUTION, DONE_STAGES, FINE_RESOLUTION
 
 _logger = logging.getLogger(__name__)
 
 #: Longest statistics window, in minutes.
 MAX_WINDOW = 24 * 60
 DEFAULT_WINDOW = 60
-ACTIVE_STATES = ("wait_dependencies", "pending", "enqueued", "started")
 STAGES = tuple(DONE_STAGES)
 #: The stages that begin or end at the enqueue instant.
 COARSE_STAGES = ("created_enqueued", "enqueued_started")
@@ -65,16 +65,6 @@ def drop_stats_functions(cr, keep=None):
     )
     for (signature,) in cr.fetchall():
         cr.execute(SQL("DROP FUNCTION %s", SQL(signature)))  # regprocedure text: quoted where needed
-
-
-def utcnow():
-    """Naive UTC now *with* microseconds (fields.Datetime.now() drops them,
-    which would leave out the jobs done in the current second)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def iso(dt):
-    return dt.isoformat() + "Z" if dt else None
 
 
 def seconds(value):
@@ -156,7 +146,7 @@ class AsyncLabStats(models.AbstractModel):
         everything else on them (:meth:`_stats_query`). Python only shapes
         its result.
         """
-        if not self.env.su and not self.env.user.has_group("async_lab.async_lab_group_user"):
+        if not self.env.su and not self.env.user.has_group(GROUP_USER):
             # Raw SQL below reads queue_job past its access rules: check here,
             # since this public method is also reachable over RPC.
             raise AccessError(_("Job statistics need the Async Lab / User group."))
@@ -416,4 +406,4 @@ class AsyncLabStats(models.AbstractModel):
         their web client asks for DASHBOARD_CHANNEL: a portal or anonymous
         websocket asking for that string gets nothing.
         """
-        return (self.env.ref("async_lab.async_lab_group_user").sudo(), DASHBOARD_CHANNEL)
+        return (self.env.ref(GROUP_USER).sudo(), DASHBOARD_CHANNEL)

@@ -4,7 +4,7 @@ import json
 import logging
 import socket
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import psutil
 
@@ -12,6 +12,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, config
 
 from ..lib import processes
+from ..lib.times import to_datetime, to_epoch
 from ..process_tracker import TRANSIENT_ERRORS, tracker
 
 _logger = logging.getLogger(__name__)
@@ -27,15 +28,6 @@ def execute(cr, query, params=None):
     are handled by the caller (retried, or skipped until the next beat), so
     Odoo's ``bad query`` ERROR with the whole statement is not logged."""
     cr.execute(query, params, log_exceptions=False)
-
-
-def to_datetime(ts):
-    """Epoch seconds -> naive UTC datetime, as Odoo stores Datetime fields."""
-    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None) if ts else None
-
-
-def to_epoch(dt):
-    return dt.replace(tzinfo=timezone.utc).timestamp() if dt else None
 
 
 def process_start(create_time, now):
@@ -284,13 +276,7 @@ class AsyncLabWorker(models.Model):
     @staticmethod
     def _observe(proc, now):
         """Row values of a process observed from outside (psutil)."""
-        with proc.oneshot():
-            cpu = proc.cpu_times()
-            return {
-                "host": socket.gethostname(), "pid": proc.pid, "now": now,
-                "create_time": proc.create_time(), "rss_mb": round(proc.memory_info().rss / 1048576, 1),
-                "cpu_seconds": round(cpu.user + cpu.system, 2), "cmdline": proc.cmdline(),
-            }  # fmt: skip
+        return dict(processes.sample(proc), host=socket.gethostname(), pid=proc.pid, now=now, cmdline=proc.cmdline())
 
     def _sweep_host(self, snap, force=False):
         """Reconcile this host's rows with the live process table.

@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
 
+from ..lib.groups import GROUP_USER
 from .async_lab_stats import DASHBOARD_CHANNEL
 
 
@@ -17,6 +18,6 @@ class IrWebsocket(models.AbstractModel):
         """
         asked = DASHBOARD_CHANNEL in channels
         channels = [channel for channel in channels if channel != DASHBOARD_CHANNEL]
-        if asked and self.env.user.has_group("async_lab.async_lab_group_user"):
+        if asked and self.env.user.has_group(GROUP_USER):
             channels.append(self.env["async_lab.stats"]._dashboard_bus_channel())
         return super()._build_bus_channel_list(channels)

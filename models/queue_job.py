@@ -4,9 +4,20 @@ from odoo import _, fields, models
 from odoo.tools import SQL
 from odoo.tools.sql import index_exists
 
+from odoo.addons.queue_job.job import CANCELLED, DONE, ENQUEUED, FAILED, PENDING, STARTED, WAIT_DEPENDENCIES
+
 from ..lib import why
+from ..lib.times import to_epoch
 from ..lib.tokens import scrub_urls
-from .async_lab_worker import to_epoch
+
+#: queue_job's states of a job still to run or running.
+ACTIVE_STATES = (WAIT_DEPENDENCIES, PENDING, ENQUEUED, STARTED)
+#: States of a lab job that Cancel, Reset and the reconcile end. A started
+#: job runs in a worker that nothing stops: it ends on its own (a task is
+#: bounded), or queue_job requeues it if it is found dead.
+CANCELLABLE_STATES = (WAIT_DEPENDENCIES, PENDING, ENQUEUED)
+#: Every state, the active ones first.
+JOB_STATES = ACTIVE_STATES + (DONE, FAILED, CANCELLED)
 
 #: The stats' done-jobs window, answered from the index alone (index-only
 #: scan): channel and date_done to find the rows, then the duration of each

@@ -4,10 +4,12 @@
 # (multi-worker tests that start their own server) is run by pytest instead.
 from .common import refuse_unsafe_test_run
 from . import test_lib_channels
+from . import test_lib_catalogue
 from . import test_lib_child
 from . import test_lib_processes
 from . import test_lib_strategies
 from . import test_lib_theory
+from . import test_lib_times
 from . import test_lib_workloads
 from . import test_lib_tokens
 from . import test_lib_advisor
@@ -31,6 +33,7 @@ from . import test_deployment
 from . import test_access
 from . import test_fuzz
 from . import test_views
+from . import test_migrations
 
 # Before any test runs: a test run that would serve another database stops here.
 refuse_unsafe_test_run()

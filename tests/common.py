@@ -69,7 +69,7 @@ class AsyncLabCase(TransactionCase):
         """A hand-built queue_job row (SQL), for exact statistics."""
         cols = {
             "uuid": str(uuidlib.uuid4()), "state": state, "channel": channel, "priority": 10,
-            "model_name": "async_lab.burst", "method_name": "_async_lab_task", "name": "test job",
+            "model_name": "async_lab.burst", "method_name": "_job_task", "name": "test job",
             "date_created": created, "date_enqueued": enqueued, "date_started": started, "date_done": done,
             "retry": 0, "max_retries": 5, "user_id": self.env.uid, "company_id": self.env.company.id,
             **extra,

@@ -8,7 +8,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 
 from ..lib import advisor
-from ..models.async_lab_stats import utcnow
+from ..lib.times import utcnow
 from .common import AsyncLabCase, at
 
 GOOD = {

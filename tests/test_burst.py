@@ -26,10 +26,10 @@ class TestBurstEnqueue(AsyncLabCase):
                                    "channel": "root.async_lab.io", "priority": 12})  # fmt: skip
         with trap_jobs() as trap:
             burst.with_user(self.manager).action_launch()
-            trap.assert_jobs_count(4, only=burst._async_lab_task)
+            trap.assert_jobs_count(4, only=burst._job_task)
             for index in range(4):
                 trap.assert_enqueued_job(
-                    burst._async_lab_task,
+                    burst._job_task,
                     args=(index, 1, {"ms": 20}),
                     kwargs={"workload": "io_sleep"},
                     properties={"channel": "root.async_lab.io", "priority": 12, "max_retries": 5,
@@ -92,10 +92,10 @@ class TestBurstEnqueue(AsyncLabCase):
         fanout = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 3, "shape": "fanout"})
         with trap_jobs() as trap:
             fanout.action_launch()
-            trap.assert_jobs_count(3, only=fanout._async_lab_task)
-            trap.assert_jobs_count(1, only=fanout._async_lab_reduce)
-            tasks = [job for job in trap.enqueued_jobs if job.method_name == "_async_lab_task"]
-            (reduce_job,) = [job for job in trap.enqueued_jobs if job.method_name == "_async_lab_reduce"]
+            trap.assert_jobs_count(3, only=fanout._job_task)
+            trap.assert_jobs_count(1, only=fanout._job_reduce)
+            tasks = [job for job in trap.enqueued_jobs if job.method_name == "_job_task"]
+            (reduce_job,) = [job for job in trap.enqueued_jobs if job.method_name == "_job_reduce"]
             self.assertEqual(reduce_job.depends_on, set(tasks))
             self.assertEqual(len({job.graph_uuid for job in trap.enqueued_jobs}), 1)
             trap.perform_enqueued_jobs()
@@ -103,8 +103,8 @@ class TestBurstEnqueue(AsyncLabCase):
     def test_every_job_is_tagged_when_stored(self):
         """queue_job's _job_store_values hook tags each job, however it is enqueued."""
         burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 2, "shape": "fanout"})
-        task = burst.with_delay()._async_lab_task(0, 3, {"ms": 1}, workload="io_sleep")
-        reduce_job = burst.with_delay()._async_lab_reduce(3)
+        task = burst.with_delay()._job_task(0, 3, {"ms": 1}, workload="io_sleep")
+        reduce_job = burst.with_delay()._job_reduce(3)
         uuids = [task.uuid, reduce_job.uuid]
         burst.with_user(self.manager).action_launch()
         Job = self.env["queue.job"]
@@ -226,7 +226,7 @@ class TestBurstExecution(AsyncLabCase):
         burst, uuids = self.launch(workload="io_sleep", ms=1, job_count=3, shape="fanout")
         self.assertEqual(len(uuids), 4)
         jobs = burst.job_ids
-        reduce_job = jobs.filtered(lambda j: j.method_name == "_async_lab_reduce")
+        reduce_job = jobs.filtered(lambda j: j.method_name == "_job_reduce")
         self.assertEqual(reduce_job.state, "wait_dependencies")
         reduce_uuid = reduce_job.uuid
         for uuid in (jobs - reduce_job).mapped("uuid"):

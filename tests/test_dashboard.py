@@ -172,7 +172,7 @@ class TestDashboardData(AsyncLabCase):
         self.env.cr.execute(
             """INSERT INTO queue_job (uuid, state, channel, priority, model_name, method_name, name, retry,
                                       max_retries, date_created, date_enqueued, date_started, date_done)
-               SELECT md5(random()::text), 'done', %s, 10, 'async_lab.burst', '_async_lab_task', 'old job', 1, 5,
+               SELECT md5(random()::text), 'done', %s, 10, 'async_lab.burst', '_job_task', 'old job', 1, 5,
                       t, t, t, t
                  FROM generate_series(1, 20000) AS i,
                       LATERAL (SELECT (now() at time zone 'UTC') - i * interval '30 seconds') AS d(t)""",

@@ -57,7 +57,7 @@ class TestExperiment(AsyncLabCase):
                 self.assertEqual(self.perform_like_runner(job.uuid).state, "done")
 
         perform("_job_run")
-        perform("_job_calibrate")
+        perform("_job_dispatch_probe")
         perform("_job_fan_out_tasks")
         real_run_task = workloads.run_task
         calls = []
@@ -109,11 +109,11 @@ class TestExperiment(AsyncLabCase):
         self.assertEqual(experiment.result_ids.mapped("strategy"), ["sequential", "threads", "processes", "asyncio"])
         # queue_job strategy: 4 no-op jobs measure the dispatch, then 4 tasks.
         Job = self.env["queue.job"]
-        calibration = Job.search([("async_lab_experiment_id", "=", experiment.id),
-                                  ("method_name", "=", "_job_calibrate")])  # fmt: skip
-        self.assertEqual(calibration.mapped("method_name"), ["_job_calibrate"] * 4)
-        self.assertEqual(set(calibration.mapped("channel")), {"root.async_lab.io"})
-        for job in calibration:
+        probes = Job.search([("async_lab_experiment_id", "=", experiment.id),
+                             ("method_name", "=", "_job_dispatch_probe")])  # fmt: skip
+        self.assertEqual(probes.mapped("method_name"), ["_job_dispatch_probe"] * 4)
+        self.assertEqual(set(probes.mapped("channel")), {"root.async_lab.io"})
+        for job in probes:
             self.perform_like_runner(job.uuid)
         step = Job.search([("method_name", "=", "_job_fan_out_tasks")], order="id desc", limit=1)
         self.assertEqual(self.perform_like_runner(step.uuid).state, "done")
@@ -147,7 +147,7 @@ class TestExperiment(AsyncLabCase):
         jobs = Job.search([("model_name", "=", "async_lab.experiment"), ("date_created", ">=", run_job.date_created)])
         self.assertEqual(
             sorted(set(jobs.mapped("method_name"))),
-            ["_job_calibrate", "_job_collect", "_job_fan_out_tasks", "_job_run", "_job_task"],
+            ["_job_collect", "_job_dispatch_probe", "_job_fan_out_tasks", "_job_run", "_job_task"],
         )
         self.assertEqual(jobs.async_lab_experiment_id, experiment)
         self.assertEqual(set(jobs.mapped("async_lab_launch")), {1})

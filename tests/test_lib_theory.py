@@ -81,7 +81,7 @@ class TestTheory(BaseCase):
         self.assertEqual(theory.format_speedup(1.05), "1.1×")
         self.assertEqual(theory.format_speedup(1.0498), "1.1×", "stored as 1.05, read as 1.1 everywhere")
         self.assertTrue(theory.verdict("processes", "cpu_gil", 1.0498, 2, 2).startswith("processes 1.1× of 2 cores"))
-        text = theory.verdict("queue_job", "io", 0.5, 4, 2, expected=1.0449, because="x")
+        text = theory.verdict("queue_job", "io", 0.5, 4, 2, expected_speedup=1.0449, because="x")
         self.assertTrue(text.startswith("queue_job 0.5× of 4 on I/O-bound work, 1.0× expected"), text)
 
     def test_above_the_ideal_is_explained(self):
