@@ -172,9 +172,13 @@ class ProcessTracker:
         """
         self.failures += 1
         if self.failures in (1, 10) or self.failures % 100 == 0:
-            _logger.warning("async_lab heartbeat failed for %s (%d in a row)%s", dbname or "this process",
-                            self.failures, "" if unexpected else ": %s" % sys.exc_info()[1],
-                            exc_info=unexpected)  # fmt: skip
+            _logger.warning(
+                "async_lab heartbeat failed for %s (%d in a row)%s",
+                dbname or "this process",
+                self.failures,
+                "" if unexpected else ": %s" % sys.exc_info()[1],
+                exc_info=unexpected,
+            )
 
     def _succeeded(self, dbname):
         if self.failures:
@@ -266,8 +270,11 @@ class ProcessTracker:
             try:
                 if not self._still_installed(registry, dbname):
                     continue
-                in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._report(s, final=final),
-                                   attempts=FINAL_ATTEMPTS if final else RETRY_ATTEMPTS)  # fmt: skip
+                in_own_transaction(
+                    registry,
+                    lambda cr, s=snap_db: worker_model(cr)._report(s, final=final),
+                    attempts=FINAL_ATTEMPTS if final else RETRY_ATTEMPTS,
+                )
                 if not final:
                     in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._sweep_host(s))
             except TRANSIENT_ERRORS:
@@ -298,8 +305,7 @@ class ProcessTracker:
         if state not in ("to remove", "to install"):  # not being changed: gone for good
             self.dbs.discard(dbname)
             self.detached.add(dbname)
-            _logger.info("async_lab is not installed in %s any more: process %s stops tracking it",
-                         dbname, self.pid)  # fmt: skip
+            _logger.info("async_lab is not installed in %s any more: process %s stops tracking it", dbname, self.pid)
         return False
 
     def note_exit(self, reason=None, *, write=True):
@@ -320,15 +326,20 @@ class ProcessTracker:
         rows of its processes before it signals them, so that none of them
         reads as killed. Runs in the master, which has no heartbeat thread."""
         host = socket.gethostname()
-        self._note_in_each_db(reason, lambda cr: worker_model(cr)._note_server_stop(
-            host, server.pid, reason, time.time(), gevent_pid=server.long_polling_pid))  # fmt: skip
+        self._note_in_each_db(
+            reason,
+            lambda cr: worker_model(cr)._note_server_stop(
+                host, server.pid, reason, time.time(), gevent_pid=server.long_polling_pid
+            ),
+        )
 
     def note_server_stopped(self, server, reason):
         """After the master's stop: its processes that are still on the map
         are gone (the master reaped them or gave up on them)."""
         host = socket.gethostname()
-        self._note_in_each_db(reason, lambda cr: worker_model(cr)._note_server_stopped(
-            host, server.pid, reason, time.time()))  # fmt: skip
+        self._note_in_each_db(
+            reason, lambda cr: worker_model(cr)._note_server_stopped(host, server.pid, reason, time.time())
+        )
 
     def _note_in_each_db(self, reason, work):
         for dbname in sorted(self.dbs):
@@ -452,13 +463,16 @@ def _worker_check_limits(check_limits):
         check_limits(self)
         if not self.alive:  # the worker leaves its loop: Worker.stop writes the note
             memory = odoo_server.memory_info(psutil.Process(os.getpid()))
-            tracker.note_exit(processes.exit_reason(
-                parent_changed=self.ppid != os.getppid(),
-                request_count=self.request_count,
-                request_max=self.request_max,
-                memory=memory,
-                memory_soft=config["limit_memory_soft"],
-            ), write=False)  # fmt: skip
+            tracker.note_exit(
+                processes.exit_reason(
+                    parent_changed=self.ppid != os.getppid(),
+                    request_count=self.request_count,
+                    request_max=self.request_max,
+                    memory=memory,
+                    memory_soft=config["limit_memory_soft"],
+                ),
+                write=False,
+            )
 
     return patched
 

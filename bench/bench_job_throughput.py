@@ -190,27 +190,47 @@ def parse_args(argv=None):
 
 
 def report(rows, args):
-    print("\n%-5s %-7s %6s %9s %9s %8s %9s %5s" % (
-        "round", "side", "jobs", "jobs/s", "run j/s", "span s", "job ms", "pids"))  # fmt: skip
+    print(
+        "\n%-5s %-7s %6s %9s %9s %8s %9s %5s"
+        % ("round", "side", "jobs", "jobs/s", "run j/s", "span s", "job ms", "pids")
+    )
     for i, (side, fig) in enumerate(rows, 1):
-        print("%-5d %-7s %6d %9.1f %9.1f %8.2f %9.1f %5d" % (
-            i, side, fig["jobs"], fig["jobs_per_s"], fig["run_jobs_per_s"], fig["span_s"],
-            fig["mean_job_ms"], fig["pids"]))  # fmt: skip
+        print(
+            "%-5d %-7s %6d %9.1f %9.1f %8.2f %9.1f %5d"
+            % (
+                i,
+                side,
+                fig["jobs"],
+                fig["jobs_per_s"],
+                fig["run_jobs_per_s"],
+                fig["span_s"],
+                fig["mean_job_ms"],
+                fig["pids"],
+            )
+        )
     by_side = {side: [fig for s, fig in rows if s == side] for side in SIDES}
-    med = {key: {side: statistics.median(f[key] for f in by_side[side]) for side in SIDES}
-           for key in ("jobs_per_s", "run_jobs_per_s", "mean_job_ms")}  # fmt: skip
+    med = {
+        key: {side: statistics.median(f[key] for f in by_side[side]) for side in SIDES}
+        for key in ("jobs_per_s", "run_jobs_per_s", "mean_job_ms")
+    }
     pairs = [b["jobs_per_s"] / a["jobs_per_s"] for b, a in zip(by_side["bursts"], by_side["bare"], strict=True)]
     ratio = med["jobs_per_s"]["bursts"] / med["jobs_per_s"]["bare"]
     run_ratio = med["run_jobs_per_s"]["bursts"] / med["run_jobs_per_s"]["bare"]
-    print("\nmedian jobs/s end to end: bursts %.1f, bare %.1f" % (med["jobs_per_s"]["bursts"],
-                                                                    med["jobs_per_s"]["bare"]))  # fmt: skip
-    print("median jobs/s run phase:  bursts %.1f, bare %.1f (ratio %.3f)" % (
-        med["run_jobs_per_s"]["bursts"], med["run_jobs_per_s"]["bare"], run_ratio))  # fmt: skip
-    print("median job run time: bursts %.1f ms, bare %.1f ms" % (med["mean_job_ms"]["bursts"],
-                                                                   med["mean_job_ms"]["bare"]))  # fmt: skip
+    print(
+        "\nmedian jobs/s end to end: bursts %.1f, bare %.1f" % (med["jobs_per_s"]["bursts"], med["jobs_per_s"]["bare"])
+    )
+    print(
+        "median jobs/s run phase:  bursts %.1f, bare %.1f (ratio %.3f)"
+        % (med["run_jobs_per_s"]["bursts"], med["run_jobs_per_s"]["bare"], run_ratio)
+    )
+    print(
+        "median job run time: bursts %.1f ms, bare %.1f ms" % (med["mean_job_ms"]["bursts"], med["mean_job_ms"]["bare"])
+    )
     print("ratio of each pair of rounds: %s" % ", ".join("%.3f" % r for r in pairs))
-    print("RATIO bursts/bare (end-to-end medians): %.3f  goal >= %.2f: %s" % (
-        ratio, GOAL, "met" if ratio >= GOAL else "NOT met"))  # fmt: skip
+    print(
+        "RATIO bursts/bare (end-to-end medians): %.3f  goal >= %.2f: %s"
+        % (ratio, GOAL, "met" if ratio >= GOAL else "NOT met")
+    )
     return ratio
 
 
@@ -231,14 +251,24 @@ def main(argv=None):
     failed = True
     try:
         registry = load_registry(args.conf, args.db)
-        server = OdooServer(args.conf, args.db, tmp, workers=args.workers, max_cron_threads=0,
-                            channels=args.channels, options={"log_level": args.log_level})  # fmt: skip
+        server = OdooServer(
+            args.conf,
+            args.db,
+            tmp,
+            workers=args.workers,
+            max_cron_threads=0,
+            channels=args.channels,
+            options={"log_level": args.log_level},
+        )
         server.start()
         conn = connect(params, args.db)
         ctx = {"server": server, "session": server.session(), "registry": registry, "cr": conn.cursor()}
-        print("server %s (master %s, db %s): %d HTTP workers, channels %s; %d jobs per round on %s, "
-              "%d rounds per side" % (server.url, server.pid, args.db, args.workers, args.channels, args.jobs,
-                                      args.channel, args.rounds), flush=True)  # fmt: skip
+        print(
+            "server %s (master %s, db %s): %d HTTP workers, channels %s; %d jobs per round on %s, "
+            "%d rounds per side"
+            % (server.url, server.pid, args.db, args.workers, args.channels, args.jobs, args.channel, args.rounds),
+            flush=True,
+        )
         ctx["count"] = args.warmup_jobs
         for side in SIDES:  # also waits for the runner, which starts a few seconds late
             run_round(side, ctx, args)
@@ -249,8 +279,11 @@ def main(argv=None):
                 time.sleep(1)  # let the previous round's last commits and notifications settle
                 fig = run_round(side, ctx, args)
                 rows.append((side, fig))
-                print("round %d %-6s %7.1f jobs/s  (run phase %.1f jobs/s)" % (
-                    len(rows), side, fig["jobs_per_s"], fig["run_jobs_per_s"]), flush=True)  # fmt: skip
+                print(
+                    "round %d %-6s %7.1f jobs/s  (run phase %.1f jobs/s)"
+                    % (len(rows), side, fig["jobs_per_s"], fig["run_jobs_per_s"]),
+                    flush=True,
+                )
         report(rows, args)
         failed = False
     finally:

@@ -46,10 +46,15 @@ CHANNELS = "root:4,root.async_lab:4,root.async_lab.io:4,root.async_lab.cpu:2,roo
 
 
 def call_kw(server, session, model, method, *args):
-    resp = session.post(server.url + "/web/dataset/call_kw", json={
-        "jsonrpc": "2.0", "method": "call",
-        "params": {"model": model, "method": method, "args": list(args), "kwargs": {}},
-    }, timeout=60)  # fmt: skip
+    resp = session.post(
+        server.url + "/web/dataset/call_kw",
+        json={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"model": model, "method": method, "args": list(args), "kwargs": {}},
+        },
+        timeout=60,
+    )
     data = resp.json()
     if "error" in data:
         raise RuntimeError(data["error"]["data"]["message"])
@@ -68,10 +73,14 @@ def run_preset(server, session, key, timeout=300):
         raise RuntimeError("experiment %s did not finish in %ss" % (key, timeout))
     if row["state"] == "failed":
         raise RuntimeError("experiment %s failed: %s" % (key, row["error"]))
-    results = call_kw(server, session, "async_lab.experiment.result", "search_read",
-                      [("experiment_id", "=", experiment_id)],
-                      ["strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency",
-                       "verdict"])  # fmt: skip
+    results = call_kw(
+        server,
+        session,
+        "async_lab.experiment.result",
+        "search_read",
+        [("experiment_id", "=", experiment_id)],
+        ["strategy", "wall_seconds", "speedup", "ideal", "expected", "efficiency", "verdict"],
+    )
     return experiment_id, results
 
 
@@ -85,8 +94,11 @@ def warm_server(server, session, workers, timeout=120):
     /queue_job/runjob calls) and as many concurrent /async_lab/io calls
     as there are workers, untimed.
     """
-    resp = session.post(server.url + "/async_lab/jobs", timeout=60, json={
-        "workload": "noop", "count": 3 * workers, "channel": "root.async_lab.io"})  # fmt: skip
+    resp = session.post(
+        server.url + "/async_lab/jobs",
+        timeout=60,
+        json={"workload": "noop", "count": 3 * workers, "channel": "root.async_lab.io"},
+    )
     assert resp.status_code == 202, resp.text
     wait_jobs_done(server, session, resp.json()["job_uuids"], timeout)
 
@@ -114,14 +126,20 @@ def await_vs_background(server, session, tasks=20, ms=200):
     rows = []
     for strategy in ("sequential", "threads"):
         start = time.perf_counter()
-        resp = session.post(server.url + "/async_lab/run", timeout=120, json={
-            "workload": "io_sleep", "params": {"ms": ms}, "strategy": strategy, "tasks": tasks})  # fmt: skip
+        resp = session.post(
+            server.url + "/async_lab/run",
+            timeout=120,
+            json={"workload": "io_sleep", "params": {"ms": ms}, "strategy": strategy, "tasks": tasks},
+        )
         elapsed = time.perf_counter() - start
         assert resp.status_code == 200, resp.text
         rows.append(("await (/async_lab/run, %s)" % strategy, elapsed, elapsed))
     start = time.perf_counter()
-    resp = session.post(server.url + "/async_lab/jobs", timeout=60, json={
-        "workload": "io_sleep", "params": {"ms": ms}, "count": tasks, "channel": "root.async_lab.io"})  # fmt: skip
+    resp = session.post(
+        server.url + "/async_lab/jobs",
+        timeout=60,
+        json={"workload": "io_sleep", "params": {"ms": ms}, "count": tasks, "channel": "root.async_lab.io"},
+    )
     answered = time.perf_counter() - start
     assert resp.status_code == 202, resp.text
     left = wait_jobs_done(server, session, resp.json()["job_uuids"], timeout=120)
@@ -139,38 +157,65 @@ def main():
     args = parser.parse_args()
     ensure_modules(args.conf, db_params(args.conf), args.db, ["async_lab"], update=["async_lab"])
     with tempfile.TemporaryDirectory() as tmp:
-        server = OdooServer(args.conf, args.db, Path(tmp), workers=args.workers, max_cron_threads=1,
-                            channels=CHANNELS)  # fmt: skip
+        server = OdooServer(args.conf, args.db, Path(tmp), workers=args.workers, max_cron_threads=1, channels=CHANNELS)
         try:
             server.start()
             session = server.session()
             warm_server(server, session, args.workers)
             print("\nserver: %d HTTP workers, channels %s\n" % (args.workers, CHANNELS))
             header = "%-45s %-11s %9s %9s %6s %8s %9s %8s" % (
-                "preset", "strategy", "wall (s)", "speedup", "ideal", "m/ideal", "expected", "m/exp")  # fmt: skip
+                "preset",
+                "strategy",
+                "wall (s)",
+                "speedup",
+                "ideal",
+                "m/ideal",
+                "expected",
+                "m/exp",
+            )
             print(header)
             print("-" * len(header))
             ratios = []  # (preset, strategy, measured / ideal, measured / expected)
             for key in args.presets.split(","):
                 _id, results = run_preset(server, session, key)
-                (name,) = [p["name"] for p in call_kw(server, session, "async_lab.experiment", "get_presets")
-                           if p["key"] == key]  # fmt: skip
+                (name,) = [
+                    p["name"]
+                    for p in call_kw(server, session, "async_lab.experiment", "get_presets")
+                    if p["key"] == key
+                ]
                 for r in results:
                     vs_ideal = r["speedup"] / r["ideal"] if r["ideal"] else 0.0
                     vs_expected = r["speedup"] / r["expected"] if r["expected"] else 0.0
                     if r["strategy"] != "sequential" and r["ideal"] > 1:
                         ratios.append((name, r["strategy"], vs_ideal, vs_expected))
-                    print("%-45s %-11s %9.3f %8.2f× %6.0f %8.2f %8.2f× %8.2f" % (
-                        name[:45], r["strategy"], r["wall_seconds"], r["speedup"], r["ideal"], vs_ideal,
-                        r["expected"], vs_expected))  # fmt: skip
+                    print(
+                        "%-45s %-11s %9.3f %8.2f× %6.0f %8.2f %8.2f× %8.2f"
+                        % (
+                            name[:45],
+                            r["strategy"],
+                            r["wall_seconds"],
+                            r["speedup"],
+                            r["ideal"],
+                            vs_ideal,
+                            r["expected"],
+                            vs_expected,
+                        )
+                    )
                 print("%-45s verdicts:" % "")
                 for r in results:
                     print("%-45s   %s" % ("", r["verdict"]))
             for label, column in (("ideal", 2), ("expected", 3)):
                 short = [r for r in ratios if r[column] < GOAL]
-                print("\nmeasured ÷ %s ≥ %.1f for %d of the %d strategies whose ideal is a speedup (median %.2f)" % (
-                    label, GOAL, len(ratios) - len(short), len(ratios),
-                    statistics.median(r[column] for r in ratios) if ratios else 0.0))  # fmt: skip
+                print(
+                    "\nmeasured ÷ %s ≥ %.1f for %d of the %d strategies whose ideal is a speedup (median %.2f)"
+                    % (
+                        label,
+                        GOAL,
+                        len(ratios) - len(short),
+                        len(ratios),
+                        statistics.median(r[column] for r in ratios) if ratios else 0.0,
+                    )
+                )
                 for row in short:
                     print("  below: %s / %s: %.2f" % (row[0], row[1], row[column]))
 

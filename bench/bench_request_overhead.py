@@ -118,8 +118,7 @@ class LoadGenerator:
     def __init__(self, ctx, count):
         self.results = ctx.Queue()
         self.tasks = [ctx.Queue() for _i in range(count)]
-        self.procs = [ctx.Process(target=client_loop, args=(tasks, self.results), daemon=True)
-                      for tasks in self.tasks]  # fmt: skip
+        self.procs = [ctx.Process(target=client_loop, args=(tasks, self.results), daemon=True) for tasks in self.tasks]
         for proc in self.procs:
             proc.start()
 
@@ -221,8 +220,9 @@ class CpuSample:
 def warm_up(server, route, cookie, count=50):
     for _i in range(count):
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        conn.request("POST", route, JSONRPC_BODY,
-                     {"Content-Type": "application/json", "Cookie": "session_id=%s" % cookie})  # fmt: skip
+        conn.request(
+            "POST", route, JSONRPC_BODY, {"Content-Type": "application/json", "Cookie": "session_id=%s" % cookie}
+        )
         resp = conn.getresponse()
         body = resp.read()
         conn.close()
@@ -274,8 +274,11 @@ def parse_args(argv=None):
     )
     add("--recreate", action="store_true", help="drop and recreate both databases first")
     add("--no-update", dest="update", action="store_false", help="reuse the WITH database without -u async_lab")
-    add("--aa", action="store_true",
-        help="A/A check: both servers on the WITHOUT database, to see the bench's own bias and noise")  # fmt: skip
+    add(
+        "--aa",
+        action="store_true",
+        help="A/A check: both servers on the WITHOUT database, to see the bench's own bias and noise",
+    )
     add("--drop", action="store_true", help="drop both databases at the end")
     add("--workers", type=int, default=2, help="HTTP workers per server (default: %(default)s)")
     add("--max-cron-threads", type=int, default=1, help="cron workers per server (default: %(default)s)")
@@ -289,8 +292,12 @@ def parse_args(argv=None):
     add("--rounds", type=int, default=8, help="measured rounds per server (default: %(default)s)")
     add("--seconds", type=float, default=4.0, help="length of a measured round (default: %(default)s)")
     add("--warmup", type=float, default=1.0, help="unmeasured load before each round (default: %(default)s)")
-    add("--settle", type=float, default=5.0,
-        help="an unmeasured round per server first, of this length (default: %(default)s)")  # fmt: skip
+    add(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="an unmeasured round per server first, of this length (default: %(default)s)",
+    )
     add(
         "--no-freeze",
         dest="freeze",
@@ -312,14 +319,29 @@ def parse_args(argv=None):
 
 
 def print_table(rows):
-    print("\n%-5s %-8s %9s %8s %7s %8s %8s %10s %8s" % (
-        "round", "side", "req/s", "requests", "errors", "p50 ms", "p95 ms", "CPU ms/req", "other %"))  # fmt: skip
+    print(
+        "\n%-5s %-8s %9s %8s %7s %8s %8s %10s %8s"
+        % ("round", "side", "req/s", "requests", "errors", "p50 ms", "p95 ms", "CPU ms/req", "other %")
+    )
     for i, (side, fig) in enumerate(rows, 1):
-        print("%-5d %-8s %9.1f %8d %7d %8.2f %8.2f %10.2f %8.1f" % (
-            i, side, fig["rps"], fig["requests"], fig["errors"], fig["p50_ms"], fig["p95_ms"],
-            fig["cpu_ms_per_request"], fig["other_pct"]))  # fmt: skip
-    print("(CPU ms/req: the measured Odoo processes' CPU per request; other %: the machine's CPU "
-          "used by work outside this run)")  # fmt: skip
+        print(
+            "%-5d %-8s %9.1f %8d %7d %8.2f %8.2f %10.2f %8.1f"
+            % (
+                i,
+                side,
+                fig["rps"],
+                fig["requests"],
+                fig["errors"],
+                fig["p50_ms"],
+                fig["p95_ms"],
+                fig["cpu_ms_per_request"],
+                fig["other_pct"],
+            )
+        )
+    print(
+        "(CPU ms/req: the measured Odoo processes' CPU per request; other %: the machine's CPU "
+        "used by work outside this run)"
+    )
 
 
 def report(rows, load_before):
@@ -334,8 +356,10 @@ def report(rows, load_before):
     print_table(rows)
     couples = [dict(pair) for pair in itertools.pairwise(rows) if pair[0][0] != pair[1][0]]
     print("\nload average before the run: %.2f" % load_before)
-    print("ratio with/without of each two adjacent rounds: %s" % ", ".join(
-        "%.3f" % (c["with"]["rps"] / c["without"]["rps"]) for c in couples))  # fmt: skip
+    print(
+        "ratio with/without of each two adjacent rounds: %s"
+        % ", ".join("%.3f" % (c["with"]["rps"] / c["without"]["rps"]) for c in couples)
+    )
     results = {}
     for label, keep in (("all rounds", lambda fig: True), ("quiet rounds", quiet_round)):
         ratios = [c["with"]["rps"] / c["without"]["rps"] for c in couples if keep(c["with"]) and keep(c["without"])]
@@ -346,14 +370,30 @@ def report(rows, load_before):
         rps = {side: statistics.median(f["rps"] for f in side_figs) for side, side_figs in figs.items()}
         cpu = {side: statistics.median(f["cpu_ms_per_request"] for f in side_figs) for side, side_figs in figs.items()}
         results[label] = statistics.median(ratios)
-        print("%-12s: median req/s with %.1f, without %.1f (ratio of the medians %.3f); median CPU ms/request "
-              "with %.3f, without %.3f; RATIO %.3f (median of %d adjacent-round ratios)" % (
-                  label, rps["with"], rps["without"], rps["with"] / rps["without"], cpu["with"], cpu["without"],
-                  results[label], len(ratios)))  # fmt: skip
+        print(
+            "%-12s: median req/s with %.1f, without %.1f (ratio of the medians %.3f); median CPU ms/request "
+            "with %.3f, without %.3f; RATIO %.3f (median of %d adjacent-round ratios)"
+            % (
+                label,
+                rps["with"],
+                rps["without"],
+                rps["with"] / rps["without"],
+                cpu["with"],
+                cpu["without"],
+                results[label],
+                len(ratios),
+            )
+        )
     ratio = results["all rounds"]
-    print("RATIO with/without: %.3f over all rounds, %s over quiet ones; goal >= %.2f: %s" % (
-        ratio, "%.3f" % results["quiet rounds"] if "quiet rounds" in results else "n/a", GOAL,
-        "met" if ratio >= GOAL else "NOT met"))  # fmt: skip
+    print(
+        "RATIO with/without: %.3f over all rounds, %s over quiet ones; goal >= %.2f: %s"
+        % (
+            ratio,
+            "%.3f" % results["quiet rounds"] if "quiet rounds" in results else "n/a",
+            GOAL,
+            "met" if ratio >= GOAL else "NOT met",
+        )
+    )
     return ratio
 
 
@@ -379,8 +419,7 @@ def run_rounds(servers, cookies, load, args):
         for side in servers:
             fig = measure(side, args.seconds)
             rows.append((side, fig))
-            print("round %d %-7s %8.1f req/s  (%d errors)" % (len(rows), side, fig["rps"], fig["errors"]),
-                  flush=True)  # fmt: skip
+            print("round %d %-7s %8.1f req/s  (%d errors)" % (len(rows), side, fig["rps"], fig["errors"]), flush=True)
             if fig["requests"] == 0:
                 raise RuntimeError("no request answered by %s" % servers[side].url)
     for server in servers.values():
@@ -426,11 +465,23 @@ def main(argv=None):
         for side, server in servers.items():
             cookies[side] = server.session().cookies["session_id"]
             warm_up(server, args.route, cookies[side])
-        print("servers: with async_lab %s (master %s, db %s), without %s (master %s, db %s); "
-              "%d workers each, %d clients, %d x %gs rounds per side" % (
-                  servers["with"].url, servers["with"].pid, args.db_with, servers["without"].url,
-                  servers["without"].pid, args.db_without, args.workers, args.clients, args.rounds,
-                  args.seconds), flush=True)  # fmt: skip
+        print(
+            "servers: with async_lab %s (master %s, db %s), without %s (master %s, db %s); "
+            "%d workers each, %d clients, %d x %gs rounds per side"
+            % (
+                servers["with"].url,
+                servers["with"].pid,
+                args.db_with,
+                servers["without"].url,
+                servers["without"].pid,
+                args.db_without,
+                args.workers,
+                args.clients,
+                args.rounds,
+                args.seconds,
+            ),
+            flush=True,
+        )
         load = LoadGenerator(multiprocessing.get_context("spawn"), args.clients)
         rows = run_rounds(servers, cookies, load, args)
         report(rows, load_before)

@@ -100,8 +100,7 @@ def generate(params, db, rows, order, days):
     cr = conn.cursor()
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     started = time.monotonic()
-    print("generating %d queue_job rows in %s over %d days (physical order: %s)" % (rows, db, days, order),
-          flush=True)  # fmt: skip
+    print("generating %d queue_job rows in %s over %d days (physical order: %s)" % (rows, db, days, order), flush=True)
     cr.execute("SELECT id FROM queue_job_function WHERE name = '<queue.job>._test_job'")
     function_id = cr.fetchone()[0]
     cr.execute(
@@ -129,9 +128,14 @@ def generate(params, db, rows, order, days):
     state_case = (
         "CASE WHEN i <= %(p)d THEN 'pending' WHEN i <= %(e)d THEN 'enqueued' WHEN i <= %(s)d THEN 'started' "
         "WHEN i <= %(f)d THEN 'failed' WHEN i <= %(c)d THEN 'cancelled' ELSE 'done' END"
-        % {"p": ACTIVE["pending"], "e": ACTIVE["pending"] + ACTIVE["enqueued"], "s": n_active,
-           "f": n_active + n_failed, "c": n_active + n_failed + n_cancelled}
-    )  # fmt: skip
+        % {
+            "p": ACTIVE["pending"],
+            "e": ACTIVE["pending"] + ACTIVE["enqueued"],
+            "s": n_active,
+            "f": n_active + n_failed,
+            "c": n_active + n_failed + n_cancelled,
+        }
+    )
     cr.execute("SELECT setseed(0.42)")
     cr.execute(
         """
@@ -165,16 +169,28 @@ def generate(params, db, rows, order, days):
                    make_interval(secs => CASE WHEN random() < 0.9 THEN 0.05 + 0.5 * random()
                                               ELSE 5 + 60 * random() END) AS wait
               FROM (
-                SELECT i, """ + state_case + """ AS state,
-                       CASE """ + channel_case + """ ELSE '""" + bounds[-1][0] + """' END AS channel,
-                       CASE """ + run_case + """ ELSE """ + str(bounds[-1][2]) + """ END AS typical
+                SELECT i, """
+        + state_case
+        + """ AS state,
+                       CASE """
+        + channel_case
+        + """ ELSE '"""
+        + bounds[-1][0]
+        + """' END AS channel,
+                       CASE """
+        + run_case
+        + """ ELSE """
+        + str(bounds[-1][2])
+        + """ END AS typical
                   FROM (SELECT i, random() AS c FROM generate_series(1, %(rows)s) AS i) AS draws
               ) AS jobs
           ) AS timed
-         """ + ("ORDER BY at - run - start_wait - wait" if order == "time" else "ORDER BY md5(i::text)") + """
+         """
+        + ("ORDER BY at - run - start_wait - wait" if order == "time" else "ORDER BY md5(i::text)")
+        + """
         """,
         {"uid": ADMIN_UID, "function_id": function_id, "now": now, "rows": rows, "days": days},
-    )  # fmt: skip
+    )
     print("  inserted in %.0f s; building %d indexes" % (time.monotonic() - started, len(indexes)), flush=True)
     for _name, definition in indexes:
         cr.execute(definition)
@@ -227,11 +243,18 @@ def orm_stats(env, window, now):
     config_text, config = Stats._channel_config()
     names = Stats._known_channels()
     channels = {
-        name: {"name": name, "capacity": config.get(name, {}).get("capacity"),
-               **{state: 0 for state in ACTIVE_STATES}, "done": 0, "failed": 0,
-               "done_last_minute": 0, "failed_last_minute": 0, "latency": {}}
+        name: {
+            "name": name,
+            "capacity": config.get(name, {}).get("capacity"),
+            **{state: 0 for state in ACTIVE_STATES},
+            "done": 0,
+            "failed": 0,
+            "done_last_minute": 0,
+            "failed_last_minute": 0,
+            "latency": {},
+        }
         for name in names
-    }  # fmt: skip
+    }
     for group in Job.read_group([("state", "in", ACTIVE_STATES)], ["channel"], ["channel", "state"], lazy=False):
         if group["channel"] in channels:
             channels[group["channel"]][group["state"]] = group["__count"]
@@ -244,9 +267,11 @@ def orm_stats(env, window, now):
     # read_group has no percentiles: fetch the timestamps, from the start of
     # the window's first minute (the per-minute series counts whole minutes).
     series_start = minute_floor(since)
-    done = Job.search_read([("channel", "in", names), ("date_done", ">=", series_start), ("date_done", "<=", now)],
-                           ["channel", "date_created", "date_enqueued", "date_started", "date_done"],
-                           order="id")  # fmt: skip
+    done = Job.search_read(
+        [("channel", "in", names), ("date_done", ">=", series_start), ("date_done", "<=", now)],
+        ["channel", "date_created", "date_enqueued", "date_started", "date_done"],
+        order="id",
+    )
     failed_recent = [("state", "=", "failed"), ("channel", "in", names), ("date_started", ">=", series_start)]
     failed = Job.search_read(failed_recent, ["channel", "date_started"], order="id")
     durations = defaultdict(lambda: {stage: [] for stage in STAGES})
@@ -268,8 +293,10 @@ def orm_stats(env, window, now):
     for name, stages in durations.items():
         for stage, values in stages.items():
             values.sort()
-            channels[name]["latency"][stage] = {"p50": round(percentile_cont(values, 0.5), 4),
-                                                "p95": round(percentile_cont(values, 0.95), 4)}  # fmt: skip
+            channels[name]["latency"][stage] = {
+                "p50": round(percentile_cont(values, 0.5), 4),
+                "p95": round(percentile_cont(values, 0.95), 4),
+            }
     runners = (
         env["async_lab.worker"]
         .sudo()
@@ -277,13 +304,20 @@ def orm_stats(env, window, now):
             [("role", "=", "jobrunner"), ("state", "=", "alive")], ["pid", "host", "last_seen"], order="last_seen desc"
         )
     )
-    return {"channels": list(channels.values()), "series": series, "runners": runners,
-            "config": config_text}  # fmt: skip
+    return {"channels": list(channels.values()), "series": series, "runners": runners, "config": config_text}
 
 
 # -- checking and timing ---------------------------------------------------------------------
-COUNT_KEYS = ("pending", "enqueued", "started", "wait_dependencies", "done", "failed",
-              "done_last_minute", "failed_last_minute")  # fmt: skip
+COUNT_KEYS = (
+    "pending",
+    "enqueued",
+    "started",
+    "wait_dependencies",
+    "done",
+    "failed",
+    "done_last_minute",
+    "failed_last_minute",
+)
 
 
 def compare(stats, orm):
@@ -332,9 +366,13 @@ def explain(env, window, now):
     since = now - timedelta(minutes=window)
     statements = [
         ("the channels and their depth", Stats._channels_query(SQL("$1")), ["text[]"], [config]),
-        ("the window", Stats._stats_query(*map(SQL, ("$1", "$2", "$3", "$4", "$5"))), ["text[]"] + ["timestamp"] * 4,
-         [Stats._known_channels(), since, now, minute_floor(since), now - timedelta(minutes=1)]),
-    ]  # fmt: skip
+        (
+            "the window",
+            Stats._stats_query(*map(SQL, ("$1", "$2", "$3", "$4", "$5"))),
+            ["text[]"] + ["timestamp"] * 4,
+            [Stats._known_channels(), since, now, minute_floor(since), now - timedelta(minutes=1)],
+        ),
+    ]
     cr.execute("SET LOCAL plan_cache_mode = force_generic_plan")
     cr.execute("SET LOCAL jit = off")
     for title, statement, types, args in statements:
@@ -409,8 +447,10 @@ def main(argv=None):
     conn.close()
     if not (args.reuse and now and count == args.rows and order == args.order and days == args.days):
         if args.reuse:
-            print("nothing to reuse in %s (%d rows in %s order over %s days, wanted %d in %s order over %d days): "
-                  "generating" % (args.db, count, order, days, args.rows, args.order, args.days))  # fmt: skip
+            print(
+                "nothing to reuse in %s (%d rows in %s order over %s days, wanted %d in %s order over %d days): "
+                "generating" % (args.db, count, order, days, args.rows, args.order, args.days)
+            )
         now = generate(params, args.db, args.rows, args.order, args.days)
         count = args.rows
     registry = None
@@ -429,15 +469,29 @@ def main(argv=None):
         with registry.cursor() as cr:
             env = api.Environment(cr, ADMIN_UID, {})
             cr.execute("SELECT state, count(*) FROM queue_job GROUP BY 1 ORDER BY 2 DESC")
-            print("%s: %d queue_job rows (%s) over %d days, in %s order; now = %s, window %d min" % (
-                args.db, count, ", ".join("%s %d" % row for row in cr.fetchall()), args.days, args.order, now,
-                args.window))  # fmt: skip
+            print(
+                "%s: %d queue_job rows (%s) over %d days, in %s order; now = %s, window %d min"
+                % (
+                    args.db,
+                    count,
+                    ", ".join("%s %d" % row for row in cr.fetchall()),
+                    args.days,
+                    args.order,
+                    now,
+                    args.window,
+                )
+            )
             Stats = env["async_lab.stats"]
             problems = compare(Stats.get_stats(args.window, now=now), orm_stats(env, args.window, now))  # warm-up
             stats = Stats.get_stats(args.window, now=now)
-            print("window: %d done jobs, %d failed, %d active" % (
-                stats["totals"]["done_window"], stats["totals"]["failed_window"],
-                sum(stats["totals"][s] for s in ("pending", "enqueued", "started", "wait_dependencies"))))  # fmt: skip
+            print(
+                "window: %d done jobs, %d failed, %d active"
+                % (
+                    stats["totals"]["done_window"],
+                    stats["totals"]["failed_window"],
+                    sum(stats["totals"][s] for s in ("pending", "enqueued", "started", "wait_dependencies")),
+                )
+            )
             if problems:
                 print("MISMATCH between get_stats and the ORM baseline:\n  " + "\n  ".join(problems))
             else:
@@ -463,8 +517,10 @@ def main(argv=None):
         p95 = figures["stats"][1]
         verdict = "met" if p95 < GOAL_P95_MS else "NOT met"
         print("\nget_stats p95 %.1f ms, goal < %d ms: %s" % (p95, GOAL_P95_MS, verdict))
-        print("RATIO ORM/stats (medians): %.1fx  goal >= %dx: %s" % (
-            ratio, GOAL_RATIO, "met" if ratio >= GOAL_RATIO else "NOT met"))  # fmt: skip
+        print(
+            "RATIO ORM/stats (medians): %.1fx  goal >= %dx: %s"
+            % (ratio, GOAL_RATIO, "met" if ratio >= GOAL_RATIO else "NOT met")
+        )
         return 1 if problems else 0
     finally:
         if registry is not None:
@@ -476,8 +532,9 @@ def main(argv=None):
 def generated_now_rolled_up(registry, now):
     """Whether the metrics of the minute before ``now`` are stored already."""
     with registry.cursor() as cr:
-        cr.execute("SELECT 1 FROM async_lab_metric WHERE minute = %s LIMIT 1",
-                   [now.replace(second=0) - timedelta(minutes=1)])  # fmt: skip
+        cr.execute(
+            "SELECT 1 FROM async_lab_metric WHERE minute = %s LIMIT 1", [now.replace(second=0) - timedelta(minutes=1)]
+        )
         return bool(cr.fetchone())
 
 

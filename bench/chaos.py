@@ -116,8 +116,7 @@ class StatsPoller(threading.Thread):
 
 
 class Chaos:
-    def __init__(self, server, params, *, jobs, kills, cluster, seconds=150, pause=3.0, settle_timeout=300,
-                 out=print):  # fmt: skip
+    def __init__(self, server, params, *, jobs, kills, cluster, seconds=150, pause=3.0, settle_timeout=300, out=print):
         self.server, self.params = server, params
         self.jobs, self.kills, self.cluster, self.seconds = jobs, kills, cluster, seconds
         self.pg_restart = None  # (start, end)
@@ -138,8 +137,9 @@ class Chaos:
 
     def alive(self, master_pid):
         """{pid: (role, last_seen)} of the alive rows under ``master_pid``."""
-        rows = self.query("SELECT pid, role, last_seen FROM async_lab_worker WHERE master_pid = %s "
-                          "AND state = 'alive'", [master_pid])  # fmt: skip
+        rows = self.query(
+            "SELECT pid, role, last_seen FROM async_lab_worker WHERE master_pid = %s AND state = 'alive'", [master_pid]
+        )
         return {pid: (role, seen) for pid, role, seen in rows}
 
     def live_children(self, role):
@@ -174,9 +174,11 @@ class Chaos:
         for workload, params, channel, left in loads(self.jobs, self.seconds):
             while left:
                 count = min(left, 1000)
-                resp = session.post(self.server.url + "/async_lab/jobs", timeout=120,
-                                    json={"workload": workload, "params": params, "count": count,
-                                          "channel": channel})  # fmt: skip
+                resp = session.post(
+                    self.server.url + "/async_lab/jobs",
+                    timeout=120,
+                    json={"workload": workload, "params": params, "count": count, "channel": channel},
+                )
                 if resp.status_code != 202:
                     raise RuntimeError("POST /async_lab/jobs: %s %s" % (resp.status_code, resp.text[:300]))
                 self.burst_ids.append(resp.json()["burst_id"])
@@ -190,21 +192,36 @@ class Chaos:
         states = self.job_states()
         if not set(states) & set(WAITING):
             return states
-        blocking = [job_id for (job_id,) in self.query(
-            "SELECT id FROM queue_job WHERE async_lab_burst_id = ANY(%s) AND channel = %s AND state = 'failed' "
-            "AND EXISTS (SELECT 1 FROM queue_job p WHERE p.async_lab_burst_id = ANY(%s) AND p.channel = %s "
-            "AND p.state = 'pending')", [self.burst_ids, SEQUENTIAL, self.burst_ids, SEQUENTIAL])]  # fmt: skip
+        blocking = [
+            job_id
+            for (job_id,) in self.query(
+                "SELECT id FROM queue_job WHERE async_lab_burst_id = ANY(%s) AND channel = %s AND state = 'failed' "
+                "AND EXISTS (SELECT 1 FROM queue_job p WHERE p.async_lab_burst_id = ANY(%s) AND p.channel = %s "
+                "AND p.state = 'pending')",
+                [self.burst_ids, SEQUENTIAL, self.burst_ids, SEQUENTIAL],
+            )
+        ]
         if blocking:
-            resp = session.post(self.server.url + "/web/dataset/call_kw", timeout=30, json={
-                "jsonrpc": "2.0", "method": "call", "params": {
-                    "model": "queue.job", "method": "requeue", "args": [blocking], "kwargs": {}}})  # fmt: skip
+            resp = session.post(
+                self.server.url + "/web/dataset/call_kw",
+                timeout=30,
+                json={
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {"model": "queue.job", "method": "requeue", "args": [blocking], "kwargs": {}},
+                },
+            )
             if resp.ok and "error" not in resp.json():
                 self.requeued.extend(blocking)
         return None
 
     def job_states(self):
-        return dict(self.query("SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) "
-                               "GROUP BY state", [self.burst_ids]))  # fmt: skip
+        return dict(
+            self.query(
+                "SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) GROUP BY state",
+                [self.burst_ids],
+            )
+        )
 
     # -- faults ----------------------------------------------------------------------
     def kill(self, role):
@@ -218,8 +235,10 @@ class Chaos:
         self.killed.append((pid, role, self.server.pid, at))
 
         def respawn_recorded():
-            return self.query("SELECT extract(epoch FROM create_date) FROM async_lab_respawn "
-                              "WHERE old_pid = %s AND master_pid = %s", [pid, self.server.pid])  # fmt: skip
+            return self.query(
+                "SELECT extract(epoch FROM create_date) FROM async_lab_respawn WHERE old_pid = %s AND master_pid = %s",
+                [pid, self.server.pid],
+            )
 
         found = self.wait(respawn_recorded, 60, "the respawn of %s %s" % (role, pid))
         if found:
@@ -230,8 +249,11 @@ class Chaos:
         since = datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None)
 
         def resumed():
-            rows = self.query("SELECT pid, last_seen FROM async_lab_worker WHERE master_pid = %s AND "
-                              "state != 'gone' AND self_reported", [self.server.pid])  # fmt: skip
+            rows = self.query(
+                "SELECT pid, last_seen FROM async_lab_worker WHERE master_pid = %s AND "
+                "state != 'gone' AND self_reported",
+                [self.server.pid],
+            )
             live = set(self.live_children("http")) | set(self.live_children("cron"))
             fresh = {pid for pid, seen in rows if seen and seen > since}
             return live and live <= fresh
@@ -265,8 +287,11 @@ class Chaos:
         self.masters.append(self.server.pid)
         self.recovery.setdefault("Odoo restart: serves /web/health", []).append(time.time() - t)
         # The old tree said why it went.
-        rows = self.query("SELECT pid, state, exit_reason FROM async_lab_worker WHERE pid = ANY(%s) AND "
-                          "(master_pid = %s OR pid = %s)", [list(old), old_master, old_master])  # fmt: skip
+        rows = self.query(
+            "SELECT pid, state, exit_reason FROM async_lab_worker WHERE pid = ANY(%s) AND "
+            "(master_pid = %s OR pid = %s)",
+            [list(old), old_master, old_master],
+        )
         wrong = [r for r in rows if r[1:] != ("gone", "server_stop")]
         if wrong or len(rows) < len(old):
             self.failures.append("old tree after the graceful stop: %s (expected %d rows)" % (wrong or rows, len(old)))
@@ -311,14 +336,17 @@ class Chaos:
     def check(self):
         if set(self.states) - {"done", "failed"} or sum(self.states.values()) != self.jobs:
             self.failures.append("job states %s for %d jobs" % (self.states, self.jobs))
-        reasonless = self.query("SELECT count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) AND "
-                                "state = 'failed' AND coalesce(exc_info, exc_message, '') = ''",
-                                [self.burst_ids])[0][0]  # fmt: skip
+        reasonless = self.query(
+            "SELECT count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) AND "
+            "state = 'failed' AND coalesce(exc_info, exc_message, '') = ''",
+            [self.burst_ids],
+        )[0][0]
         if reasonless:
             self.failures.append("%d failed jobs without a reason" % reasonless)
         # The respawn records match the kills, one for one.
-        respawns = self.query("SELECT old_pid, role, reason FROM async_lab_respawn WHERE master_pid = ANY(%s)",
-                              [self.masters])  # fmt: skip
+        respawns = self.query(
+            "SELECT old_pid, role, reason FROM async_lab_respawn WHERE master_pid = ANY(%s)", [self.masters]
+        )
         by_old = {pid: (role, reason) for pid, role, reason in respawns}
         for pid, role, _master, _at in self.killed:
             if by_old.get(pid) != (role, "killed"):
@@ -332,7 +360,7 @@ class Chaos:
             "SELECT r.old_pid, r.role, r.reason, extract(epoch FROM w.last_seen) FROM async_lab_respawn r "
             "JOIN async_lab_worker w ON w.id = r.old_worker_id WHERE r.master_pid = ANY(%s) AND r.old_pid != ALL(%s)",
             [self.masters, list(killed) or [0]],
-        ):  # fmt: skip
+        ):
             on_pg_restart = self.pg_restart and self.pg_restart[0] - 10 <= last_seen <= self.pg_restart[1] + 10
             if role == "cron" and on_pg_restart and reason in ("killed", "crashed"):
                 self.crashed.append((pid, role, reason))
@@ -350,8 +378,7 @@ class Chaos:
         lines = ["%-46s %5s %8s %8s" % ("recovery after", "n", "median s", "max s")]
         for kind, values in self.recovery.items():
             lines.append("%-46s %5d %8.1f %8.1f" % (kind, len(values), statistics.median(values), max(values)))
-        lines.append("jobs: %s of %d; %d kills; %.0f s in all" % (self.states, self.jobs, len(self.killed),
-                                                                 self.total))  # fmt: skip
+        lines.append("jobs: %s of %d; %d kills; %.0f s in all" % (self.states, self.jobs, len(self.killed), self.total))
         if self.requeued:
             lines.append("failed jobs requeued to unblock the sequential channel: %d" % len(self.requeued))
         if self.crashed:
@@ -361,8 +388,9 @@ class Chaos:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--conf", default=str(REPO / ".dev" / "odoo.conf"))
     parser.add_argument("--db", default="async_lab_bench_chaos")
     parser.add_argument("--jobs", type=int, default=2000)
@@ -381,8 +409,15 @@ def main(argv=None):
     params = db_params(args.conf)
     ensure_modules(args.conf, params, args.db, ["async_lab"], update=() if args.no_update else ["async_lab"])
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_chaos."))
-    server = OdooServer(args.conf, args.db, tmp, workers=args.workers, max_cron_threads=1, channels=CHANNELS,
-                        options={"log_level": "info"})  # fmt: skip
+    server = OdooServer(
+        args.conf,
+        args.db,
+        tmp,
+        workers=args.workers,
+        max_cron_threads=1,
+        channels=CHANNELS,
+        options={"log_level": "info"},
+    )
     ok = False
     try:
         server.start()

@@ -65,8 +65,10 @@ def live_tree(master_pid):
 
 def alive_rows(conn, master_pid):
     with conn.cursor() as cr:
-        cr.execute("SELECT pid FROM async_lab_worker WHERE (master_pid = %s OR pid = %s) AND state = 'alive'",
-                   [master_pid, master_pid])  # fmt: skip
+        cr.execute(
+            "SELECT pid FROM async_lab_worker WHERE (master_pid = %s OR pid = %s) AND state = 'alive'",
+            [master_pid, master_pid],
+        )
         return {pid for (pid,) in cr.fetchall()}
 
 
@@ -116,16 +118,22 @@ def read_stats(prefix):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--conf", default=str(REPO / ".dev" / "odoo.conf"))
     parser.add_argument("--db", default="async_lab_bench_load")
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--burst", type=int, default=1000, help="io_sleep jobs running meanwhile")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="an Odoo option of the server, e.g. limit_request=200")  # fmt: skip
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an Odoo option of the server, e.g. limit_request=200",
+    )
     parser.add_argument("--locust-version", default="2.47.0")
     parser.add_argument("--no-update", action="store_true")
     parser.add_argument("--drop", action="store_true")
@@ -140,36 +148,65 @@ def main(argv=None):
     ensure_modules(args.conf, params, args.db, ["async_lab"], update=() if args.no_update else ["async_lab"])
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_load."))
     options = dict(log_level="info", **dict(opt.split("=", 1) for opt in args.option))
-    server = OdooServer(args.conf, args.db, tmp, workers=args.workers, max_cron_threads=1, channels=CHANNELS,
-                        options=options)  # fmt: skip
+    server = OdooServer(
+        args.conf, args.db, tmp, workers=args.workers, max_cron_threads=1, channels=CHANNELS, options=options
+    )
     ok = False
     try:
         server.start()
         session = server.session()
-        resp = session.post(server.url + "/async_lab/jobs", timeout=120,
-                            json={"workload": "io_sleep", "params": {"ms": 100}, "count": args.burst})  # fmt: skip
+        resp = session.post(
+            server.url + "/async_lab/jobs",
+            timeout=120,
+            json={"workload": "io_sleep", "params": {"ms": 100}, "count": args.burst},
+        )
         resp.raise_for_status()
         uuids = resp.json()["job_uuids"]
         prefix = tmp / "locust"
         env = dict(os.environ, ASYNC_LAB_SESSION=session.cookies["session_id"], ASYNC_LAB_JOB_UUIDS=",".join(uuids))
         overflows = listen_overflows()
-        print("%d users for %d s on %s (%d HTTP workers), burst of %d jobs running" % (
-            args.users, args.seconds, server.url, args.workers, len(uuids)), flush=True)  # fmt: skip
+        print(
+            "%d users for %d s on %s (%d HTTP workers), burst of %d jobs running"
+            % (args.users, args.seconds, server.url, args.workers, len(uuids)),
+            flush=True,
+        )
         subprocess.run(
-            [LOCUST, "-f", REPO / "bench" / "locustfile.py", "--headless", "--users", str(args.users),
-             "--spawn-rate", str(max(1, args.users // 4)), "--run-time", "%ds" % args.seconds,
-             "--host", server.url, "--csv", prefix, "--only-summary", "--loglevel", "WARNING"],
-            env=env, check=False, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                LOCUST,
+                "-f",
+                REPO / "bench" / "locustfile.py",
+                "--headless",
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                str(max(1, args.users // 4)),
+                "--run-time",
+                "%ds" % args.seconds,
+                "--host",
+                server.url,
+                "--csv",
+                prefix,
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
         overflows = listen_overflows() - overflows
         rows, failures = read_stats(prefix)
         print("%-16s %9s %8s %8s %8s %8s" % ("route", "requests", "errors", "req/s", "p50 ms", "p95 ms"))
         for name, row in rows.items():
-            print("%-16s %9d %8d %8.1f %8.0f %8.0f" % (name, row["requests"], row["failures"], row["rps"],
-                                                       row["p50"], row["p95"]))  # fmt: skip
+            print(
+                "%-16s %9d %8d %8.1f %8.0f %8.0f"
+                % (name, row["requests"], row["failures"], row["rps"], row["p50"], row["p95"])
+            )
         for failure in failures:
-            print("failure: %s %s x%s: %s" % (failure["Method"], failure["Name"], failure["Occurrences"],
-                                              failure["Error"][:300]))  # fmt: skip
+            print(
+                "failure: %s %s x%s: %s"
+                % (failure["Method"], failure["Name"], failure["Occurrences"], failure["Error"][:300])
+            )
         errors = rows.get("Aggregated", {}).get("failures", 1)
         # The process map after the storm: alive rows == live processes.
         conn = connect(params, args.db)
@@ -180,11 +217,20 @@ def main(argv=None):
                 break
             time.sleep(1)
         conn.close()
-        print("process map: %d alive rows, %d live processes%s" % (
-            len(alive), len(live), "" if live == alive else ": rows only %s, processes only %s" % (
-                sorted(alive - live), sorted(live - alive))))  # fmt: skip
-        print("kernel: %d connections dropped on a full listen queue during the run (system-wide; Odoo's "
-              "queue is 8 x workers = %d)" % (overflows, 8 * args.workers))  # fmt: skip
+        print(
+            "process map: %d alive rows, %d live processes%s"
+            % (
+                len(alive),
+                len(live),
+                ""
+                if live == alive
+                else ": rows only %s, processes only %s" % (sorted(alive - live), sorted(live - alive)),
+            )
+        )
+        print(
+            "kernel: %d connections dropped on a full listen queue during the run (system-wide; Odoo's "
+            "queue is 8 x workers = %d)" % (overflows, 8 * args.workers)
+        )
         # Why a client can see "closed the connection without a response": a
         # prefork worker gives a connection ODOO_HTTP_SOCKET_TIMEOUT (2 s) to
         # send its request once accepted, then closes it unanswered.

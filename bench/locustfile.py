@@ -38,8 +38,9 @@ class LabUser(HttpUser):
     @task(2)
     def dashboard_data(self):
         body = {"jsonrpc": "2.0", "method": "call", "params": {}}
-        with self.client.post("/async_lab/dashboard/data", json=body, name="dashboard data",
-                              catch_response=True) as resp:  # fmt: skip
+        with self.client.post(
+            "/async_lab/dashboard/data", json=body, name="dashboard data", catch_response=True
+        ) as resp:
             if resp.status_code != 200 or "error" in resp.json() or "result" not in resp.json():
                 resp.failure("status %s: %s" % (resp.status_code, resp.text[:200]))
 

@@ -57,8 +57,18 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 8
 #: Query parameters any route accepts and ignores (Odoo reads them itself).
 IGNORED_QUERY = frozenset({"db", "debug"})
-JOB_FIELDS = ("uuid", "state", "channel", "priority", "retry", "max_retries", "worker_pid", "result",
-              "exc_name", "exc_message")  # fmt: skip
+JOB_FIELDS = (
+    "uuid",
+    "state",
+    "channel",
+    "priority",
+    "retry",
+    "max_retries",
+    "worker_pid",
+    "result",
+    "exc_name",
+    "exc_message",
+)
 JOB_DATES = ("date_created", "date_enqueued", "date_started", "date_done", "date_cancelled", "eta")
 #: Longest a direct call of /async_lab/io or /async_lab/cpu may hold an HTTP
 #: worker, in seconds. Signed io_http self-calls wait what their job asks
@@ -105,8 +115,12 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw)
                     raise ApiError(403, "forbidden", "This needs the %s group." % request.env.ref(group).full_name)
                 unknown = sorted(set(request.httprequest.args) - allowed_query)
                 if unknown:
-                    raise ApiError(400, "invalid", "Unknown query parameters: %s; this route takes: %s" % (
-                        ", ".join(unknown), ", ".join(sorted(query)) or "none"))  # fmt: skip
+                    raise ApiError(
+                        400,
+                        "invalid",
+                        "Unknown query parameters: %s; this route takes: %s"
+                        % (", ".join(unknown), ", ".join(sorted(query)) or "none"),
+                    )
                 path_args = {key: value for key, value in kwargs.items() if key not in request.httprequest.args}
                 query_args = {key: request.httprequest.args.get(key) for key in query}
                 return func(self, *args, **path_args, **query_args)
@@ -242,43 +256,60 @@ def start_load_call():
     """Admit a direct load call, or raise 429 if its user has too many running."""
     limit = load_calls_per_user(request.env)
     if not take_load_slot(request.env.cr, request.env.uid, limit):
-        raise ApiError(429, "too_many_requests", "You already have %d load calls running (the per-user "
-                       "limit, ir.config_parameter %s); wait for one to end." % (limit, LOAD_CALLS_PARAM))  # fmt: skip
+        raise ApiError(
+            429,
+            "too_many_requests",
+            "You already have %d load calls running (the per-user "
+            "limit, ir.config_parameter %s); wait for one to end." % (limit, LOAD_CALLS_PARAM),
+        )
 
 
 class AsyncLabController(http.Controller):
     @api_route("/async_lab/whoami", methods=["GET"])
     def whoami(self):
         """Which process and thread served this very request."""
-        return request.make_json_response({
-            "pid": os.getpid(),
-            "master_pid": master_pid(),
-            "host": socket.gethostname(),
-            "role": current_role(),
-            "thread": threading.current_thread().name,
-            "db": request.db,
-            "uid": request.env.uid,
-            "mode": server_mode(),
-        })  # fmt: skip
+        return request.make_json_response(
+            {
+                "pid": os.getpid(),
+                "master_pid": master_pid(),
+                "host": socket.gethostname(),
+                "role": current_role(),
+                "thread": threading.current_thread().name,
+                "db": request.db,
+                "uid": request.env.uid,
+                "mode": server_mode(),
+            }
+        )
 
     # -- background pattern: enqueue, answer 202, poll ----------------------
     @api_route("/async_lab/jobs", methods=["POST"], group=GROUP_MANAGER)
     def jobs_create(self):
         body = json_body()
-        check_body(body, {"workload", "params", "count", "channel", "priority"}, strings=("workload", "channel"),
-                   objects=("params",))  # fmt: skip
+        check_body(
+            body,
+            {"workload", "params", "count", "channel", "priority"},
+            strings=("workload", "channel"),
+            objects=("params",),
+        )
         if not body.get("workload"):
             raise ApiError(400, "invalid", "workload is required; one of: %s" % ", ".join(workloads.WORKLOADS))
         params = body.get("params") or {}
         burst, uuids = request.env["async_lab.burst"].api_create_and_launch(
-            body["workload"], params, count=body.get("count", 10),
-            channel=body.get("channel"), priority=body.get("priority", 10),
-        )  # fmt: skip
+            body["workload"],
+            params,
+            count=body.get("count", 10),
+            channel=body.get("channel"),
+            priority=body.get("priority", 10),
+        )
         return request.make_json_response(
-            {"burst_id": burst.id, "job_uuids": uuids, "status_url": "/async_lab/jobs/%s" % uuids[0],
-             "status_urls": ["/async_lab/jobs/%s" % uuid for uuid in uuids]},
+            {
+                "burst_id": burst.id,
+                "job_uuids": uuids,
+                "status_url": "/async_lab/jobs/%s" % uuids[0],
+                "status_urls": ["/async_lab/jobs/%s" % uuid for uuid in uuids],
+            },
             status=202,
-        )  # fmt: skip
+        )
 
     @api_route("/async_lab/jobs/<string:uuid>", methods=["GET"])
     def jobs_read(self, uuid):
@@ -342,8 +373,12 @@ class AsyncLabController(http.Controller):
             ms = int_arg("ms", ms, "io_sleep")
             longest = LOAD_CALL_MAX_SECONDS * 1000
             if ms > longest:
-                raise ApiError(400, "invalid", "ms must be at most %d: a call holds an HTTP worker; longer waits "
-                               "belong in a burst (POST /async_lab/jobs)." % longest)  # fmt: skip
+                raise ApiError(
+                    400,
+                    "invalid",
+                    "ms must be at most %d: a call holds an HTTP worker; longer waits "
+                    "belong in a burst (POST /async_lab/jobs)." % longest,
+                )
             start_load_call()
         start = time.perf_counter()
         workloads.io_sleep(ms)
@@ -357,22 +392,28 @@ class AsyncLabController(http.Controller):
         n = int_arg("n", n, "cpu_python")
         rate = calibration()[workloads.CPU_PYTHON_RATE]
         if n / rate > LOAD_CALL_MAX_SECONDS:
-            raise ApiError(400, "invalid", "n=%d would take about %.0f s here, more than the %d s a call may hold an "
-                           "HTTP worker: at most %d." % (n, n / rate, LOAD_CALL_MAX_SECONDS,
-                                                          rate * LOAD_CALL_MAX_SECONDS))  # fmt: skip
+            raise ApiError(
+                400,
+                "invalid",
+                "n=%d would take about %.0f s here, more than the %d s a call may hold an "
+                "HTTP worker: at most %d." % (n, n / rate, LOAD_CALL_MAX_SECONDS, rate * LOAD_CALL_MAX_SECONDS),
+            )
         start_load_call()
         start = time.perf_counter()
         result = workloads.cpu_python(n)
         return request.make_json_response(
-            {"pid": os.getpid(), "n": n, "result": result,
-             "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
-        )  # fmt: skip
+            {"pid": os.getpid(), "n": n, "result": result, "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+        )
 
     @api_route("/async_lab/<path:subpath>", methods=None, group=None)
     def not_found(self, subpath):
         """Any other /async_lab/ path (or method): a JSON 404, not Odoo's HTML page."""
-        raise ApiError(404, "not_found", "No route %s %s in the Async Lab API; see /async_lab/openapi.json." % (
-            request.httprequest.method, request.httprequest.path))  # fmt: skip
+        raise ApiError(
+            404,
+            "not_found",
+            "No route %s %s in the Async Lab API; see /async_lab/openapi.json."
+            % (request.httprequest.method, request.httprequest.path),
+        )
 
     @api_route("/async_lab/openapi.json", methods=["GET"])
     def openapi(self):

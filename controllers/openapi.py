@@ -37,22 +37,34 @@ def _operation(summary, ok_status, ok_schema, errors, *, parameters=(), body=Non
     responses = {ok_status: dict(description=summary, **_json(ok_schema))}
     for status in errors:
         responses[status] = dict(description=ERROR_CODES[status], **_json(_ref("Error")))
-    operation = {"summary": summary, "description": security_note, "parameters": list(parameters),
-                 "responses": responses}  # fmt: skip
+    operation = {
+        "summary": summary,
+        "description": security_note,
+        "parameters": list(parameters),
+        "responses": responses,
+    }
     if body:
         operation["requestBody"] = dict(required=True, **_json(body))
     return operation
 
 
 def _int_query(name, minimum, maximum, description):
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "integer", "minimum": minimum, "maximum": maximum}}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": maximum},
+    }
 
 
 def _workload_params():
     names = sorted({param.name for spec in workloads.WORKLOADS.values() for param in spec.params})
-    return {"type": "object", "additionalProperties": False,
-            "properties": {name: {"type": "integer"} for name in names}}  # fmt: skip
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: {"type": "integer"} for name in names},
+    }
 
 
 def spec(max_io_ms=5000):
@@ -61,20 +73,34 @@ def spec(max_io_ms=5000):
     nullable_str = {"type": "string", "nullable": True}
     schemas = {
         "Error": {
-            "type": "object", "required": ["error"],
-            "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }},
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
         },
         "Whoami": {
-            "type": "object", "required": ["pid", "master_pid", "host", "role", "thread", "db", "uid", "mode"],
-            "properties": {"pid": {"type": "integer"}, "master_pid": nullable_int, "host": {"type": "string"},
-                           "role": {"type": "string"}, "thread": {"type": "string"}, "db": {"type": "string"},
-                           "uid": {"type": "integer"}, "mode": {"type": "string"}},
+            "type": "object",
+            "required": ["pid", "master_pid", "host", "role", "thread", "db", "uid", "mode"],
+            "properties": {
+                "pid": {"type": "integer"},
+                "master_pid": nullable_int,
+                "host": {"type": "string"},
+                "role": {"type": "string"},
+                "thread": {"type": "string"},
+                "db": {"type": "string"},
+                "uid": {"type": "integer"},
+                "mode": {"type": "string"},
+            },
         },
         "JobsRequest": {
-            "type": "object", "required": ["workload"], "additionalProperties": False,
+            "type": "object",
+            "required": ["workload"],
+            "additionalProperties": False,
             "properties": {
                 "workload": {"type": "string", "enum": list(workloads.WORKLOADS)},
                 "params": _workload_params(),
@@ -84,47 +110,78 @@ def spec(max_io_ms=5000):
             },
         },
         "JobsCreated": {
-            "type": "object", "required": ["burst_id", "job_uuids", "status_url", "status_urls"],
-            "properties": {"burst_id": {"type": "integer"},
-                           "job_uuids": {"type": "array", "items": {"type": "string"}},
-                           "status_url": {"type": "string"},
-                           "status_urls": {"type": "array", "items": {"type": "string"}}},
+            "type": "object",
+            "required": ["burst_id", "job_uuids", "status_url", "status_urls"],
+            "properties": {
+                "burst_id": {"type": "integer"},
+                "job_uuids": {"type": "array", "items": {"type": "string"}},
+                "status_url": {"type": "string"},
+                "status_urls": {"type": "array", "items": {"type": "string"}},
+            },
         },
         "Job": {
-            "type": "object", "required": ["uuid", "state", "channel", "burst_id"],
+            "type": "object",
+            "required": ["uuid", "state", "channel", "burst_id"],
             "properties": {
-                "uuid": {"type": "string"}, "state": {"type": "string"}, "channel": {"type": "string"},
-                "priority": nullable_int, "retry": {"type": "integer"}, "max_retries": nullable_int,
-                "worker_pid": nullable_int, "result": nullable_str, "exc_name": nullable_str,
-                "exc_message": nullable_str, "burst_id": {"type": "integer"},
-                **{name: dict(nullable_str, format="date-time") for name in (
-                    "date_created", "date_enqueued", "date_started", "date_done", "date_cancelled", "eta")},
+                "uuid": {"type": "string"},
+                "state": {"type": "string"},
+                "channel": {"type": "string"},
+                "priority": nullable_int,
+                "retry": {"type": "integer"},
+                "max_retries": nullable_int,
+                "worker_pid": nullable_int,
+                "result": nullable_str,
+                "exc_name": nullable_str,
+                "exc_message": nullable_str,
+                "burst_id": {"type": "integer"},
+                **{
+                    name: dict(nullable_str, format="date-time")
+                    for name in ("date_created", "date_enqueued", "date_started", "date_done", "date_cancelled", "eta")
+                },
             },
         },
         "Stats": {
-            "type": "object", "required": ["generated_at", "window_minutes", "channels", "totals", "series",
-                                           "runner"],
-            "properties": {"generated_at": {"type": "string"}, "window_minutes": {"type": "integer"},
-                           "channels": {"type": "array", "items": {"type": "object"}},
-                           "totals": {"type": "object"}, "series": {"type": "object"},
-                           "runner": {"type": "object"}},
+            "type": "object",
+            "required": ["generated_at", "window_minutes", "channels", "totals", "series", "runner"],
+            "properties": {
+                "generated_at": {"type": "string"},
+                "window_minutes": {"type": "integer"},
+                "channels": {"type": "array", "items": {"type": "object"}},
+                "totals": {"type": "object"},
+                "series": {"type": "object"},
+                "runner": {"type": "object"},
+            },
         },
         "Advice": {
-            "type": "object", "required": ["generated_at", "window_minutes", "hosts", "findings", "checked"],
+            "type": "object",
+            "required": ["generated_at", "window_minutes", "hosts", "findings", "checked"],
             "properties": {
-                "generated_at": {"type": "string"}, "window_minutes": {"type": "integer"},
-                "hosts": {"type": "array", "items": {"type": "object"}}, "measured": {"type": "object"},
-                "findings": {"type": "array", "items": {
-                    "type": "object", "required": ["code", "severity", "title", "evidence", "fix", "host"],
-                    "properties": {"code": {"type": "string"}, "severity": {"type": "string",
-                                                                            "enum": ["critical", "warning", "info"]},
-                                   "title": {"type": "string"}, "evidence": {"type": "object"},
-                                   "fix": {"type": "string"}, "host": {"type": "string", "nullable": True}}}},
+                "generated_at": {"type": "string"},
+                "window_minutes": {"type": "integer"},
+                "hosts": {"type": "array", "items": {"type": "object"}},
+                "measured": {"type": "object"},
+                "findings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["code", "severity", "title", "evidence", "fix", "host"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "severity": {"type": "string", "enum": ["critical", "warning", "info"]},
+                            "title": {"type": "string"},
+                            "evidence": {"type": "object"},
+                            "fix": {"type": "string"},
+                            "host": {"type": "string", "nullable": True},
+                        },
+                    },
+                },
                 "checked": {"type": "array", "items": {"type": "string"}},
             },
         },
         "RunRequest": {
-            "type": "object", "required": ["workload", "strategy"], "additionalProperties": False,
+            "type": "object",
+            "required": ["workload", "strategy"],
+            "additionalProperties": False,
             "properties": {
                 "workload": {"type": "string", "enum": list(workloads.WORKLOADS)},
                 "params": _workload_params(),
@@ -132,57 +189,124 @@ def spec(max_io_ms=5000):
                 "tasks": {"type": "integer", "minimum": 1, "maximum": strategies.MAX_TASKS},
             },
         },
-        "RunResult": {"type": "object", "required": ["strategy", "served_by_pid", "request_seconds"],
-                      "properties": {"strategy": {"type": "string"}, "served_by_pid": {"type": "integer"},
-                                     "request_seconds": {"type": "number"}}},
-        "Io": {"type": "object", "required": ["pid", "ms", "elapsed_ms"],
-               "properties": {"pid": {"type": "integer"}, "ms": {"type": "integer"},
-                              "elapsed_ms": {"type": "number"}}},
-        "Cpu": {"type": "object", "required": ["pid", "n", "result", "elapsed_ms"],
-                "properties": {"pid": {"type": "integer"}, "n": {"type": "integer"}, "result": {"type": "integer"},
-                               "elapsed_ms": {"type": "number"}}},
-    }  # fmt: skip
+        "RunResult": {
+            "type": "object",
+            "required": ["strategy", "served_by_pid", "request_seconds"],
+            "properties": {
+                "strategy": {"type": "string"},
+                "served_by_pid": {"type": "integer"},
+                "request_seconds": {"type": "number"},
+            },
+        },
+        "Io": {
+            "type": "object",
+            "required": ["pid", "ms", "elapsed_ms"],
+            "properties": {"pid": {"type": "integer"}, "ms": {"type": "integer"}, "elapsed_ms": {"type": "number"}},
+        },
+        "Cpu": {
+            "type": "object",
+            "required": ["pid", "n", "result", "elapsed_ms"],
+            "properties": {
+                "pid": {"type": "integer"},
+                "n": {"type": "integer"},
+                "result": {"type": "integer"},
+                "elapsed_ms": {"type": "number"},
+            },
+        },
+    }
     read = ("400", "401", "403")
     load = ("400", "401", "403", "429")
     cpu_n = workloads.WORKLOADS["cpu_python"].params[0]
     paths = {
-        "/async_lab/whoami": {"get": _operation("The process and thread that served this call", "200",
-                                                _ref("Whoami"), read)},
-        "/async_lab/jobs": {"post": _operation(
-            "Enqueue a burst of jobs; poll their status URLs", "202", _ref("JobsCreated"),
-            ("400", "401", "403", "409", "413", "415"), body=_ref("JobsRequest"),
-            security_note="Async Lab / Manager: creates load.")},
-        "/async_lab/jobs/{uuid}": {"get": _operation(
-            "One job of a burst", "200", _ref("Job"), read + ("404",),
-            parameters=[{"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}])},
-        "/async_lab/stats": {"get": _operation(
-            "Job statistics by channel over the last `window` minutes", "200", _ref("Stats"), read,
-            parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")])},
-        "/async_lab/advice": {"get": _operation(
-            "Capacity advisor: findings on each node's configuration and the load of the last `window` minutes, "
-            "worst first", "200", _ref("Advice"), read,
-            parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")])},
-        "/async_lab/run": {"post": _operation(
-            "Run N tasks inside this request with one strategy", "200", _ref("RunResult"),
-            ("400", "401", "403", "413", "415"), body=_ref("RunRequest"),
-            security_note="Async Lab / Manager: creates load, bounded by the worker's time limits.")},
-        "/async_lab/io": {"get": _operation(
-            "Sleep `ms` milliseconds, then answer", "200", _ref("Io"), load,
-            parameters=[_int_query("ms", 1, max_io_ms, "milliseconds")],
-            security_note="Async Lab / Manager, or a self-call of io_http signed in the X-Async-Lab-Token header. "
-                          "Limited per user (429).")},
-        "/async_lab/cpu": {"get": _operation(
-            "A pure-Python loop of `n` iterations (at most a few seconds on this machine)", "200", _ref("Cpu"),
-            load, parameters=[_int_query("n", cpu_n.minimum, cpu_n.maximum, "iterations (default %d; "
-                                         "fewer than a few seconds' worth on this machine)" % cpu_n.default)],
-            security_note="Async Lab / Manager. Limited per user (429).")},
+        "/async_lab/whoami": {
+            "get": _operation("The process and thread that served this call", "200", _ref("Whoami"), read)
+        },
+        "/async_lab/jobs": {
+            "post": _operation(
+                "Enqueue a burst of jobs; poll their status URLs",
+                "202",
+                _ref("JobsCreated"),
+                ("400", "401", "403", "409", "413", "415"),
+                body=_ref("JobsRequest"),
+                security_note="Async Lab / Manager: creates load.",
+            )
+        },
+        "/async_lab/jobs/{uuid}": {
+            "get": _operation(
+                "One job of a burst",
+                "200",
+                _ref("Job"),
+                read + ("404",),
+                parameters=[{"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}],
+            )
+        },
+        "/async_lab/stats": {
+            "get": _operation(
+                "Job statistics by channel over the last `window` minutes",
+                "200",
+                _ref("Stats"),
+                read,
+                parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")],
+            )
+        },
+        "/async_lab/advice": {
+            "get": _operation(
+                "Capacity advisor: findings on each node's configuration and the load of the last `window` minutes, "
+                "worst first",
+                "200",
+                _ref("Advice"),
+                read,
+                parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")],
+            )
+        },
+        "/async_lab/run": {
+            "post": _operation(
+                "Run N tasks inside this request with one strategy",
+                "200",
+                _ref("RunResult"),
+                ("400", "401", "403", "413", "415"),
+                body=_ref("RunRequest"),
+                security_note="Async Lab / Manager: creates load, bounded by the worker's time limits.",
+            )
+        },
+        "/async_lab/io": {
+            "get": _operation(
+                "Sleep `ms` milliseconds, then answer",
+                "200",
+                _ref("Io"),
+                load,
+                parameters=[_int_query("ms", 1, max_io_ms, "milliseconds")],
+                security_note="Async Lab / Manager, or a self-call of io_http signed in the X-Async-Lab-Token header. "
+                "Limited per user (429).",
+            )
+        },
+        "/async_lab/cpu": {
+            "get": _operation(
+                "A pure-Python loop of `n` iterations (at most a few seconds on this machine)",
+                "200",
+                _ref("Cpu"),
+                load,
+                parameters=[
+                    _int_query(
+                        "n",
+                        cpu_n.minimum,
+                        cpu_n.maximum,
+                        "iterations (default %d; fewer than a few seconds' worth on this machine)" % cpu_n.default,
+                    )
+                ],
+                security_note="Async Lab / Manager. Limited per user (429).",
+            )
+        },
         "/async_lab/openapi.json": {"get": _operation("This description", "200", {"type": "object"}, read)},
-    }  # fmt: skip
+    }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Async Lab", "version": "1.0",
-                 "description": "Every route needs an Odoo session (cookie) of a user with the Async Lab / User "
-                                "group, unless it says otherwise. Errors are {\"error\": {\"code\", \"message\"}}."},
+        "info": {
+            "title": "Async Lab",
+            "version": "1.0",
+            "description": "Every route needs an Odoo session (cookie) of a user with the Async Lab / User "
+            'group, unless it says otherwise. Errors are {"error": {"code", "message"}}.',
+        },
         "paths": paths,
         "components": {"schemas": schemas},
-    }  # fmt: skip
+    }

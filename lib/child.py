@@ -51,8 +51,9 @@ def die_with_parent(parent_pid, use_prctl=True, interval=WATCH_INTERVAL):
     """
     how = "prctl" if use_prctl and _set_parent_death_signal(signal.SIGKILL) else "thread"
     if how == "thread":
-        threading.Thread(target=_watch_parent, args=(parent_pid, interval), daemon=True,
-                         name="async_lab parent watch").start()  # fmt: skip
+        threading.Thread(
+            target=_watch_parent, args=(parent_pid, interval), daemon=True, name="async_lab parent watch"
+        ).start()
     if os.getppid() != parent_pid:  # the parent died before the kernel was asked
         os._exit(1)
     return how

@@ -42,8 +42,17 @@ _STATE_ORDER = {"alive": 0, "stale": 1, "gone": 2}
 
 def _example_row(id_, pid, role, *, host="h", master_pid=100, started=0.0, state="alive", gone_at=None, **extra):
     """A registry row as the model passes it in (used by the examples)."""
-    return dict(id=id_, pid=pid, role=role, host=host, master_pid=master_pid, started_at=started,
-                state=state, gone_at=gone_at, **extra)  # fmt: skip
+    return dict(
+        id=id_,
+        pid=pid,
+        role=role,
+        host=host,
+        master_pid=master_pid,
+        started_at=started,
+        state=state,
+        gone_at=gone_at,
+        **extra,
+    )
 
 
 def role_rank(role):
@@ -135,13 +144,15 @@ def process_map(rows, respawns, now):
             server = hosts[host][master_pid]
             master = server["master"] or {"pid": master_pid, "role": "master", "state": "unknown", "missing": True}
             children = sorted(server["children"], key=_node_key)
-            servers.append({
-                "master_pid": master_pid,
-                "mode": "threaded" if master["role"] == "threaded" else "prefork",
-                "master": master,
-                "children": children,
-                "alive": sum(1 for n in [master, *children] if n["state"] in ("alive", "stale")),
-            })  # fmt: skip
+            servers.append(
+                {
+                    "master_pid": master_pid,
+                    "mode": "threaded" if master["role"] == "threaded" else "prefork",
+                    "master": master,
+                    "children": children,
+                    "alive": sum(1 for n in [master, *children] if n["state"] in ("alive", "stale")),
+                }
+            )
         result.append({"host": host, "servers": servers})
     return result
 
@@ -163,9 +174,10 @@ def runner_threads(rows):
     return [
         {"pid": row["pid"], "host": row["host"]}
         for row in rows
-        if row["role"] == "threaded" and row["state"] != "gone"
+        if row["role"] == "threaded"
+        and row["state"] != "gone"
         and any(thread.get("role") == "jobrunner" for thread in row.get("threads") or [])
-    ]  # fmt: skip
+    ]
 
 
 def swimlanes(jobs, processes):
@@ -189,10 +201,12 @@ def swimlanes(jobs, processes):
     result = []
     for pid, lane_jobs in lanes.items():
         known = processes.get(pid) or {}
-        result.append({
-            "pid": pid,
-            "role": known.get("role"),
-            "state": known.get("state", "unknown"),
-            "jobs": sorted(lane_jobs, key=lambda job: job["start"]),
-        })  # fmt: skip
+        result.append(
+            {
+                "pid": pid,
+                "role": known.get("role"),
+                "state": known.get("state", "unknown"),
+                "jobs": sorted(lane_jobs, key=lambda job: job["start"]),
+            }
+        )
     return sorted(result, key=lambda lane: (role_rank(lane["role"]), lane["pid"]))

@@ -389,11 +389,12 @@ def pair_respawns(gone, fresh):
     pairs = []
     for old in sorted(gone, key=lambda r: r["last_seen"]):
         candidates = [
-            new for new in fresh
+            new
+            for new in fresh
             if new["id"] not in taken
             and (new["host"], new["master_pid"], new["role"]) == (old["host"], old["master_pid"], old["role"])
             and new["create_time"] > old["last_seen"]
-        ]  # fmt: skip
+        ]
         if candidates:
             new = min(candidates, key=lambda r: r["create_time"])
             taken.add(new["id"])

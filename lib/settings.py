@@ -57,21 +57,50 @@ class Setting:
 SETTINGS = {
     setting.key: setting
     for setting in (
-        Setting("async_lab.burst_retention_days", 30, 1, 3650,
-                "days a finished burst (and its jobs, failed ones included) is kept"),
+        Setting(
+            "async_lab.burst_retention_days",
+            30,
+            1,
+            3650,
+            "days a finished burst (and its jobs, failed ones included) is kept",
+        ),
         Setting("async_lab.metric_retention_days", 7, 1, 3650, "days the per-minute job metrics are kept"),
         Setting("async_lab.process_retention_hours", 24, 1, 8760, "hours a gone process stays in the registry"),
-        Setting("async_lab.max_active_jobs", 5000, 1, 1_000_000,
-                "lab jobs waiting or running at once, all bursts and experiments together; "
-                "a launch above it is refused (HTTP 429)"),
-        Setting("async_lab.max_db_connections", 16, 1, 1000,
-                "PostgreSQL connections that io_db tasks hold at once, server-wide "
-                "(default: a quarter of db_maxconn)"),
-        Setting("async_lab.run_timeout_seconds", 300, 5, 86400,
-                "longest lab run in threaded mode (prefork: 80 % of limit_time_real)"),
-        Setting("async_lab.load_calls_per_user", 2, 1, 64,
-                "direct calls of /async_lab/io and /async_lab/cpu running at once, per user"),
-        Setting("async_lab.stuck_timeout_minutes", 15, 1, 10080,
-                "minutes after which the reconcile cron ends a lab job or experiment that can no longer finish"),
+        Setting(
+            "async_lab.max_active_jobs",
+            5000,
+            1,
+            1_000_000,
+            "lab jobs waiting or running at once, all bursts and experiments together; "
+            "a launch above it is refused (HTTP 429)",
+        ),
+        Setting(
+            "async_lab.max_db_connections",
+            16,
+            1,
+            1000,
+            "PostgreSQL connections that io_db tasks hold at once, server-wide (default: a quarter of db_maxconn)",
+        ),
+        Setting(
+            "async_lab.run_timeout_seconds",
+            300,
+            5,
+            86400,
+            "longest lab run in threaded mode (prefork: 80 % of limit_time_real)",
+        ),
+        Setting(
+            "async_lab.load_calls_per_user",
+            2,
+            1,
+            64,
+            "direct calls of /async_lab/io and /async_lab/cpu running at once, per user",
+        ),
+        Setting(
+            "async_lab.stuck_timeout_minutes",
+            15,
+            1,
+            10080,
+            "minutes after which the reconcile cron ends a lab job or experiment that can no longer finish",
+        ),
     )
-}  # fmt: skip
+}

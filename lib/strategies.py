@@ -133,8 +133,9 @@ class RunResult:
         outcomes = list(outcomes)
         done = [outcome for outcome in outcomes if isinstance(outcome, dict)]
         cancelled = sum(1 for outcome in outcomes if outcome is CANCELLED)
-        failures = [_describe(outcome) for outcome in outcomes if not isinstance(outcome, dict)
-                    and outcome is not CANCELLED]  # fmt: skip
+        failures = [
+            _describe(outcome) for outcome in outcomes if not isinstance(outcome, dict) and outcome is not CANCELLED
+        ]
         spans = [
             (task["pid"], task["thread"], round(task["start"] - started_at, 6), round(task["end"] - started_at, 6))
             for task in done
@@ -274,8 +275,7 @@ class _Stopwatch:
 
 def _run_sequential(workload, params, tasks, _pool_size, watch):
     watch.start()
-    outcomes = [CANCELLED if watch.expired() else _outcome(workloads.run_task, workload, params)
-                for _ in range(tasks)]  # fmt: skip
+    outcomes = [CANCELLED if watch.expired() else _outcome(workloads.run_task, workload, params) for _ in range(tasks)]
     watch.stop()
     return outcomes
 
@@ -322,8 +322,9 @@ def _run_processes(workload, params, tasks, pool_size, watch):
     ready = context.Semaphore(0)
     bootstrap = _CHILD_BOOTSTRAP.format(
         modules=[(module.__name__, module.__file__) for module in (child, workloads)],
-        child=child.__name__, workloads=workloads.__name__,
-    )  # fmt: skip
+        child=child.__name__,
+        workloads=workloads.__name__,
+    )
     initargs = (bootstrap, {"ready": ready, "parent": os.getpid()})
     with ProcessPoolExecutor(max_workers=pool_size, mp_context=context, initializer=exec, initargs=initargs) as pool:
         # The pool spawns a worker per submit while none is idle: one no-op
@@ -451,9 +452,16 @@ def score(
     serial = 0.0
     if theory.shares_one_gil(result.strategy, kind) and result.tasks:
         serial = max(0.0, baseline_cpu_seconds) / result.tasks
-    expected, because, limit = theory.expected(ideal, result.tasks, baseline_seconds, cores, wait_seconds=wait_seconds,
-                                        serial_seconds=serial, overhead_seconds=overhead_seconds,
-                                        server_slots=server_slots)  # fmt: skip
+    expected, because, limit = theory.expected(
+        ideal,
+        result.tasks,
+        baseline_seconds,
+        cores,
+        wait_seconds=wait_seconds,
+        serial_seconds=serial,
+        overhead_seconds=overhead_seconds,
+        server_slots=server_slots,
+    )
     cpu_share = None
     if kind in (workloads.KIND_CPU_GIL, workloads.KIND_CPU_NOGIL) and baseline_seconds > 0:
         cpu_share = baseline_cpu_seconds / baseline_seconds
@@ -535,14 +543,21 @@ def compare(workload, params, tasks, strategies, pool_size=None, cores=None, ser
         if not last.timed_out and last.wall_seconds < first.wall_seconds:
             baseline = last
     return [
-        score(result, baseline.wall_seconds, cores, baseline_cpu_seconds=baseline.cpu_seconds,
-              wait_seconds=wait, server_slots=server_slots)
+        score(
+            result,
+            baseline.wall_seconds,
+            cores,
+            baseline_cpu_seconds=baseline.cpu_seconds,
+            wait_seconds=wait,
+            server_slots=server_slots,
+        )
         for result in [baseline, *results]
-    ]  # fmt: skip
+    ]
 
 
-def predict_seconds(workload, params, tasks, strategies, calibration, cores, pool_size=None, capacity=None,
-                    baseline=True):  # fmt: skip
+def predict_seconds(
+    workload, params, tasks, strategies, calibration, cores, pool_size=None, capacity=None, baseline=True
+):
     """Predicted duration of :func:`compare` (plus ``queue_job`` if listed).
 
     The sequential baseline takes twice ``tasks`` × the per-task estimate; each

@@ -75,12 +75,19 @@ class AsyncLabBurst(models.Model):
     name = fields.Char(compute="_compute_name", store=True)
     job_count = fields.Integer("Jobs", default=10, required=True, help="At most %d." % MAX_JOBS)
     channel = fields.Selection(catalogue.CHANNELS, required=True, default=catalogue.CHANNEL_IO)
-    priority = fields.Integer(default=MIN_PRIORITY, help=(
-        "queue_job priority: lower runs first (%d to %d). A lower value counts as %d: lab jobs never "
-        "outrank business jobs, which have %d unless they ask otherwise." % (
-            MIN_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, DEFAULT_PRIORITY)))  # fmt: skip
+    priority = fields.Integer(
+        default=MIN_PRIORITY,
+        group_operator=False,
+        help=(
+            "queue_job priority: lower runs first (%d to %d). A lower value counts as %d: lab jobs never "
+            "outrank business jobs, which have %d unless they ask otherwise."
+            % (MIN_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, DEFAULT_PRIORITY)
+        ),
+    )
     eta = fields.Datetime("Not before", help="Jobs wait until this time.")
-    max_retries = fields.Integer(default=5, help="Retries of a job before it fails (0 to %d)." % MAX_RETRIES)
+    max_retries = fields.Integer(
+        default=5, group_operator=False, help="Retries of a job before it fails (0 to %d)." % MAX_RETRIES
+    )
     shape = fields.Selection(SHAPES, required=True, default="independent")
     launch_count = fields.Integer(readonly=True, copy=False)
     launched_at = fields.Datetime(readonly=True, copy=False)
@@ -104,21 +111,34 @@ class AsyncLabBurst(models.Model):
     jobs_failed = fields.Integer("Failed", compute="_compute_progress")
     jobs_cancelled = fields.Integer("Cancelled", compute="_compute_progress")
     jobs_total = fields.Integer("Jobs of the last launch", compute="_compute_progress")
-    makespan = fields.Float("Makespan (s)", compute="_compute_progress", digits=(16, 3),
-                            help="First job created to last job done, last launch.")  # fmt: skip
+    makespan = fields.Float(
+        "Makespan (s)",
+        compute="_compute_progress",
+        digits=(16, 3),
+        help="First job created to last job done, last launch.",
+    )
     jobs_per_second = fields.Float("Jobs/s", compute="_compute_progress", digits=(16, 2))
     pid_distribution = fields.Json("Jobs per worker PID", compute="_compute_progress")
     pid_summary = fields.Char("Worker PIDs", compute="_compute_progress")
     failed_job_ids = fields.Many2many("queue.job", compute="_compute_progress", string="Failed jobs")
 
     _sql_constraints = [
-        ("job_count_range", "CHECK(job_count BETWEEN 1 AND %d)" % MAX_JOBS,
-         "A burst has between 1 and %d jobs." % MAX_JOBS),
-        ("priority_range", "CHECK(priority BETWEEN 0 AND %d)" % MAX_PRIORITY,
-         "Priority is between 0 and %d." % MAX_PRIORITY),
-        ("max_retries_range", "CHECK(max_retries BETWEEN 0 AND %d)" % MAX_RETRIES,
-         "Max retries is between 0 and %d." % MAX_RETRIES),
-    ]  # fmt: skip
+        (
+            "job_count_range",
+            "CHECK(job_count BETWEEN 1 AND %d)" % MAX_JOBS,
+            "A burst has between 1 and %d jobs." % MAX_JOBS,
+        ),
+        (
+            "priority_range",
+            "CHECK(priority BETWEEN 0 AND %d)" % MAX_PRIORITY,
+            "Priority is between 0 and %d." % MAX_PRIORITY,
+        ),
+        (
+            "max_retries_range",
+            "CHECK(max_retries BETWEEN 0 AND %d)" % MAX_RETRIES,
+            "Max retries is between 0 and %d." % MAX_RETRIES,
+        ),
+    ]
 
     @api.depends("workload", "job_count", "shape")
     def _compute_name(self):
@@ -188,11 +208,15 @@ class AsyncLabBurst(models.Model):
         )
         active = self.env.cr.fetchone()[0]
         if active + new_jobs > cap:
-            raise TooManyLabJobs(_(
-                "Too many lab jobs in flight: %(active)s are waiting or running, %(new)s more would pass the "
-                "limit of %(cap)s (setting async_lab.max_active_jobs). Wait for them to finish, or cancel some.",
-                active=active, new=new_jobs, cap=cap,
-            ))  # fmt: skip
+            raise TooManyLabJobs(
+                _(
+                    "Too many lab jobs in flight: %(active)s are waiting or running, %(new)s more would pass the "
+                    "limit of %(cap)s (setting async_lab.max_active_jobs). Wait for them to finish, or cancel some.",
+                    active=active,
+                    new=new_jobs,
+                    cap=cap,
+                )
+            )
 
     @api.model
     def _max_db_connections(self):
@@ -226,8 +250,10 @@ class AsyncLabBurst(models.Model):
         if "dsn" in workloads.WORKLOADS[workload].settings and not self._take_db_slots(1):
             raise RetryableJobError(
                 "the %d connections of io_db are all in use (async_lab.max_db_connections)"
-                % self._max_db_connections(), seconds=1, ignore_retry=True,
-            )  # fmt: skip
+                % self._max_db_connections(),
+                seconds=1,
+                ignore_retry=True,
+            )
 
     def _enqueue(self):
         self.ensure_one()
@@ -247,7 +273,7 @@ class AsyncLabBurst(models.Model):
                 **options,
             )._job_task(index, launch, params, workload=self.workload)
             for index in range(self.job_count)
-        ]  # fmt: skip
+        ]
         # One graph per launch, even of independent jobs (a group: no
         # dependencies): queue_job then looks for an active job with the same
         # identity key once per graph, not once per job. action_launch has
@@ -266,7 +292,7 @@ class AsyncLabBurst(models.Model):
                 identity_key=self._identity_key(-1),
                 description="Async Lab reduce of %s" % self.name,
                 **options,
-            )._job_reduce(launch)  # fmt: skip
+            )._job_reduce(launch)
             graph = chain(group(*delayables), reduce_job)
             tail = [reduce_job]
         graph.delay()
@@ -305,16 +331,14 @@ class AsyncLabBurst(models.Model):
         row = self.env.cr.fetchone()
         return row[0] if row else 0
 
-    def _job_task(self, index, launch, params, workload=None):
+    def _job_task(self, index, launch, params, workload):
         """Run task ``index`` of the burst's ``workload`` (a queue job).
 
         The workload comes with the job, as its parameters do: what was
         launched runs even if the burst is edited meanwhile, and a job does
-        not read its burst (a read per job costs a no-op job a quarter of its
-        time). Jobs enqueued without it, by an older version, read the burst's.
+        not read its burst.
         """
         self.ensure_one()
-        workload = workload or self.workload
         self._wait_for_db_slot(workload)
         call = dict(params, **self._workload_settings(workload))
         if workload == "flaky":
@@ -391,19 +415,22 @@ class AsyncLabBurst(models.Model):
         if not self.ids:
             return result
         self.flush_model(["launch_count"])
-        self.env["queue.job"].flush_model(["state", "worker_pid", "date_created", "date_done",
-                                           "async_lab_burst_id", "async_lab_launch"])  # fmt: skip
+        self.env["queue.job"].flush_model(
+            ["state", "worker_pid", "date_created", "date_done", "async_lab_burst_id", "async_lab_launch"]
+        )
         cr = self.env.cr
-        cr.execute(SQL(
-            """
+        cr.execute(
+            SQL(
+                """
             SELECT j.async_lab_burst_id, j.state, j.worker_pid, count(*),
                    min(j.date_created), max(j.date_done)
               FROM queue_job j JOIN async_lab_burst b ON b.id = j.async_lab_burst_id
              WHERE j.async_lab_burst_id = ANY(%s) AND j.async_lab_launch = b.launch_count
              GROUP BY 1, 2, 3
             """,
-            self.ids,
-        ))  # fmt: skip
+                self.ids,
+            )
+        )
         for burst_id, state, pid, count, first, last in cr.fetchall():
             progress = result[burst_id]
             progress["states"][state] = progress["states"].get(state, 0) + count
@@ -418,8 +445,9 @@ class AsyncLabBurst(models.Model):
         progress = self._progress() if self.ids else {}
         failed = {}
         if self.ids:
-            failed_jobs = self.env["queue.job"].sudo().search([
-                ("async_lab_burst_id", "in", self.ids), ("state", "=", "failed")])  # fmt: skip
+            failed_jobs = (
+                self.env["queue.job"].sudo().search([("async_lab_burst_id", "in", self.ids), ("state", "=", "failed")])
+            )
             for job in failed_jobs:
                 if job.async_lab_launch == job.async_lab_burst_id.launch_count:
                     failed.setdefault(job.async_lab_burst_id.id, self.env["queue.job"])
@@ -478,9 +506,11 @@ class AsyncLabBurst(models.Model):
                 """UPDATE queue_job SET state = 'cancelled', result = %s,
                           date_cancelled = now() at time zone 'UTC'
                     WHERE state IN %s AND (%s) RETURNING id""",
-                reason, CANCELLABLE_STATES, SQL(where, *params),
+                reason,
+                CANCELLABLE_STATES,
+                SQL(where, *params),
             )
-        )  # fmt: skip
+        )
         ids = [row[0] for row in self.env.cr.fetchall()]
         self.env["queue.job"].invalidate_model()
         return ids
@@ -500,8 +530,9 @@ class AsyncLabBurst(models.Model):
         worker holds its lock).
         """
         self.action_cancel()
-        self.env["queue.job"].sudo().search([("async_lab_burst_id", "in", self.ids),
-                                             ("state", "!=", "started")]).unlink()  # fmt: skip
+        self.env["queue.job"].sudo().search(
+            [("async_lab_burst_id", "in", self.ids), ("state", "!=", "started")]
+        ).unlink()
         self.write({"launched_at": False})
         return True
 
@@ -518,16 +549,20 @@ class AsyncLabBurst(models.Model):
         now = now or fields.Datetime.now()
         minutes = self.env["ir.config_parameter"]._async_lab_int("async_lab.stuck_timeout_minutes")
         since = now - timedelta(minutes=minutes)
-        reason = _("Cancelled by Async Lab's reconcile: a job it depends on failed or was cancelled, and was "
-                   "not requeued within %(minutes)s minutes.", minutes=minutes)  # fmt: skip
+        reason = _(
+            "Cancelled by Async Lab's reconcile: a job it depends on failed or was cancelled, and was "
+            "not requeued within %(minutes)s minutes.",
+            minutes=minutes,
+        )
         cancelled = self._cancel_jobs(
             """state = 'wait_dependencies'
                AND (async_lab_burst_id IS NOT NULL OR async_lab_experiment_id IS NOT NULL)
                AND EXISTS (SELECT 1 FROM queue_job dead WHERE dead.graph_uuid = queue_job.graph_uuid
                               AND dead.state IN ('failed', 'cancelled')
                               AND coalesce(dead.date_cancelled, dead.date_started, dead.date_created) < %s)""",
-            [since], reason,
-        )  # fmt: skip
+            [since],
+            reason,
+        )
         if cancelled:
             _logger.info("reconcile: %d lab jobs waiting for a failed dependency cancelled", len(cancelled))
         self.env["async_lab.experiment"]._reconcile(now, since)
@@ -576,11 +611,17 @@ class AsyncLabBurst(models.Model):
             raise ValidationError(_("Parameters not supported by bursts: %s") % ", ".join(sorted(unknown)))
         channel = channel or catalogue.default_channel(workload)
         if channel not in dict(catalogue.CHANNELS):
-            raise ValidationError(_("Unknown channel %(channel)r; choose one of: %(channels)s", channel=channel,
-                                    channels=", ".join(dict(catalogue.CHANNELS))))  # fmt: skip
+            raise ValidationError(
+                _(
+                    "Unknown channel %(channel)r; choose one of: %(channels)s",
+                    channel=channel,
+                    channels=", ".join(dict(catalogue.CHANNELS)),
+                )
+            )
         # A JSON body's numbers: ints only.
         count = bounded("count", count, 1, MAX_JOBS, exact=True)
         priority = max(bounded("priority", priority, 0, MAX_PRIORITY, exact=True), MIN_PRIORITY)
-        burst = self.create({"workload": workload, "job_count": count, "channel": channel, "priority": priority,
-                             **params})  # fmt: skip
+        burst = self.create(
+            {"workload": workload, "job_count": count, "channel": channel, "priority": priority, **params}
+        )
         return burst, burst._launch()

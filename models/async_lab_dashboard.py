@@ -146,8 +146,10 @@ class AsyncLabDashboard(models.AbstractModel):
               WHERE state = 'failed' AND channel = ANY(%(channels)s) AND date_started >= %(since)s
               ORDER BY date_started DESC LIMIT %(limit)s)
             """,
-            channels=list(channels), since=since, limit=MAX_BARS + 1,
-        )  # fmt: skip
+            channels=list(channels),
+            since=since,
+            limit=MAX_BARS + 1,
+        )
 
     @api.model
     def _timeline_jobs(self, channels, since, now):
@@ -195,15 +197,25 @@ class AsyncLabDashboard(models.AbstractModel):
         choices = []
         for name in catalogue.user_workloads():  # not flaky: its attempt is no field
             spec = workloads.WORKLOADS[name]
-            choices.append({
-                "name": name,
-                "summary": spec.summary,
-                "kind": spec.kind,
-                "channel": catalogue.default_channel(name),
-                "params": [{"name": p.name, "label": self._param_label(p.name), "min": p.minimum,
-                            "max": p.maximum, "default": p.default, "description": p.description}
-                           for p in spec.params],
-            })  # fmt: skip
+            choices.append(
+                {
+                    "name": name,
+                    "summary": spec.summary,
+                    "kind": spec.kind,
+                    "channel": catalogue.default_channel(name),
+                    "params": [
+                        {
+                            "name": p.name,
+                            "label": self._param_label(p.name),
+                            "min": p.minimum,
+                            "max": p.maximum,
+                            "default": p.default,
+                            "description": p.description,
+                        }
+                        for p in spec.params
+                    ],
+                }
+            )
         return {
             "workloads": choices,
             "channels": [{"name": name, "label": label} for name, label in catalogue.CHANNELS],
@@ -225,8 +237,9 @@ class AsyncLabDashboard(models.AbstractModel):
             params = dict(params or {})
             for param in workloads.WORKLOADS[workload].params:
                 if param.name in params:
-                    params[param.name] = bounded(self._param_label(param.name), params[param.name],
-                                                 param.minimum, param.maximum)  # fmt: skip
+                    params[param.name] = bounded(
+                        self._param_label(param.name), params[param.name], param.minimum, param.maximum
+                    )
         burst, uuids = self.env["async_lab.burst"].api_create_and_launch(
             workload, params or {}, count=count, channel=channel or None
         )

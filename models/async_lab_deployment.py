@@ -80,24 +80,28 @@ class AsyncLabDeployment(models.AbstractModel):
         if outside:
             # Other databases' names are for administrators only.
             names = ", ".join(outside) if self.env.user.has_group("base.group_system") else None
-            banners.append({
-                "code": "runner_outside_dbfilter",
-                "message": _(
-                    "The job runner of this server also serves %(dbs)s, which dbfilter (%(dbfilter)s) excludes: "
-                    "it requeues their jobs and asks this server to run them. The job runner and the cron "
-                    "workers read db_name and ignore dbfilter: set db_name = %(db)s in the configuration and "
-                    "restart Odoo.",
-                    dbs=names or _("%(count)s other database(s)", count=len(outside)),
-                    dbfilter=config["dbfilter"], db=self.env.cr.dbname,
-                ),
-            })  # fmt: skip
+            banners.append(
+                {
+                    "code": "runner_outside_dbfilter",
+                    "message": _(
+                        "The job runner of this server also serves %(dbs)s, which dbfilter (%(dbfilter)s) excludes: "
+                        "it requeues their jobs and asks this server to run them. The job runner and the cron "
+                        "workers read db_name and ignore dbfilter: set db_name = %(db)s in the configuration and "
+                        "restart Odoo.",
+                        dbs=names or _("%(count)s other database(s)", count=len(outside)),
+                        dbfilter=config["dbfilter"],
+                        db=self.env.cr.dbname,
+                    ),
+                }
+            )
         cause = self._runner_cause(runner)
         if cause:
             messages = {
                 "runner_db_name": _(
                     "The job runner does not serve this database: it reads only db_name (%(db_name)s), which "
                     "does not list %(db)s. Jobs stay pending: add %(db)s to db_name and restart Odoo.",
-                    db_name=config["db_name"], db=self.env.cr.dbname,
+                    db_name=config["db_name"],
+                    db=self.env.cr.dbname,
                 ),
                 "runner_before_install": _(
                     "The job runner started before queue_job was installed in this database, and it looks "
@@ -105,10 +109,10 @@ class AsyncLabDeployment(models.AbstractModel):
                 ),
                 "runner_not_serving": _(
                     "The job runner runs but does not serve this database: jobs stay pending. Restart Odoo, "
-                    "and look in its log for \"queue job runner ready for db %(db)s\".",
+                    'and look in its log for "queue job runner ready for db %(db)s".',
                     db=self.env.cr.dbname,
                 ),
-            }  # fmt: skip
+            }
             # "runner": it explains why jobs stay pending, instead of the "no job runner seen" banner.
             banners.append({"code": cause, "message": messages[cause], "runner": True})
         return banners

@@ -81,18 +81,30 @@ class AsyncLabExperiment(models.Model):
     n = fields.Integer(default=PRESETS["cpu_gil"][2]["n"])
     mb = fields.Integer(default=PRESETS["cpu_nogil"][2]["mb"])
     tasks = fields.Integer(default=16, required=True, help="At most %d." % strategies.MAX_TASKS)
-    pool_size = fields.Integer(help="Workers of the thread/process pools and the asyncio semaphore. "
-                                    "0: one per task (threads, asyncio), one per core (processes).")  # fmt: skip
+    pool_size = fields.Integer(
+        group_operator=False,
+        help="Workers of the thread/process pools and the asyncio semaphore. "
+        "0: one per task (threads, asyncio), one per core (processes).",
+    )
     use_threads = fields.Boolean("Threads", default=True)
     use_processes = fields.Boolean("Processes", default=True)
     use_asyncio = fields.Boolean("asyncio", default=True)
     use_queue_job = fields.Boolean("queue_job fan-out", default=True)
     state = fields.Selection(
-        [("draft", "Draft"), ("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"),
-         ("timeout", "Timed out"), ("cancelled", "Cancelled")],
-        default="draft", readonly=True, copy=False,
+        [
+            ("draft", "Draft"),
+            ("queued", "Queued"),
+            ("running", "Running"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("timeout", "Timed out"),
+            ("cancelled", "Cancelled"),
+        ],
+        default="draft",
+        readonly=True,
+        copy=False,
         help="Timed out: the run passed its deadline and what was left was cancelled (see the message).",
-    )  # fmt: skip
+    )
     error = fields.Text(readonly=True, copy=False)
     environment = fields.Json(readonly=True, copy=False)
     environment_summary = fields.Char(compute="_compute_environment_summary")
@@ -100,16 +112,23 @@ class AsyncLabExperiment(models.Model):
     started_at = fields.Datetime(readonly=True, copy=False)
     finished_at = fields.Datetime(readonly=True, copy=False)
     result_ids = fields.One2many("async_lab.experiment.result", "experiment_id", readonly=True, copy=False)
-    run_count = fields.Integer("Runs", readonly=True, copy=False,
-                               help="Its jobs carry the number of the run that created them.")  # fmt: skip
+    run_count = fields.Integer(
+        "Runs", readonly=True, copy=False, help="Its jobs carry the number of the run that created them."
+    )
     job_ids = fields.One2many("queue.job", "async_lab_experiment_id", readonly=True)
 
     _sql_constraints = [
-        ("tasks_range", "CHECK(tasks BETWEEN 1 AND %d)" % strategies.MAX_TASKS,
-         "An experiment runs between 1 and %d tasks." % strategies.MAX_TASKS),
-        ("pool_size_range", "CHECK(pool_size BETWEEN 0 AND %d)" % strategies.MAX_POOL_SIZE,
-         "The pool size is between 0 (automatic) and %d." % strategies.MAX_POOL_SIZE),
-    ]  # fmt: skip
+        (
+            "tasks_range",
+            "CHECK(tasks BETWEEN 1 AND %d)" % strategies.MAX_TASKS,
+            "An experiment runs between 1 and %d tasks." % strategies.MAX_TASKS,
+        ),
+        (
+            "pool_size_range",
+            "CHECK(pool_size BETWEEN 0 AND %d)" % strategies.MAX_POOL_SIZE,
+            "The pool size is between 0 (automatic) and %d." % strategies.MAX_POOL_SIZE,
+        ),
+    ]
 
     @api.onchange("preset")
     def _onchange_preset(self):
@@ -136,9 +155,15 @@ class AsyncLabExperiment(models.Model):
 
     def _predict(self):
         return strategies.predict_seconds(
-            self.workload, self._run_params(), self.tasks, self._strategies(), calibration(), strategies.usable_cores(),
-            pool_size=self.pool_size or None, capacity=self._channel_capacity(),
-        )  # fmt: skip
+            self.workload,
+            self._run_params(),
+            self.tasks,
+            self._strategies(),
+            calibration(),
+            strategies.usable_cores(),
+            pool_size=self.pool_size or None,
+            capacity=self._channel_capacity(),
+        )
 
     @api.depends("environment")
     def _compute_environment_summary(self):
@@ -147,10 +172,14 @@ class AsyncLabExperiment(models.Model):
             rec.environment_summary = env and _(
                 "%(cores)s cores, Python %(python)s (GIL %(gil)s), %(mode)s mode, "
                 "limit_time_cpu %(cpu)ss, limit_time_real %(real)ss, served by PID %(pid)s",
-                cores=env.get("cores"), python=env.get("python"), gil="on" if env.get("gil_enabled") else "off",
-                mode=env.get("mode"), cpu=env.get("limit_time_cpu"), real=env.get("limit_time_real"),
+                cores=env.get("cores"),
+                python=env.get("python"),
+                gil="on" if env.get("gil_enabled") else "off",
+                mode=env.get("mode"),
+                cpu=env.get("limit_time_cpu"),
+                real=env.get("limit_time_real"),
                 pid=env.get("pid"),
-            )  # fmt: skip
+            )
 
     @api.model
     def _run_seconds_allowed(self):
@@ -177,11 +206,14 @@ class AsyncLabExperiment(models.Model):
                 raise ValidationError(_("%s exercises failures, not speed: pick another workload.") % rec.workload)
             predicted, cap = rec._predict(), self._duration_cap()
             if predicted > cap:
-                raise ValidationError(_(
-                    "This experiment would take about %(predicted).0f s, more than %(cap).0f s (half the "
-                    "worker's limit_time_real/limit_time_cpu it runs under). Use fewer tasks or smaller tasks.",
-                    predicted=predicted, cap=cap,
-                ))  # fmt: skip
+                raise ValidationError(
+                    _(
+                        "This experiment would take about %(predicted).0f s, more than %(cap).0f s (half the "
+                        "worker's limit_time_real/limit_time_cpu it runs under). Use fewer tasks or smaller tasks.",
+                        predicted=predicted,
+                        cap=cap,
+                    )
+                )
 
     # ------------------------------------------------------------------
     # Running
@@ -214,8 +246,7 @@ class AsyncLabExperiment(models.Model):
             # The previous runs' jobs stay in queue_job, tagged with their run
             # number: they do not count in this one's figures.
             run = rec.run_count + 1
-            rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False,
-                       "run_count": run})  # fmt: skip
+            rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False, "run_count": run})
             rec.with_context(async_lab_run=run).with_delay(
                 channel=CHANNEL_CPU, max_retries=1, description=_("Async Lab experiment: %s") % rec.name
             )._job_run()
@@ -239,10 +270,14 @@ class AsyncLabExperiment(models.Model):
 
     def _environment(self):
         return dict(
-            strategies.environment(), mode=server_mode(), pid=self._current_pid(),
-            limit_time_cpu=config.get("limit_time_cpu"), limit_time_real=config.get("limit_time_real"),
-            channel=self._lab_channel(), channel_capacity=self._channel_capacity(),
-        )  # fmt: skip
+            strategies.environment(),
+            mode=server_mode(),
+            pid=os.getpid(),
+            limit_time_cpu=config.get("limit_time_cpu"),
+            limit_time_real=config.get("limit_time_real"),
+            channel=self._lab_channel(),
+            channel_capacity=self._channel_capacity(),
+        )
 
     def _server_slots(self, queue_job=False):
         """How many of the tasks' calls this server answers at once, or None.
@@ -257,10 +292,6 @@ class AsyncLabExperiment(models.Model):
         if "url" not in workloads.WORKLOADS[self.workload].settings or workers < 1:
             return None
         return max(1, workers // 2 if queue_job else workers - 1)
-
-    @staticmethod
-    def _current_pid():
-        return os.getpid()
 
     def _lab_busy(self):
         """Why a lab run cannot start now on this database, or None.
@@ -296,10 +327,13 @@ class AsyncLabExperiment(models.Model):
         Burst = self.env["async_lab.burst"]
         granted = Burst._take_db_slots(wanted)
         if not granted:
-            raise LabBusy(_(
-                "The %(count)s connections of io_db are all in use (setting async_lab.max_db_connections): "
-                "retry later.", count=Burst._max_db_connections(),
-            ))  # fmt: skip
+            raise LabBusy(
+                _(
+                    "The %(count)s connections of io_db are all in use (setting async_lab.max_db_connections): "
+                    "retry later.",
+                    count=Burst._max_db_connections(),
+                )
+            )
         return pool_size if granted >= wanted else granted
 
     def _job_run(self):
@@ -324,8 +358,15 @@ class AsyncLabExperiment(models.Model):
         self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
         params = self._run_params()
         try:
-            rows = strategies.compare(self.workload, params, self.tasks, local, pool_size=pool_size,
-                                      server_slots=self._server_slots(), deadline=deadline)  # fmt: skip
+            rows = strategies.compare(
+                self.workload,
+                params,
+                self.tasks,
+                local,
+                pool_size=pool_size,
+                server_slots=self._server_slots(),
+                deadline=deadline,
+            )
         except Exception as exc:  # record why on the experiment, keep the job's result readable
             _logger.exception("experiment %s failed", self.id)
             self._finish(error="%s: %s" % (type(exc).__name__, exc))
@@ -333,13 +374,18 @@ class AsyncLabExperiment(models.Model):
         self._store_rows(rows)
         if rows and rows[-1]["timed_out"]:
             skipped = [name for name in local if name not in {row["strategy"] for row in rows}]
-            self._finish(timeout=_(
-                "Stopped at its deadline of %(seconds).0f s: %(strategy)s was cut (%(cancelled)s of its tasks "
-                "cancelled)%(skipped)s. Use fewer or smaller tasks.",
-                seconds=allowed, strategy=rows[-1]["strategy"], cancelled=rows[-1]["cancelled"],
-                skipped=_(", not run: %s", ", ".join(skipped + [theory.QUEUE_JOB] * self.use_queue_job))
-                if skipped or self.use_queue_job else "",
-            ))  # fmt: skip
+            self._finish(
+                timeout=_(
+                    "Stopped at its deadline of %(seconds).0f s: %(strategy)s was cut (%(cancelled)s of its tasks "
+                    "cancelled)%(skipped)s. Use fewer or smaller tasks.",
+                    seconds=allowed,
+                    strategy=rows[-1]["strategy"],
+                    cancelled=rows[-1]["cancelled"],
+                    skipped=_(", not run: %s", ", ".join(skipped + [theory.QUEUE_JOB] * self.use_queue_job))
+                    if skipped or self.use_queue_job
+                    else "",
+                )
+            )
         elif self.use_queue_job:
             self._fan_out()
         else:
@@ -358,9 +404,11 @@ class AsyncLabExperiment(models.Model):
     # sequential baseline and against what that dispatch cost lets one expect.
     def _fan_out(self):
         """queue_job strategy, step 1: the no-op fan-out, then step 2."""
-        then = self.delayable(channel=CHANNEL_IO, max_retries=3,
-                              description=_("Async Lab experiment %s: fan out the tasks") % self.name,
-                              )._job_fan_out_tasks()  # fmt: skip
+        then = self.delayable(
+            channel=CHANNEL_IO,
+            max_retries=3,
+            description=_("Async Lab experiment %s: fan out the tasks") % self.name,
+        )._job_fan_out_tasks()
         self._enqueue_fan_out("_job_dispatch_probe", _("Async Lab experiment %s: no-op %s"), then)
 
     def _job_fan_out_tasks(self):
@@ -369,19 +417,25 @@ class AsyncLabExperiment(models.Model):
         if self.state != "running":  # cancelled, reset or ended by the reconcile meanwhile
             return "nothing to do: the experiment is %s" % self.state
         overhead = self._fan_out_figures("_job_dispatch_probe")["wall_seconds"] or 0.0
-        collect = self.delayable(channel=CHANNEL_IO, max_retries=3,
-                                 description=_("Async Lab experiment %s: collect") % self.name,
-                                 )._job_collect(overhead)  # fmt: skip
+        collect = self.delayable(
+            channel=CHANNEL_IO,
+            max_retries=3,
+            description=_("Async Lab experiment %s: collect") % self.name,
+        )._job_collect(overhead)
         self._enqueue_fan_out("_job_task", _("Async Lab experiment %s: task %s"), collect)
         return "dispatch of %d no-op jobs: %.3f s" % (self.tasks, overhead)
 
     def _enqueue_fan_out(self, method, description, then):
         """``self.tasks`` jobs of ``method(index)`` through the lab channel, then ``then``."""
         tasks = [
-            getattr(self.delayable(channel=self._lab_channel(), max_retries=1,
-                                   description=description % (self.name, index + 1)), method)(index)
+            getattr(
+                self.delayable(
+                    channel=self._lab_channel(), max_retries=1, description=description % (self.name, index + 1)
+                ),
+                method,
+            )(index)
             for index in range(self.tasks)
-        ]  # fmt: skip
+        ]
         chain(group(*tasks), then).delay()
 
     def _fan_out_figures(self, method):
@@ -406,13 +460,18 @@ class AsyncLabExperiment(models.Model):
         )
         done, total, first, last, pids, starts, ends, workers, errors = self.env.cr.fetchone()
         return {
-            "done": done, "total": total, "pids": pids or [], "errors": errors or [],
+            "done": done,
+            "total": total,
+            "pids": pids or [],
+            "errors": errors or [],
             "first": float(first) if first else None,
             "wall_seconds": float(last) - float(first) if first and last else None,
-            "spans": [(pid, float(start), float(end))
-                      for pid, start, end in zip(workers or [], starts or [], ends or [], strict=True)
-                      if start is not None and end is not None],
-        }  # fmt: skip
+            "spans": [
+                (pid, float(start), float(end))
+                for pid, start, end in zip(workers or [], starts or [], ends or [], strict=True)
+                if start is not None and end is not None
+            ],
+        }
 
     def _job_dispatch_probe(self, index):
         """A no-op job of the queue_job strategy, which probes what dispatching a job costs: the
@@ -447,22 +506,39 @@ class AsyncLabExperiment(models.Model):
         if not baseline or not figures["wall_seconds"]:
             self._finish(error=_("The queue_job fan-out left nothing to measure."))
             return "nothing to measure"
-        outcomes = [{"pid": pid, "thread": 0, "start": start, "end": end, "result": None}
-                    for pid, start, end in figures["spans"]]  # fmt: skip
+        outcomes = [
+            {"pid": pid, "thread": 0, "start": start, "end": end, "result": None}
+            for pid, start, end in figures["spans"]
+        ]
         outcomes += [error[len(TASK_ERROR) :].strip() for error in figures["errors"]]
         outcomes += ["job not done"] * (figures["total"] - len(outcomes))
         result = strategies.RunResult.from_outcomes(
-            theory.QUEUE_JOB, self.workload, self._channel_capacity() or 0, outcomes,
-            started_at=figures["first"], wall_seconds=figures["wall_seconds"], cpu_seconds=0.0,
-        )  # fmt: skip
+            theory.QUEUE_JOB,
+            self.workload,
+            self._channel_capacity() or 0,
+            outcomes,
+            started_at=figures["first"],
+            wall_seconds=figures["wall_seconds"],
+            cpu_seconds=0.0,
+        )
         wait = workloads.WORKLOADS[self.workload].wait_seconds(self._user_params())
-        row = strategies.score(result, baseline.wall_seconds, strategies.usable_cores(),
-                               capacity=self._channel_capacity(), overhead_seconds=overhead_seconds,
-                               wait_seconds=wait, server_slots=self._server_slots(queue_job=True))  # fmt: skip
+        row = strategies.score(
+            result,
+            baseline.wall_seconds,
+            strategies.usable_cores(),
+            capacity=self._channel_capacity(),
+            overhead_seconds=overhead_seconds,
+            wait_seconds=wait,
+            server_slots=self._server_slots(queue_job=True),
+        )
         self._store_rows([row])
         self._finish()
         return "queue_job: %d/%d done by %d processes in %.3f s" % (
-            figures["done"], figures["total"], len(figures["pids"]), result.wall_seconds)  # fmt: skip
+            figures["done"],
+            figures["total"],
+            len(figures["pids"]),
+            result.wall_seconds,
+        )
 
     def _finish(self, error=None, timeout=None, state=None):
         """End the run: done, or failed with ``error``, or timed out with ``timeout``
@@ -525,11 +601,17 @@ class AsyncLabExperiment(models.Model):
         for experiment_id, active, why in self.env.cr.fetchall():
             experiment = self.browse(experiment_id)
             if not active:
-                experiment._finish(error=_("Ended by Async Lab's reconcile: its jobs stopped without finishing it "
-                                           "(%(why)s).", why=why or _("no job left")))  # fmt: skip
+                experiment._finish(
+                    error=_(
+                        "Ended by Async Lab's reconcile: its jobs stopped without finishing it (%(why)s).",
+                        why=why or _("no job left"),
+                    )
+                )
             elif experiment.write_date < since:
-                message = _("Ended by Async Lab's reconcile: no progress since %(since)s UTC; what was left was "
-                            "cancelled.", since=experiment.write_date.replace(microsecond=0))  # fmt: skip
+                message = _(
+                    "Ended by Async Lab's reconcile: no progress since %(since)s UTC; what was left was cancelled.",
+                    since=experiment.write_date.replace(microsecond=0),
+                )
                 experiment._cancel_run_jobs(message)
                 experiment._finish(timeout=message)
             else:
@@ -570,19 +652,28 @@ class AsyncLabExperiment(models.Model):
         """POST /async_lab/run: one strategy, measured inside the request."""
         self._check_manager()  # also reachable over RPC, not only through the route
         if strategy not in strategies.LOCAL_STRATEGIES:
-            raise ValidationError(_("strategy must be one of %s (queue_job is the background pattern: "
-                                    "POST /async_lab/jobs)") % ", ".join(strategies.LOCAL_STRATEGIES))  # fmt: skip
+            raise ValidationError(
+                _("strategy must be one of %s (queue_job is the background pattern: POST /async_lab/jobs)")
+                % ", ".join(strategies.LOCAL_STRATEGIES)
+            )
         clean = self._call_params(workload, params)
         try:
             tasks = strategies._TASKS.clean(tasks)
-            predicted = strategies.predict_seconds(workload, clean, tasks, [strategy], calibration(),
-                                                   strategies.usable_cores(), baseline=False)  # fmt: skip
+            predicted = strategies.predict_seconds(
+                workload, clean, tasks, [strategy], calibration(), strategies.usable_cores(), baseline=False
+            )
         except workloads.WorkloadError as exc:
             raise ValidationError(str(exc)) from exc
         cap = self._duration_cap()
         if predicted > cap:
-            raise ValidationError(_("About %(predicted).0f s of work, more than the %(cap).0f s allowed inside a "
-                                    "request; use the background pattern.", predicted=predicted, cap=cap))  # fmt: skip
+            raise ValidationError(
+                _(
+                    "About %(predicted).0f s of work, more than the %(cap).0f s allowed inside a "
+                    "request; use the background pattern.",
+                    predicted=predicted,
+                    cap=cap,
+                )
+            )
         busy = self._lab_busy()
         if busy:
             raise LabBusy(_("%(busy)s One lab run at a time: retry when it is over.", busy=busy))
@@ -591,5 +682,5 @@ class AsyncLabExperiment(models.Model):
         deadline = time.monotonic() + self._run_seconds_allowed()
         result = strategies.run_strategy(strategy, workload, clean, tasks, pool_size=pool_size, deadline=deadline)
         data = result.as_dict()
-        data.update(served_by_pid=self._current_pid(), request_seconds=round(time.perf_counter() - start, 6))
+        data.update(served_by_pid=os.getpid(), request_seconds=round(time.perf_counter() - start, 6))
         return data

@@ -26,19 +26,24 @@ class AsyncLabExperimentResult(models.Model):
     ideal = fields.Float("Ideal speedup", digits=(16, 2), group_operator=False)
     efficiency = fields.Float(digits=(16, 2), group_operator=False, help="Speedup ÷ ideal.")
     expected = fields.Float(
-        "Expected speedup", digits=(16, 2), group_operator=False,
+        "Expected speedup",
+        digits=(16, 2),
+        group_operator=False,
         help="The ideal, once measured costs count: tasks run in waves of whole tasks, their CPU work fits on "
         "the cores and, for threads and asyncio, takes turns under one GIL, calls to this server wait for a "
         "free HTTP worker, and queue_job pays its dispatch (the same fan-out of no-op jobs).",
-    )  # fmt: skip
+    )
     serial_seconds = fields.Float(
-        "Serial CPU / task (s)", digits=(16, 4), group_operator=False,
+        "Serial CPU / task (s)",
+        digits=(16, 4),
+        group_operator=False,
         help="Threads and asyncio: the sequential run's CPU time per task, which takes turns under the one GIL.",
-    )  # fmt: skip
+    )
     overhead_seconds = fields.Float(
-        "Dispatch (s)", digits=(16, 3),
+        "Dispatch (s)",
+        digits=(16, 3),
         help="queue_job: first created to last done of the same fan-out of no-op jobs, just before.",
-    )  # fmt: skip
+    )
     verdict = fields.Char()
     pids = fields.Char("PIDs")
     thread_count = fields.Integer("Threads")

@@ -31,14 +31,34 @@ class AsyncLabMetric(models.Model):
     # Percentiles of a minute: those of several minutes cannot be added nor
     # averaged, so a group row shows none. Created, started and done are
     # stamped to the microsecond: so are these percentiles (the form says so).
-    wait_p50 = fields.Float("Wait p50 (s)", readonly=True, digits=(16, 3), group_operator=False,
-                            help="Created → started, median of the minute's done jobs.")  # fmt: skip
-    wait_p95 = fields.Float("Wait p95 (s)", readonly=True, digits=(16, 3), group_operator=False,
-                            help="Created → started, 95th percentile of the minute's done jobs.")  # fmt: skip
-    run_p50 = fields.Float("Run p50 (s)", readonly=True, digits=(16, 3), group_operator=False,
-                           help="Started → done, median of the minute's done jobs.")  # fmt: skip
-    run_p95 = fields.Float("Run p95 (s)", readonly=True, digits=(16, 3), group_operator=False,
-                           help="Started → done, 95th percentile of the minute's done jobs.")  # fmt: skip
+    wait_p50 = fields.Float(
+        "Wait p50 (s)",
+        readonly=True,
+        digits=(16, 3),
+        group_operator=False,
+        help="Created → started, median of the minute's done jobs.",
+    )
+    wait_p95 = fields.Float(
+        "Wait p95 (s)",
+        readonly=True,
+        digits=(16, 3),
+        group_operator=False,
+        help="Created → started, 95th percentile of the minute's done jobs.",
+    )
+    run_p50 = fields.Float(
+        "Run p50 (s)",
+        readonly=True,
+        digits=(16, 3),
+        group_operator=False,
+        help="Started → done, median of the minute's done jobs.",
+    )
+    run_p95 = fields.Float(
+        "Run p95 (s)",
+        readonly=True,
+        digits=(16, 3),
+        group_operator=False,
+        help="Started → done, 95th percentile of the minute's done jobs.",
+    )
 
     _sql_constraints = [("bucket_uniq", "unique(channel, minute)", "One bucket per channel and minute.")]
 
@@ -51,8 +71,9 @@ class AsyncLabMetric(models.Model):
         is the duration that index holds.
         """
         cr = self.env.cr
-        cr.execute(SQL(
-            """
+        cr.execute(
+            SQL(
+                """
             SELECT channel, date_trunc('minute', date_done) AS minute, count(*),
                    percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
                        ORDER BY date_part('epoch', date_started - date_created)),
@@ -61,28 +82,51 @@ class AsyncLabMetric(models.Model):
              WHERE state = 'done' AND channel = ANY(%s) AND date_done >= %s AND date_done < %s
              GROUP BY 1, 2
             """,
-            SQL(DONE_STAGES["started_done"]), list(channels), since, until,
-        ))  # fmt: skip
+                SQL(DONE_STAGES["started_done"]),
+                list(channels),
+                since,
+                until,
+            )
+        )
         buckets = {}
         for channel, minute, done, wait, run in cr.fetchall():
             buckets[(channel, minute)] = {
-                "channel": channel, "minute": minute, "done": done, "failed": 0,
-                "wait_p50": wait[0], "wait_p95": wait[1], "run_p50": run[0], "run_p95": run[1],
-            }  # fmt: skip
-        cr.execute(SQL(
-            """
+                "channel": channel,
+                "minute": minute,
+                "done": done,
+                "failed": 0,
+                "wait_p50": wait[0],
+                "wait_p95": wait[1],
+                "run_p50": run[0],
+                "run_p95": run[1],
+            }
+        cr.execute(
+            SQL(
+                """
             SELECT channel, date_trunc('minute', date_started), count(*)
               FROM queue_job
              WHERE state = 'failed' AND channel = ANY(%s) AND date_started >= %s AND date_started < %s
              GROUP BY 1, 2
             """,
-            list(channels), since, until,
-        ))  # fmt: skip
+                list(channels),
+                since,
+                until,
+            )
+        )
         for channel, minute, failed in cr.fetchall():
-            bucket = buckets.setdefault((channel, minute), {
-                "channel": channel, "minute": minute, "done": 0, "failed": 0,
-                "wait_p50": None, "wait_p95": None, "run_p50": None, "run_p95": None,
-            })  # fmt: skip
+            bucket = buckets.setdefault(
+                (channel, minute),
+                {
+                    "channel": channel,
+                    "minute": minute,
+                    "done": 0,
+                    "failed": 0,
+                    "wait_p50": None,
+                    "wait_p95": None,
+                    "run_p50": None,
+                    "run_p95": None,
+                },
+            )
             bucket["failed"] = failed
         return sorted(buckets.values(), key=lambda b: (b["minute"], b["channel"]))
 
@@ -98,8 +142,9 @@ class AsyncLabMetric(models.Model):
         channels = self.env["async_lab.stats"]._known_channels()
         buckets = self._compute_buckets(channels, since, until)
         for bucket in buckets:
-            cr.execute(SQL(
-                """
+            cr.execute(
+                SQL(
+                    """
                 INSERT INTO async_lab_metric (channel, minute, done, failed, wait_p50, wait_p95,
                                               run_p50, run_p95, create_uid, write_uid, create_date, write_date)
                 VALUES (%(channel)s, %(minute)s, %(done)s, %(failed)s, %(wait_p50)s, %(wait_p95)s,
@@ -109,8 +154,11 @@ class AsyncLabMetric(models.Model):
                     wait_p50 = EXCLUDED.wait_p50, wait_p95 = EXCLUDED.wait_p95,
                     run_p50 = EXCLUDED.run_p50, run_p95 = EXCLUDED.run_p95, write_date = EXCLUDED.write_date
                 """,
-                uid=self.env.uid, now=now, **bucket,
-            ))  # fmt: skip
+                    uid=self.env.uid,
+                    now=now,
+                    **bucket,
+                )
+            )
         self.invalidate_model()
         return len(buckets)
 

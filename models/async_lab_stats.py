@@ -125,8 +125,9 @@ class AsyncLabStats(models.AbstractModel):
                    (SELECT json_agg(json_build_array(channel, state, count)) FROM active),
                    (SELECT max(enqueued) FROM active)
             """,
-            active=ACTIVE_STATES, config=config_names,
-        )  # fmt: skip
+            active=ACTIVE_STATES,
+            config=config_names,
+        )
 
     @api.model
     def _known_channels(self):
@@ -157,11 +158,17 @@ class AsyncLabStats(models.AbstractModel):
         config_text, config = self._channel_config()
         for model in ("queue.job", "queue.job.channel", "async_lab.metric", "async_lab.worker"):
             self.env[model].flush_model()
-        self.env.cr.execute(SQL(
-            "SELECT * FROM %s(%s, %s, %s, %s, %s)",
-            SQL.identifier(self._installed_stats_function()), list(config), since, now, start,
-            now - timedelta(minutes=1),
-        ))  # fmt: skip
+        self.env.cr.execute(
+            SQL(
+                "SELECT * FROM %s(%s, %s, %s, %s, %s)",
+                SQL.identifier(self._installed_stats_function()),
+                list(config),
+                since,
+                now,
+                start,
+                now - timedelta(minutes=1),
+            )
+        )
         names, depth, done, failed, series_rows, runners, last_dispatch = self.env.cr.fetchone()
 
         channels = {
@@ -171,13 +178,16 @@ class AsyncLabStats(models.AbstractModel):
                 "sequential": bool(config.get(name, {}).get("sequential")),
                 "configured": name in config,
                 **{state: 0 for state in ACTIVE_STATES},
-                "done": 0, "failed": 0, "done_last_minute": 0, "failed_last_minute": 0,
+                "done": 0,
+                "failed": 0,
+                "done_last_minute": 0,
+                "failed_last_minute": 0,
                 "throughput_per_minute": 0.0,
                 "latency": {stage: {"p50": None, "p95": None} for stage in STAGES},
                 "latency_resolution": dict.fromkeys(STAGES, FINE_RESOLUTION),
             }
             for name in names
-        }  # fmt: skip
+        }
         for channel, state, count in depth or []:
             if channel in channels:
                 channels[channel][state] = count
@@ -300,7 +310,7 @@ class AsyncLabStats(models.AbstractModel):
             """,
             channels=self._channels_query(SQL("p_config")),
             window=self._stats_query(*map(SQL, ("v_channels", "p_since", "p_now", "p_start", "p_last_minute"))),
-        )  # fmt: skip
+        )
         digest = hashlib.sha256(repr((rest.code, rest.params)).encode()).hexdigest()
         name = STATS_FUNCTION + digest[:12]
         return name, SQL("CREATE OR REPLACE FUNCTION %s%s", SQL.identifier(name), rest)
@@ -389,9 +399,13 @@ class AsyncLabStats(models.AbstractModel):
                            OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))) AS runners,
                    (SELECT max(enqueued) FROM done) AS last_enqueued
             """,
-            channels=channels, since=since, now=now, start=start, last_minute=last_minute,
+            channels=channels,
+            since=since,
+            now=now,
+            start=start,
+            last_minute=last_minute,
             **{stage: SQL(expression) for stage, expression in DONE_STAGES.items()},
-        )  # fmt: skip
+        )
 
     @api.model
     def _notify_dashboard(self, kind, payload=None):

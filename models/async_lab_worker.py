@@ -17,6 +17,23 @@ from ..process_tracker import TRANSIENT_ERRORS, tracker
 
 _logger = logging.getLogger(__name__)
 
+#: Columns only a process's own heartbeat writes: a sibling's view of a
+#: process never resets its counters or says what it is.
+SELF_REPORTED_ONLY = frozenset(
+    {
+        "requests",
+        "jobs",
+        "crons",
+        "busy_since",
+        "exit_reason",
+        "threads",
+        "server_config",
+        "self_reported",
+        "role",
+        "db",
+    }
+)
+
 #: Namespace of the advisory lock that keeps one sweeper per host at a time.
 SWEEP_LOCK = 0x4A5B
 RESPAWN_RETENTION_DAYS = 7
@@ -56,19 +73,27 @@ class AsyncLabWorker(models.Model):
     name = fields.Char(compute="_compute_name", store=True)
     host = fields.Char(required=True, readonly=True, index=True)
     pid = fields.Integer("PID", required=True, readonly=True, group_operator=False)
-    master_pid = fields.Integer("Master PID", readonly=True, index=True, group_operator=False,
-                                help="PID of the prefork master (its own PID in threaded mode).")  # fmt: skip
+    master_pid = fields.Integer(
+        "Master PID",
+        readonly=True,
+        index=True,
+        group_operator=False,
+        help="PID of the prefork master (its own PID in threaded mode).",
+    )
     role = fields.Selection(processes.ROLES, readonly=True, index=True)
     db = fields.Char("Database", readonly=True)
-    create_time = fields.Float("Process create time", readonly=True, group_operator=False,
-                               help="Epoch seconds, from the kernel: tells a reused PID apart.")  # fmt: skip
+    create_time = fields.Float(
+        "Process create time",
+        readonly=True,
+        group_operator=False,
+        help="Epoch seconds, from the kernel: tells a reused PID apart.",
+    )
     started_at = fields.Datetime(readonly=True)
     first_seen = fields.Datetime(readonly=True)
     last_seen = fields.Datetime(readonly=True)
     gone_at = fields.Datetime(readonly=True, help="The last moment the process was seen alive.")
     state = fields.Selection(processes.STATES, default="alive", readonly=True, index=True)
-    self_reported = fields.Boolean(readonly=True,
-                                   help="The process writes its own heartbeat (it runs async_lab).")  # fmt: skip
+    self_reported = fields.Boolean(readonly=True, help="The process writes its own heartbeat (it runs async_lab).")
     requests = fields.Integer("HTTP requests", readonly=True)
     jobs = fields.Integer("Queue jobs", readonly=True)
     crons = fields.Integer("Cron jobs", readonly=True)
@@ -84,8 +109,9 @@ class AsyncLabWorker(models.Model):
     limit_memory_soft_mb = fields.Integer("limit_memory_soft (MiB)", readonly=True, group_operator=False)
     limit_memory_hard_mb = fields.Integer("limit_memory_hard (MiB)", readonly=True, group_operator=False)
     limit_request = fields.Integer("limit_request", readonly=True, group_operator=False)
-    replaces_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null",
-                                  help="The process this one replaced (a respawn).")  # fmt: skip
+    replaces_id = fields.Many2one(
+        "async_lab.worker", readonly=True, ondelete="set null", help="The process this one replaced (a respawn)."
+    )
     replaced_by_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null")
     thread_count = fields.Integer(compute="_compute_thread_count")
 
@@ -149,21 +175,21 @@ class AsyncLabWorker(models.Model):
                     "limit_memory_hard_mb",
                     "limit_request",
                 )
-            },  # fmt: skip
+            },
         }
         columns = list(row)
         # Counters only come from the process itself: a sibling's view of a
         # process never resets them.
         updated = [c for c in columns if c not in ("host", "pid", "create_time", "started_at", "exit_reason")]
         if not self_reported:
-            updated = [c for c in updated if c not in (
-                "requests", "jobs", "crons", "busy_since", "exit_reason", "threads", "server_config",
-                "self_reported", "role", "db")]  # fmt: skip
+            updated = [c for c in updated if c not in SELF_REPORTED_ONLY]
         if self_reported:
             updated.append("exit_reason")
         state = "gone" if final else "alive"
-        execute(self.env.cr, SQL(
-            """
+        execute(
+            self.env.cr,
+            SQL(
+                """
             INSERT INTO async_lab_worker (%(cols)s, name, state, gone_at, first_seen,
                                           create_uid, write_uid, create_date, write_date)
             VALUES (%(vals)s, %(name)s, %(state)s, %(gone_at)s, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
@@ -172,21 +198,24 @@ class AsyncLabWorker(models.Model):
              WHERE async_lab_worker.state != 'gone'
             RETURNING id
             """,
-            cols=SQL(", ").join(SQL.identifier(c) for c in columns),
-            vals=SQL(", ").join(
-                SQL("%s::jsonb", row[c]) if c in ("threads", "server_config") else SQL("%s", row[c]) for c in columns
+                cols=SQL(", ").join(SQL.identifier(c) for c in columns),
+                vals=SQL(", ").join(
+                    SQL("%s::jsonb", row[c]) if c in ("threads", "server_config") else SQL("%s", row[c])
+                    for c in columns
+                ),
+                name="%s:%s" % (row["host"], row["pid"]),
+                state=state,
+                gone_at=now if final else None,
+                now=now,
+                uid=self.env.uid,
+                sets=SQL(", ").join(
+                    SQL("%s = COALESCE(async_lab_worker.%s, EXCLUDED.%s)", *[SQL.identifier(c)] * 3)
+                    if c == "exit_reason"
+                    else SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
+                    for c in updated
+                ),
             ),
-            name="%s:%s" % (row["host"], row["pid"]),
-            state=state,
-            gone_at=now if final else None,
-            now=now,
-            uid=self.env.uid,
-            sets=SQL(", ").join(
-                SQL("%s = COALESCE(async_lab_worker.%s, EXCLUDED.%s)", *[SQL.identifier(c)] * 3)
-                if c == "exit_reason" else SQL("%s = EXCLUDED.%s", SQL.identifier(c), SQL.identifier(c))
-                for c in updated
-            ),
-        ))  # fmt: skip
+        )
         # A gone row is final: a late heartbeat of the process (one in flight
         # when it wrote its last note) changes nothing, so Gone At stays its
         # last moment seen alive. Then there is no id to return.
@@ -214,12 +243,15 @@ class AsyncLabWorker(models.Model):
         which is one order for all (no deadlock); a heartbeat locks one row.
         Return them as dicts."""
         cr = self.env.cr
-        execute(cr, SQL(
-            """SELECT id, host, pid, create_time, role, master_pid, last_seen, busy_since, exit_reason,
+        execute(
+            cr,
+            SQL(
+                """SELECT id, host, pid, create_time, role, master_pid, last_seen, busy_since, exit_reason,
                       limit_time_real, self_reported, state
                  FROM async_lab_worker WHERE %s ORDER BY id FOR NO KEY UPDATE""",
-            SQL(where, *params),
-        ))  # fmt: skip
+                SQL(where, *params),
+            ),
+        )
         return cr.dictfetchall()
 
     @api.model
@@ -228,19 +260,27 @@ class AsyncLabWorker(models.Model):
         tree, before it signals them. The websocket process is killed at once
         (SIGKILL): its row is gone now. On a reload the master goes on, in
         the same process: its row stays as it is."""
-        rows = self._lock_rows("host = %s AND (master_pid = %s OR pid = %s) AND state != 'gone'",
-                               [host, master_pid, master_pid])  # fmt: skip
+        rows = self._lock_rows(
+            "host = %s AND (master_pid = %s OR pid = %s) AND state != 'gone'", [host, master_pid, master_pid]
+        )
         ids = [r["id"] for r in rows if r["pid"] != master_pid or reason != "server_reload"]
         if ids:
-            execute(self.env.cr, """
+            execute(
+                self.env.cr,
+                """
                 UPDATE async_lab_worker SET exit_reason = COALESCE(exit_reason, %s),
                        last_seen = CASE WHEN pid = %s THEN %s ELSE last_seen END
-                 WHERE id IN %s""", [reason, master_pid, to_datetime(now), tuple(ids)])  # fmt: skip
+                 WHERE id IN %s""",
+                [reason, master_pid, to_datetime(now), tuple(ids)],
+            )
         if gevent_pid:
-            execute(self.env.cr, """
+            execute(
+                self.env.cr,
+                """
                 UPDATE async_lab_worker SET state = 'gone', gone_at = %s, last_seen = %s
                  WHERE id IN %s AND pid = %s AND role = 'gevent'""",
-                [to_datetime(now), to_datetime(now), tuple(ids) or (0,), gevent_pid])  # fmt: skip
+                [to_datetime(now), to_datetime(now), tuple(ids) or (0,), gevent_pid],
+            )
         self.invalidate_model()
 
     @api.model
@@ -251,12 +291,15 @@ class AsyncLabWorker(models.Model):
         rows = self._lock_rows("host = %s AND master_pid = %s AND state != 'gone'", [host, master_pid])
         ids = [r["id"] for r in rows if r["pid"] != master_pid or reason != "server_reload"]
         if ids:
-            execute(self.env.cr, """
+            execute(
+                self.env.cr,
+                """
                 UPDATE async_lab_worker SET state = 'gone', exit_reason = COALESCE(exit_reason, %s),
                        last_seen = CASE WHEN pid = %s THEN %s ELSE last_seen END,
                        gone_at = CASE WHEN pid = %s THEN %s ELSE last_seen END
                  WHERE id IN %s""",
-                [reason, master_pid, to_datetime(now), master_pid, to_datetime(now), tuple(ids)])  # fmt: skip
+                [reason, master_pid, to_datetime(now), master_pid, to_datetime(now), tuple(ids)],
+            )
         self.invalidate_model()
 
     # ------------------------------------------------------------------
@@ -314,12 +357,21 @@ class AsyncLabWorker(models.Model):
             if proc is None:
                 reason = processes.death_reason(dict(row, busy_since=to_epoch(row["busy_since"])), now)
                 # Gone since it was last seen alive, not since we noticed.
-                execute(cr, "UPDATE async_lab_worker SET state = 'gone', gone_at = COALESCE(last_seen, %s), "
-                            "exit_reason = %s WHERE id = %s", [to_datetime(now), reason, row["id"]])  # fmt: skip
+                execute(
+                    cr,
+                    "UPDATE async_lab_worker SET state = 'gone', gone_at = COALESCE(last_seen, %s), "
+                    "exit_reason = %s WHERE id = %s",
+                    [to_datetime(now), reason, row["id"]],
+                )
             elif not row["self_reported"]:
-                self._upsert(dict(self._observe(proc, now), master_pid=row["master_pid"],
-                                  limits=processes.limits_for(row["role"], config)),
-                             self_reported=False)  # fmt: skip
+                self._upsert(
+                    dict(
+                        self._observe(proc, now),
+                        master_pid=row["master_pid"],
+                        limits=processes.limits_for(row["role"], config),
+                    ),
+                    self_reported=False,
+                )
             else:
                 state = processes.state_for(to_epoch(row["last_seen"]), now, local_alive=True)
                 if state != row["state"]:
@@ -336,8 +388,15 @@ class AsyncLabWorker(models.Model):
             children = master.children()
         except (psutil.Error, ValueError):
             return
-        self._upsert(dict(self._observe(master, now), master_pid=master_pid, role="master",
-                          limits=processes.limits_for("master", config)), self_reported=False)  # fmt: skip
+        self._upsert(
+            dict(
+                self._observe(master, now),
+                master_pid=master_pid,
+                role="master",
+                limits=processes.limits_for("master", config),
+            ),
+            self_reported=False,
+        )
         own_create_time = snap["create_time"]
         siblings = snap.get("siblings") or {}
         for child in children:
@@ -353,8 +412,10 @@ class AsyncLabWorker(models.Model):
             evidence = siblings if observed["create_time"] < own_create_time else {}
             role = processes.classify_child(child.pid, observed["cmdline"], evidence)
             if role:
-                self._upsert(dict(observed, master_pid=master_pid, role=role,
-                                  limits=processes.limits_for(role, config)), self_reported=False)  # fmt: skip
+                self._upsert(
+                    dict(observed, master_pid=master_pid, role=role, limits=processes.limits_for(role, config)),
+                    self_reported=False,
+                )
 
     def _pair_respawns(self, host, now):
         cr = self.env.cr
@@ -385,15 +446,28 @@ class AsyncLabWorker(models.Model):
             old, new = by_id[pair.old_id], by_id[pair.new_id]
             execute(cr, "UPDATE async_lab_worker SET replaced_by_id = %s WHERE id = %s", [new["id"], old["id"]])
             execute(cr, "UPDATE async_lab_worker SET replaces_id = %s WHERE id = %s", [old["id"], new["id"]])
-            Respawn.create({
-                "host": host, "master_pid": old["master_pid"], "role": old["role"],
-                "old_pid": old["pid"], "new_pid": new["pid"],
-                "old_worker_id": old["id"], "new_worker_id": new["id"],
-                "gone_at": old["gone_at"], "respawned_at": to_datetime(float(new["create_time"])),
-                "reason": old["exit_reason"] or "killed",
-            })  # fmt: skip
-            _logger.info("respawn on %s: %s %s -> %s (%s)", host, old["role"], old["pid"], new["pid"],
-                         old["exit_reason"] or "killed")  # fmt: skip
+            Respawn.create(
+                {
+                    "host": host,
+                    "master_pid": old["master_pid"],
+                    "role": old["role"],
+                    "old_pid": old["pid"],
+                    "new_pid": new["pid"],
+                    "old_worker_id": old["id"],
+                    "new_worker_id": new["id"],
+                    "gone_at": old["gone_at"],
+                    "respawned_at": to_datetime(float(new["create_time"])),
+                    "reason": old["exit_reason"] or "killed",
+                }
+            )
+            _logger.info(
+                "respawn on %s: %s %s -> %s (%s)",
+                host,
+                old["role"],
+                old["pid"],
+                new["pid"],
+                old["exit_reason"] or "killed",
+            )
 
     # ------------------------------------------------------------------
     # Cron
@@ -423,8 +497,11 @@ class AsyncLabWorker(models.Model):
                 with self.env.cr.savepoint():
                     step()
             except TRANSIENT_ERRORS as exc:
-                _logger.info("process registry refresh: %s left to the next run (%s)", name,
-                             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)  # fmt: skip
+                _logger.info(
+                    "process registry refresh: %s left to the next run (%s)",
+                    name,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                )
 
     def _age_other_hosts(self, host, now):
         """Rows of other hosts: alive/stale/gone from their age alone."""
@@ -433,11 +510,12 @@ class AsyncLabWorker(models.Model):
             state = processes.state_for(to_epoch(row["last_seen"]), now)
             if state != row["state"]:
                 hosts.add(row["host"])
-                execute(self.env.cr,
+                execute(
+                    self.env.cr,
                     "UPDATE async_lab_worker SET state = %s, gone_at = CASE WHEN %s THEN last_seen END, "
                     "exit_reason = COALESCE(exit_reason, %s) WHERE id = %s",
                     [state, state == "gone", "killed" if state == "gone" else None, row["id"]],
-                )  # fmt: skip
+                )
         for other in sorted(hosts):
             self._pair_respawns(other, now)
 

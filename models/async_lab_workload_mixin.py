@@ -38,21 +38,32 @@ class AsyncLabWorkloadMixin(models.AbstractModel):
     """
 
     _name = "async_lab.workload.mixin"
+    # The parameters are settings, not quantities: group rows add none of them.
     _description = "Async Lab workload and parameters"
 
     workload = fields.Selection(catalogue.workload_selection(), required=True, default=catalogue.DEFAULT_WORKLOAD)
     ms = fields.Integer(
         "Milliseconds",
         default=param_default("ms"),
+        group_operator=False,
         help="io_sleep, io_http, io_db: how long each task waits (at most 10000).",
     )
     n = fields.Integer(
-        "Iterations", default=param_default("n"), help="cpu_python: loop iterations per task (at most 50,000,000)."
+        "Iterations",
+        default=param_default("n"),
+        group_operator=False,
+        help="cpu_python: loop iterations per task (at most 50,000,000).",
     )
-    mb = fields.Integer("MiB", default=param_default("mb"), help="cpu_gil_free: MiB hashed per task (at most 4096).")
+    mb = fields.Integer(
+        "MiB",
+        default=param_default("mb"),
+        group_operator=False,
+        help="cpu_gil_free: MiB hashed per task (at most 4096).",
+    )
     k = fields.Integer(
         "Failing attempts",
         default=param_default("k"),
+        group_operator=False,
         help="flaky: attempts that fail before one succeeds (at most 10).",
     )
 

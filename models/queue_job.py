@@ -73,8 +73,9 @@ WHY_P95_WINDOW = 60
 class QueueJob(models.Model):
     _inherit = "queue.job"
 
-    async_lab_burst_id = fields.Many2one("async_lab.burst", "Async Lab burst", index="btree_not_null",
-                                         ondelete="set null", readonly=True)  # fmt: skip
+    async_lab_burst_id = fields.Many2one(
+        "async_lab.burst", "Async Lab burst", index="btree_not_null", ondelete="set null", readonly=True
+    )
     async_lab_launch = fields.Integer(
         "Async Lab launch",
         readonly=True,
@@ -83,8 +84,9 @@ class QueueJob(models.Model):
     )
     # queue_job's own field: an identifier, which a group row must not add up.
     worker_pid = fields.Integer(group_operator=False)
-    async_lab_experiment_id = fields.Many2one("async_lab.experiment", "Async Lab experiment",
-                                              index="btree_not_null", ondelete="set null", readonly=True)  # fmt: skip
+    async_lab_experiment_id = fields.Many2one(
+        "async_lab.experiment", "Async Lab experiment", index="btree_not_null", ondelete="set null", readonly=True
+    )
     async_lab_date_received = fields.Datetime(
         "Received by a worker",
         readonly=True,
@@ -105,8 +107,11 @@ class QueueJob(models.Model):
     def write(self, vals):
         if not any(vals.get(name) for name in SCRUBBED_FIELDS):
             return super().write(vals)
-        lab = self.filtered(lambda job: job.async_lab_burst_id or job.async_lab_experiment_id
-                            or (job.model_name or "").startswith("async_lab."))  # fmt: skip
+        lab = self.filtered(
+            lambda job: (
+                job.async_lab_burst_id or job.async_lab_experiment_id or (job.model_name or "").startswith("async_lab.")
+            )
+        )
         scrubbed = dict(vals, **{name: scrub_urls(vals[name]) for name in SCRUBBED_FIELDS if vals.get(name)})
         result = super(QueueJob, lab).write(scrubbed) if lab else True
         others = self - lab
@@ -115,17 +120,21 @@ class QueueJob(models.Model):
     def init(self):
         res = super().init()
         if not index_exists(self.env.cr, DONE_INDEX):
-            self.env.cr.execute(SQL(
-                "CREATE INDEX %s ON queue_job (channel, date_done, %s) "
-                "INCLUDE (date_created, date_enqueued, date_started, async_lab_date_received) WHERE state = 'done'",
-                SQL.identifier(DONE_INDEX),
-                SQL(", ").join(SQL("(%s)", SQL(expression)) for expression in DONE_STAGES.values()),
-            ))  # fmt: skip
+            self.env.cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON queue_job (channel, date_done, %s) "
+                    "INCLUDE (date_created, date_enqueued, date_started, async_lab_date_received) WHERE state = 'done'",
+                    SQL.identifier(DONE_INDEX),
+                    SQL(", ").join(SQL("(%s)", SQL(expression)) for expression in DONE_STAGES.values()),
+                )
+            )
         if not index_exists(self.env.cr, FAILED_INDEX):
-            self.env.cr.execute(SQL(
-                "CREATE INDEX %s ON queue_job (channel, date_started) WHERE state = 'failed'",
-                SQL.identifier(FAILED_INDEX),
-            ))  # fmt: skip
+            self.env.cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON queue_job (channel, date_started) WHERE state = 'failed'",
+                    SQL.identifier(FAILED_INDEX),
+                )
+            )
         return res
 
     # ------------------------------------------------------------------

@@ -29,14 +29,20 @@ class AsyncLabCase(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.Burst = cls.env["async_lab.burst"]
-        cls.manager = cls.env["res.users"].create({
-            "name": "Lab manager", "login": "async_lab_manager",
-            "groups_id": [(6, 0, [cls.env.ref("async_lab.async_lab_group_manager").id])],
-        })  # fmt: skip
-        cls.user = cls.env["res.users"].create({
-            "name": "Lab user", "login": "async_lab_user",
-            "groups_id": [(6, 0, [cls.env.ref("async_lab.async_lab_group_user").id])],
-        })  # fmt: skip
+        cls.manager = cls.env["res.users"].create(
+            {
+                "name": "Lab manager",
+                "login": "async_lab_manager",
+                "groups_id": [(6, 0, [cls.env.ref("async_lab.async_lab_group_manager").id])],
+            }
+        )
+        cls.user = cls.env["res.users"].create(
+            {
+                "name": "Lab user",
+                "login": "async_lab_user",
+                "groups_id": [(6, 0, [cls.env.ref("async_lab.async_lab_group_user").id])],
+            }
+        )
 
     def perform_like_runner(self, job_uuid):
         """One run of a stored job, as queue_job's /queue_job/runjob does it.
@@ -53,8 +59,7 @@ class AsyncLabCase(TransactionCase):
             job.postpone(result=str(err), seconds=err.seconds)
             job.set_pending(reset_retry=False)
         except Exception as err:  # what the runner does with any other error
-            job.set_failed(exc_name=type(err).__name__, exc_message=str(err),
-                           exc_info=traceback.format_exc())  # fmt: skip
+            job.set_failed(exc_name=type(err).__name__, exc_message=str(err), exc_info=traceback.format_exc())
         else:
             job.set_done()
         job.store()
@@ -68,16 +73,30 @@ class AsyncLabCase(TransactionCase):
     def insert_job(self, channel, state="done", created=None, enqueued=None, started=None, done=None, **extra):
         """A hand-built queue_job row (SQL), for exact statistics."""
         cols = {
-            "uuid": str(uuidlib.uuid4()), "state": state, "channel": channel, "priority": 10,
-            "model_name": "async_lab.burst", "method_name": "_job_task", "name": "test job",
-            "date_created": created, "date_enqueued": enqueued, "date_started": started, "date_done": done,
-            "retry": 0, "max_retries": 5, "user_id": self.env.uid, "company_id": self.env.company.id,
+            "uuid": str(uuidlib.uuid4()),
+            "state": state,
+            "channel": channel,
+            "priority": 10,
+            "model_name": "async_lab.burst",
+            "method_name": "_job_task",
+            "name": "test job",
+            "date_created": created,
+            "date_enqueued": enqueued,
+            "date_started": started,
+            "date_done": done,
+            "retry": 0,
+            "max_retries": 5,
+            "user_id": self.env.uid,
+            "company_id": self.env.company.id,
             **extra,
-        }  # fmt: skip
-        self.env.cr.execute(SQL(
-            "INSERT INTO queue_job (%s) VALUES %s RETURNING id",
-            SQL(", ").join(SQL.identifier(col) for col in cols), tuple(cols.values()),
-        ))  # fmt: skip
+        }
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO queue_job (%s) VALUES %s RETURNING id",
+                SQL(", ").join(SQL.identifier(col) for col in cols),
+                tuple(cols.values()),
+            )
+        )
         return self.env.cr.fetchone()[0]
 
 
@@ -188,9 +207,9 @@ def refuse_unsafe_test_run():
         raise UnsafeTestRun(
             "async_lab's tests refuse to run: their requests that name no database would go to %s "
             "(dbfilter %r, db_name %r), not to the test database %s alone. Run them in a fresh database "
-            "of their own:\n    %s" % (", ".join(served) or "no database", config["dbfilter"],
-                                         config["db_name"], test_db, TEST_COMMAND)
-        )  # fmt: skip
+            "of their own:\n    %s"
+            % (", ".join(served) or "no database", config["dbfilter"], config["db_name"], test_db, TEST_COMMAND)
+        )
     if problem == "http_port":
         raise UnsafeTestRun(
             "async_lab's tests refuse to run: this run's HTTP server is not listening on port %s (another "

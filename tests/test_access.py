@@ -39,14 +39,17 @@ ROUTES = {
     ("/async_lab/jobs/<string:uuid>/why", "GET"): ("user", "/async_lab/jobs/{job_uuid}/why", None),
     ("/async_lab/openapi.json", "GET"): ("user", "/async_lab/openapi.json", None),
     ("/async_lab/jobs", "POST"): ("manager", "/async_lab/jobs", {"workload": "noop", "count": 1}),
-    ("/async_lab/run", "POST"): ("manager", "/async_lab/run",
-                                 {"workload": "io_sleep", "params": {"ms": 1}, "strategy": "sequential"}),
+    ("/async_lab/run", "POST"): (
+        "manager",
+        "/async_lab/run",
+        {"workload": "io_sleep", "params": {"ms": 1}, "strategy": "sequential"},
+    ),
     ("/async_lab/io", "GET"): ("manager", "/async_lab/io?ms=1", None),
     ("/async_lab/cpu", "GET"): ("manager", "/async_lab/cpu?n=10", None),
     ("/async_lab/dashboard/data", "*"): ("user", "/async_lab/dashboard/data", "jsonrpc"),
     # Any other path: a JSON 404 for every caller with a session (None: no right needed).
     ("/async_lab/<path:subpath>", "*"): (None, "/async_lab/no/such/route", None),
-}  # fmt: skip
+}
 
 
 def _as_caller(record, env):
@@ -68,29 +71,43 @@ METHODS = {
     ("async_lab.burst", "action_open_jobs"): ("user", lambda env: _new_burst(env).action_open_jobs()),
     ("async_lab.burst", "action_cancel"): ("manager", lambda env: _new_burst(env).action_cancel()),
     ("async_lab.burst", "action_reset"): ("manager", lambda env: _new_burst(env).action_reset()),
-    ("async_lab.burst", "api_create_and_launch"): ("manager", lambda env: env["async_lab.burst"].api_create_and_launch(
-        "noop", {}, count=1)),
+    ("async_lab.burst", "api_create_and_launch"): (
+        "manager",
+        lambda env: env["async_lab.burst"].api_create_and_launch("noop", {}, count=1),
+    ),
     ("async_lab.dashboard", "get_data"): ("user", lambda env: env["async_lab.dashboard"].get_data()),
-    ("async_lab.dashboard", "launch_burst"): ("manager", lambda env: env["async_lab.dashboard"].launch_burst(
-        "noop", 1, "root.async_lab")),
+    ("async_lab.dashboard", "launch_burst"): (
+        "manager",
+        lambda env: env["async_lab.dashboard"].launch_burst("noop", 1, "root.async_lab"),
+    ),
     ("async_lab.experiment", "action_run"): ("manager", lambda env: _new_experiment(env).action_run()),
     ("async_lab.experiment", "action_cancel"): ("manager", lambda env: _new_experiment(env).action_cancel()),
     ("async_lab.experiment", "action_reset"): ("manager", lambda env: _new_experiment(env).action_reset()),
     ("async_lab.experiment", "run_preset"): ("manager", lambda env: env["async_lab.experiment"].run_preset("io_sleep")),
     ("async_lab.experiment", "get_presets"): ("user", lambda env: env["async_lab.experiment"].get_presets()),
-    ("async_lab.experiment", "get_latest_results"): ("user",
-                                                     lambda env: env["async_lab.experiment"].get_latest_results()),
-    ("async_lab.experiment", "api_run_inline"): ("manager", lambda env: env["async_lab.experiment"].api_run_inline(
-        "io_sleep", {"ms": 1}, "sequential", 1)),
+    ("async_lab.experiment", "get_latest_results"): (
+        "user",
+        lambda env: env["async_lab.experiment"].get_latest_results(),
+    ),
+    ("async_lab.experiment", "api_run_inline"): (
+        "manager",
+        lambda env: env["async_lab.experiment"].api_run_inline("io_sleep", {"ms": 1}, "sequential", 1),
+    ),
     ("async_lab.stats", "get_stats"): ("user", lambda env: env["async_lab.stats"].get_stats(5)),
     # Lab jobs for Async Lab users, every job for queue_job managers.
-    ("queue.job", "async_lab_why"): (("user", "queue_job"), lambda env: env["queue.job"].sudo().search(
-        [("async_lab_burst_id", "!=", False)], limit=1).with_env(env).async_lab_why()),
+    ("queue.job", "async_lab_why"): (
+        ("user", "queue_job"),
+        lambda env: (
+            env["queue.job"].sudo().search([("async_lab_burst_id", "!=", False)], limit=1).with_env(env).async_lab_why()
+        ),
+    ),
     ("async_lab.advisor", "get_advice"): ("user", lambda env: env["async_lab.advisor"].get_advice(5)),
     # queue.job's write is queue_job's right; async_lab only scrubs what it stores.
-    ("queue.job", "write"): ("queue_job", lambda env: env["queue.job"].sudo().search([], limit=1).with_env(env).write(
-        {"priority": 7})),
-}  # fmt: skip
+    ("queue.job", "write"): (
+        "queue_job",
+        lambda env: env["queue.job"].sudo().search([], limit=1).with_env(env).write({"priority": 7}),
+    ),
+}
 
 
 def _addon_public_methods(env):
@@ -150,19 +167,25 @@ class TestAccessMatrix(HttpCase):
     def call_route(self, path, body):
         path = path.format(job_uuid=self.job_uuid)
         if body == "jsonrpc":
-            resp = self.url_open(path, data=json.dumps({"jsonrpc": "2.0", "method": "call", "params": {}}),
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+            resp = self.url_open(
+                path,
+                data=json.dumps({"jsonrpc": "2.0", "method": "call", "params": {}}),
+                headers={"Content-Type": "application/json"},
+            )
             data = resp.json()
             if "result" in data:
                 return "ok"
             name = data["error"]["data"]["name"]
-            return {"odoo.http.SessionExpiredException": "unauthorized",
-                    "odoo.exceptions.AccessError": "forbidden"}.get(name, name)  # fmt: skip
+            return {
+                "odoo.http.SessionExpiredException": "unauthorized",
+                "odoo.exceptions.AccessError": "forbidden",
+            }.get(name, name)
         if body is None:
             resp = self.url_open(path, allow_redirects=False)
         else:
-            resp = self.url_open(path, data=json.dumps(body), headers={"Content-Type": "application/json"},
-                                 allow_redirects=False)  # fmt: skip
+            resp = self.url_open(
+                path, data=json.dumps(body), headers={"Content-Type": "application/json"}, allow_redirects=False
+            )
         if resp.status_code in (200, 202):
             return "ok"
         outcome = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
@@ -182,8 +205,9 @@ class TestAccessMatrix(HttpCase):
                     self.assertEqual(self.call_route(path, body), self.expected(caller, needed))
 
     def test_methods(self):
-        uids = dict({caller: user.id for caller, user in self.users.items()},
-                    anonymous=self.env.ref("base.public_user").id)  # fmt: skip
+        uids = dict(
+            {caller: user.id for caller, user in self.users.items()}, anonymous=self.env.ref("base.public_user").id
+        )
         for caller, uid in uids.items():
             env = api.Environment(self.env.cr, uid, {})
             for (model, method), (needed, call) in METHODS.items():
@@ -201,10 +225,16 @@ class TestAccessMatrix(HttpCase):
         """Business jobs only for queue_job managers; lab jobs for Async Lab users too; nothing for the others."""
         self.env["queue.job"].sudo().search([]).unlink()
         self.env["res.partner"].with_delay().exists()
-        _burst, uuids = self.env["async_lab.burst"].with_user(self.users["lab_manager"]).api_create_and_launch(
-            "noop", {}, count=1)  # fmt: skip
-        expected = {"portal": None, "internal": None, "lab_user": uuids, "lab_manager": uuids,
-                    "queue_job_manager": "all"}  # fmt: skip
+        _burst, uuids = (
+            self.env["async_lab.burst"].with_user(self.users["lab_manager"]).api_create_and_launch("noop", {}, count=1)
+        )
+        expected = {
+            "portal": None,
+            "internal": None,
+            "lab_user": uuids,
+            "lab_manager": uuids,
+            "queue_job_manager": "all",
+        }
         every = self.env["queue.job"].sudo().search([]).mapped("uuid")
         self.assertEqual(len(every), 2)
         for caller, seen in expected.items():
@@ -242,11 +272,22 @@ class TestAdminRpcSeesBusinessJobs(HttpCase):
     def test_search_count_over_rpc(self):
         business = self.env["res.partner"].with_delay().exists()
         self.authenticate("admin", "admin")
-        resp = self.url_open("/web/dataset/call_kw/queue.job/search_count", data=json.dumps({
-            "jsonrpc": "2.0", "method": "call",
-            "params": {"model": "queue.job", "method": "search_count", "args": [[("uuid", "=", business.uuid)]],
-                       "kwargs": {}},
-        }), headers={"Content-Type": "application/json"})  # fmt: skip
+        resp = self.url_open(
+            "/web/dataset/call_kw/queue.job/search_count",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "model": "queue.job",
+                        "method": "search_count",
+                        "args": [[("uuid", "=", business.uuid)]],
+                        "kwargs": {},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
         self.assertEqual(resp.json().get("result"), 1, resp.text)
 
 

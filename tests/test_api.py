@@ -25,8 +25,9 @@ class TestJobsApi(HttpCase):
 
     def post(self, body, content_type="application/json"):
         data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        return self.url_open("/async_lab/jobs", data=data, headers={"Content-Type": content_type},
-                             allow_redirects=False)  # fmt: skip
+        return self.url_open(
+            "/async_lab/jobs", data=data, headers={"Content-Type": content_type}, allow_redirects=False
+        )
 
     def assertError(self, resp, status, code=None):
         self.assertEqual(resp.status_code, status, resp.text)
@@ -37,8 +38,9 @@ class TestJobsApi(HttpCase):
 
     def test_post_answers_202_then_poll(self):
         self.authenticate("lab_api_manager", "lab_api_manager")
-        resp = self.post({"workload": "io_sleep", "params": {"ms": 50}, "count": 3, "channel": "root.async_lab.io",
-                          "priority": 5})  # fmt: skip
+        resp = self.post(
+            {"workload": "io_sleep", "params": {"ms": 50}, "count": 3, "channel": "root.async_lab.io", "priority": 5}
+        )
         self.assertEqual(resp.status_code, 202, resp.text)
         data = resp.json()
         self.assertEqual(len(data["job_uuids"]), 3)
@@ -50,8 +52,17 @@ class TestJobsApi(HttpCase):
         self.assertEqual(job["state"], "pending")
         self.assertEqual(job["priority"], 10)
         self.assertEqual(job["channel"], "root.async_lab.io")
-        for key in ("date_created", "date_enqueued", "date_started", "date_done", "worker_pid", "retry",
-                    "result", "exc_name", "exc_message"):  # fmt: skip
+        for key in (
+            "date_created",
+            "date_enqueued",
+            "date_started",
+            "date_done",
+            "worker_pid",
+            "retry",
+            "result",
+            "exc_name",
+            "exc_message",
+        ):
             self.assertIn(key, job)
         self.assertIsNone(job["worker_pid"])
 
@@ -137,9 +148,14 @@ class TestLoadTargets(HttpCase):
         self.assertGreaterEqual(data["elapsed_ms"], 30)
         data = self.url_open("/async_lab/cpu?n=1000").json()
         self.assertEqual(data["n"], 1000)
-        for route in ("/async_lab/io?ms=0", "/async_lab/io?ms=100000", "/async_lab/cpu?n=x",
-                      "/async_lab/cpu?n=1000000000", "/async_lab/io?ms=5001",
-                      "/async_lab/io?ms=1&bogus=1"):  # fmt: skip
+        for route in (
+            "/async_lab/io?ms=0",
+            "/async_lab/io?ms=100000",
+            "/async_lab/cpu?n=x",
+            "/async_lab/cpu?n=1000000000",
+            "/async_lab/io?ms=5001",
+            "/async_lab/io?ms=1&bogus=1",
+        ):
             resp = self.url_open(route)
             self.assertEqual(resp.status_code, 400, route)
             self.assertIn("error", resp.json())
@@ -194,11 +210,13 @@ class TestLoadTargets(HttpCase):
             "expired": (1, tokens.sign(key, "io", {"ms": 1}, now=time.time() - 60, ttl=5)),
             "an hour long": (1, tokens.sign(key, "io", {"ms": 1}, now=time.time(), ttl=3600)),
             "other parameters": (2, tokens.sign(key, "io", {"ms": 1}, now=time.time(), ttl=5)),
-            "other database": (1, tokens.sign(tokens.derive_key(secret, "other"), "io", {"ms": 1},
-                                              now=time.time(), ttl=5)),
+            "other database": (
+                1,
+                tokens.sign(tokens.derive_key(secret, "other"), "io", {"ms": 1}, now=time.time(), ttl=5),
+            ),
             "not ASCII": (1, "%d.\u00e9\u00e9" % (time.time() + 5)),
             "garbage": (1, "garbage"),
-        }  # fmt: skip
+        }
         for case, (ms, token) in refused.items():
             with self.subTest(case=case):
                 resp = call(ms, token.encode("utf-8").decode("latin-1"))

@@ -52,8 +52,9 @@ class TestLabBounds(ManagerCase):
                 self.Experiment.api_run_inline("io_sleep", {"ms": 1}, "threads", 2)
             self.assertTrue(issubclass(LabBusy, BurstRunning), "answered 409 like a running burst")
             # A queued experiment waits its turn: postponed, its retries not counted.
-            experiment = self.Experiment.create({"name": "waits", "workload": "io_sleep", "ms": 1, "tasks": 2,
-                                                 "use_queue_job": False})  # fmt: skip
+            experiment = self.Experiment.create(
+                {"name": "waits", "workload": "io_sleep", "ms": 1, "tasks": 2, "use_queue_job": False}
+            )
             experiment.action_run()
             job = experiment.job_ids
             self.assertEqual(job.method_name, "_job_run")
@@ -95,8 +96,9 @@ class TestLabBounds(ManagerCase):
         self.assertEqual(self.perform_like_runner(job.uuid).state, "done")
 
     def test_a_run_past_its_deadline_is_cut_and_says_so(self):
-        experiment = self.Experiment.create({"name": "late", "workload": "io_sleep", "ms": 200, "tasks": 8,
-                                             "pool_size": 2})  # fmt: skip
+        experiment = self.Experiment.create(
+            {"name": "late", "workload": "io_sleep", "ms": 200, "tasks": 8, "pool_size": 2}
+        )
         experiment.action_run()
         with patch.object(type(self.env["async_lab.experiment"]), "_run_seconds_allowed", return_value=0.3):
             self.perform_like_runner(experiment.job_ids.uuid)

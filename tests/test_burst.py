@@ -22,8 +22,9 @@ class TestBurstEnqueue(AsyncLabCase):
     """What a launch enqueues: methods, channels, priorities, identity keys."""
 
     def test_independent_burst_enqueues_n_tasks(self):
-        burst = self.Burst.create({"workload": "io_sleep", "ms": 20, "job_count": 4,
-                                   "channel": "root.async_lab.io", "priority": 12})  # fmt: skip
+        burst = self.Burst.create(
+            {"workload": "io_sleep", "ms": 20, "job_count": 4, "channel": "root.async_lab.io", "priority": 12}
+        )
         with trap_jobs() as trap:
             burst.with_user(self.manager).action_launch()
             trap.assert_jobs_count(4, only=burst._job_task)
@@ -32,9 +33,13 @@ class TestBurstEnqueue(AsyncLabCase):
                     burst._job_task,
                     args=(index, 1, {"ms": 20}),
                     kwargs={"workload": "io_sleep"},
-                    properties={"channel": "root.async_lab.io", "priority": 12, "max_retries": 5,
-                                "identity_key": "async_lab.burst:%d:%d" % (burst.id, index)},
-                )  # fmt: skip
+                    properties={
+                        "channel": "root.async_lab.io",
+                        "priority": 12,
+                        "max_retries": 5,
+                        "identity_key": "async_lab.burst:%d:%d" % (burst.id, index),
+                    },
+                )
             self.assertFalse(any(job.depends_on for job in trap.enqueued_jobs))
             # Built, hence dated and dispatched, in index order.
             self.assertEqual([job.args[0] for job in trap.enqueued_jobs], [0, 1, 2, 3])
@@ -61,8 +66,9 @@ class TestBurstEnqueue(AsyncLabCase):
         # The dashboard's launch and the experiments meet the same cap, as a UserError.
         with self.assertRaises(UserError):
             self.env["async_lab.dashboard"].with_user(self.manager).launch_burst("io_sleep", 3, None)
-        experiment = self.env["async_lab.experiment"].create({"name": "capped", "workload": "io_sleep", "ms": 1,
-                                                              "tasks": 2})  # fmt: skip
+        experiment = self.env["async_lab.experiment"].create(
+            {"name": "capped", "workload": "io_sleep", "ms": 1, "tasks": 2}
+        )
         with self.assertRaises(TooManyLabJobs):
             experiment.with_user(self.manager).action_run()
         self.env.cr.execute("UPDATE queue_job SET state = 'failed' WHERE async_lab_burst_id = %s", [first.id])
@@ -81,8 +87,9 @@ class TestBurstEnqueue(AsyncLabCase):
         self.assertFalse(self.env["queue.job"].search_count([("uuid", "in", uuids)]))
 
     def test_chain_and_fanout_shapes(self):
-        chain_burst = self.Burst.create({"workload": "cpu_python", "n": 1000, "job_count": 3, "shape": "chain",
-                                         "channel": "root.async_lab.cpu"})  # fmt: skip
+        chain_burst = self.Burst.create(
+            {"workload": "cpu_python", "n": 1000, "job_count": 3, "shape": "chain", "channel": "root.async_lab.cpu"}
+        )
         with trap_jobs() as trap:
             chain_burst.action_launch()
             jobs = {job.args[0]: job for job in trap.enqueued_jobs}
@@ -108,8 +115,14 @@ class TestBurstEnqueue(AsyncLabCase):
         uuids = [task.uuid, reduce_job.uuid]
         burst.with_user(self.manager).action_launch()
         Job = self.env["queue.job"]
-        launched = Job.search([("uuid", "not in", uuids), ("model_name", "=", "async_lab.burst"),
-                               ("records", "!=", False), ("async_lab_burst_id", "=", burst.id)])  # fmt: skip
+        launched = Job.search(
+            [
+                ("uuid", "not in", uuids),
+                ("model_name", "=", "async_lab.burst"),
+                ("records", "!=", False),
+                ("async_lab_burst_id", "=", burst.id),
+            ]
+        )
         self.assertEqual(len(launched), 3, "2 tasks and the reduce job")
         self.assertEqual(set(launched.mapped("async_lab_launch")), {1})
         jobs = Job.search([("uuid", "in", uuids)])
@@ -171,15 +184,23 @@ class TestBurstExecution(AsyncLabCase):
     def test_job_notifications_are_throttled_for_the_whole_server(self):
         burst = self.Burst.create({"workload": "noop", "job_count": 1})
         sent = []
-        self.patch(type(self.env["async_lab.stats"]), "_notify_dashboard",
-                   lambda _self, kind, payload=None: sent.append((kind, payload)))  # fmt: skip
-        self.patch(type(self.env["async_lab.stats"]), "_channel_config",
-                   lambda _self: ("root:3", {"root": {"name": "root", "capacity": 3}}))  # fmt: skip
+        self.patch(
+            type(self.env["async_lab.stats"]),
+            "_notify_dashboard",
+            lambda _self, kind, payload=None: sent.append((kind, payload)),
+        )
+        self.patch(
+            type(self.env["async_lab.stats"]),
+            "_channel_config",
+            lambda _self: ("root:3", {"root": {"name": "root", "capacity": 3}}),
+        )
         # Jobs run in at most min(HTTP workers, root capacity) processes at once.
         for workers, settle_ms in ((8, 3000), (2, 2000), (0, 1000)):
             sent.clear()
-            with patch.dict(config.options, {"workers": workers}), patch.dict(async_lab_burst._next_job_notify,
-                                                                                clear=True):  # fmt: skip
+            with (
+                patch.dict(config.options, {"workers": workers}),
+                patch.dict(async_lab_burst._next_job_notify, clear=True),
+            ):
                 burst._notify_job_done(4242)
                 burst._notify_job_done(4242)  # within the silence: not sent
             self.assertEqual(sent, [("job", {"burst_id": burst.id, "pid": 4242, "settle_ms": settle_ms})])

@@ -50,8 +50,9 @@ class TestDashboardData(AsyncLabCase):
 
     def test_shape_and_single_source_of_figures(self):
         now = fields.Datetime.now()
-        self.insert_job(IO, created=ago(now, 30), enqueued=ago(now, 29), started=ago(now, 20), done=ago(now, 10),
-                        worker_pid=4242)  # fmt: skip
+        self.insert_job(
+            IO, created=ago(now, 30), enqueued=ago(now, 29), started=ago(now, 20), done=ago(now, 10), worker_pid=4242
+        )
         with patch.object(fields.Datetime, "now", return_value=now):
             data = self.Dashboard.get_data(window=60)
         self.assertEqual(
@@ -70,11 +71,14 @@ class TestDashboardData(AsyncLabCase):
             },
         )
         # The client mirrors no constant of the server: it reads them here.
-        self.assertEqual(data["constants"], {
-            "default_lane_minutes": async_lab_dashboard.DEFAULT_LANE_MINUTES,
-            "max_lane_minutes": async_lab_dashboard.MAX_LANE_MINUTES,
-            "gone_visible_seconds": lib_dashboard.GONE_VISIBLE,
-        })  # fmt: skip
+        self.assertEqual(
+            data["constants"],
+            {
+                "default_lane_minutes": async_lab_dashboard.DEFAULT_LANE_MINUTES,
+                "max_lane_minutes": async_lab_dashboard.MAX_LANE_MINUTES,
+                "gone_visible_seconds": lib_dashboard.GONE_VISIBLE,
+            },
+        )
         self.assertEqual(data["swimlanes"]["minutes"], async_lab_dashboard.DEFAULT_LANE_MINUTES)
         # The job figures are get_stats' own, not recomputed.
         self.assertEqual(data["stats"], self.env["async_lab.stats"].get_stats(60, now))
@@ -99,8 +103,15 @@ class TestDashboardData(AsyncLabCase):
         now = fields.Datetime.now()
 
         def worker(pid, role, **vals):
-            defaults = {"host": "dash-host", "pid": pid, "master_pid": 900, "role": role, "create_time": pid,
-                        "started_at": now - timedelta(minutes=5), "last_seen": now}  # fmt: skip
+            defaults = {
+                "host": "dash-host",
+                "pid": pid,
+                "master_pid": 900,
+                "role": role,
+                "create_time": pid,
+                "started_at": now - timedelta(minutes=5),
+                "last_seen": now,
+            }
             return Worker.create(dict(defaults, **vals))
 
         worker(900, "master")
@@ -109,18 +120,29 @@ class TestDashboardData(AsyncLabCase):
         worker(902, "jobrunner")
         worker(904, "gevent", state="stale")
         worker(905, "http", state="gone", gone_at=now - timedelta(seconds=lib_dashboard.GONE_VISIBLE + 60))
-        self.env["async_lab.respawn"].create({
-            "host": "dash-host", "master_pid": 900, "role": "http", "old_pid": 901, "new_pid": 903,
-            "old_worker_id": old.id, "new_worker_id": new.id, "gone_at": now - timedelta(seconds=30),
-            "respawned_at": now - timedelta(seconds=25), "reason": "memory_limit",
-        })  # fmt: skip
+        self.env["async_lab.respawn"].create(
+            {
+                "host": "dash-host",
+                "master_pid": 900,
+                "role": "http",
+                "old_pid": 901,
+                "new_pid": 903,
+                "old_worker_id": old.id,
+                "new_worker_id": new.id,
+                "gone_at": now - timedelta(seconds=30),
+                "respawned_at": now - timedelta(seconds=25),
+                "reason": "memory_limit",
+            }
+        )
         Worker.flush_model()
         (host,) = [h for h in self.Dashboard.get_data()["processes"] if h["host"] == "dash-host"]
         (server,) = host["servers"]
         self.assertEqual((server["mode"], server["master"]["pid"], server["alive"]), ("prefork", 900, 4))
         children = [(c["pid"], c["role"], c["state"]) for c in server["children"]]
-        self.assertEqual(children, [(903, "http", "alive"), (901, "http", "gone"), (902, "jobrunner", "alive"),
-                                    (904, "gevent", "stale")])  # fmt: skip
+        self.assertEqual(
+            children,
+            [(903, "http", "alive"), (901, "http", "gone"), (902, "jobrunner", "alive"), (904, "gevent", "stale")],
+        )
         fresh, gone = server["children"][:2]
         self.assertTrue(fresh["is_new"])
         self.assertEqual((fresh["respawn"]["old_pid"], fresh["respawn"]["reason"]), (901, "memory_limit"))
@@ -203,8 +225,13 @@ class TestDashboardData(AsyncLabCase):
         burst = self.Burst.browse(result["burst_id"])
         self.assertEqual((burst.workload, burst.ms, burst.job_count, burst.channel), ("io_sleep", 10, 2, IO))
         self.assertEqual(sorted(result["job_uuids"]), sorted(burst.job_ids.mapped("uuid")))
-        for args in (("nope", 2, IO, None), ("io_sleep", 0, IO, None), ("io_sleep", 2, "root.nope", None),
-                     ("io_sleep", 2, IO, {"ms": 10**6}), ("io_sleep", 2, IO, [1])):  # fmt: skip
+        for args in (
+            ("nope", 2, IO, None),
+            ("io_sleep", 0, IO, None),
+            ("io_sleep", 2, "root.nope", None),
+            ("io_sleep", 2, IO, {"ms": 10**6}),
+            ("io_sleep", 2, IO, [1]),
+        ):
             with self.subTest(args=args), self.assertRaises(ValidationError):
                 self.Dashboard.with_user(self.manager).launch_burst(*args)
 
@@ -240,8 +267,11 @@ class TestDashboardRoute(HttpCase):
         new_test_user(cls.env, "lab_route_nobody", groups="base.group_user")
 
     def call(self, **params):
-        resp = self.url_open("/async_lab/dashboard/data", data=json.dumps({"params": params}),
-                             headers={"Content-Type": "application/json"})  # fmt: skip
+        resp = self.url_open(
+            "/async_lab/dashboard/data",
+            data=json.dumps({"params": params}),
+            headers={"Content-Type": "application/json"},
+        )
         self.assertEqual(resp.status_code, 200, resp.text)
         return resp.json()
 
@@ -320,18 +350,33 @@ class TestClickThroughTour(HttpCase):
 
     def test_click_through(self):
         self.env["async_lab.worker"]._cron_refresh()
-        experiment = self.env["async_lab.experiment"].create({
-            "name": "CPU-bound, GIL released", "workload": "cpu_gil_free", "mb": 32, "tasks": 8,
-            "state": "done", "finished_at": fields.Datetime.now(),
-        })  # fmt: skip
+        experiment = self.env["async_lab.experiment"].create(
+            {
+                "name": "CPU-bound, GIL released",
+                "workload": "cpu_gil_free",
+                "mb": 32,
+                "tasks": 8,
+                "state": "done",
+                "finished_at": fields.Datetime.now(),
+            }
+        )
         for sequence, (strategy, wall, speedup) in enumerate((("sequential", 0.44, 1.0), ("processes", 0.2, 2.2))):
-            self.env["async_lab.experiment.result"].create({
-                "experiment_id": experiment.id, "sequence": sequence, "strategy": strategy, "kind": "cpu_nogil",
-                "tasks": 8, "wall_seconds": wall, "speedup": speedup, "ideal": 1 if strategy == "sequential" else 2,
-                "efficiency": speedup / (1 if strategy == "sequential" else 2),
-                "verdict": theory.verdict(strategy, "cpu_nogil", speedup, 1 if strategy == "sequential" else 2, 2,
-                                          baseline_cpu_share=0.35),
-            })  # fmt: skip
+            self.env["async_lab.experiment.result"].create(
+                {
+                    "experiment_id": experiment.id,
+                    "sequence": sequence,
+                    "strategy": strategy,
+                    "kind": "cpu_nogil",
+                    "tasks": 8,
+                    "wall_seconds": wall,
+                    "speedup": speedup,
+                    "ideal": 1 if strategy == "sequential" else 2,
+                    "efficiency": speedup / (1 if strategy == "sequential" else 2),
+                    "verdict": theory.verdict(
+                        strategy, "cpu_nogil", speedup, 1 if strategy == "sequential" else 2, 2, baseline_cpu_share=0.35
+                    ),
+                }
+            )
         runner = LabRunner(self.registry)
         authenticate = self.authenticate
 
@@ -342,8 +387,7 @@ class TestClickThroughTour(HttpCase):
 
         try:
             with patch.object(self, "authenticate", authenticate_then_run):
-                self.start_tour(DASHBOARD_URL % os.getpid(), "async_lab_click_through_tour", login="admin",
-                                timeout=240)  # fmt: skip
+                self.start_tour(DASHBOARD_URL % os.getpid(), "async_lab_click_through_tour", login="admin", timeout=240)
         finally:
             if runner._thread.ident is not None:
                 runner.__exit__(None, None, None)
@@ -360,5 +404,6 @@ class TestDashboardQUnit(HttpCase):
     def test_utils_qunit(self):
         # QUnit fails the run when the filter matches no test, and the
         # checker fails it when any assertion fails.
-        self.browser_js("/web/tests?filter=async_lab", "", "", login="admin", timeout=600,
-                        error_checker=qunit_error_checker)  # fmt: skip
+        self.browser_js(
+            "/web/tests?filter=async_lab", "", "", login="admin", timeout=600, error_checker=qunit_error_checker
+        )

@@ -117,8 +117,11 @@ class TestDeploymentBanners(TransactionCase):
         with_queue_job = {self.db, "shop"}
         options = {"db_name": False, "dbfilter": "^%s$" % self.db, "server_wide_modules": "base,web,queue_job"}
         checked = patch.object(async_lab_deployment, "has_queue_job", side_effect=with_queue_job.__contains__)
-        with patch.dict(config.options, options), \
-                patch.object(service_db, "list_dbs", return_value=listed), checked as check:  # fmt: skip
+        with (
+            patch.dict(config.options, options),
+            patch.object(service_db, "list_dbs", return_value=listed),
+            checked as check,
+        ):
             (banner,) = self.Deployment._banners({"alive": False})
             self.assertEqual(banner["code"], "runner_outside_dbfilter")
             self.assertIn("shop", banner["message"])
@@ -134,12 +137,16 @@ class TestDeploymentBanners(TransactionCase):
             self.assertNotIn("shop", banner["message"])
             self.assertIn("1 other database(s)", banner["message"])
         async_lab_deployment._runner_dbs_cache.clear()
-        with patch.dict(config.options, dict(options, db_name=self.db)), \
-                patch.object(service_db, "list_dbs", return_value=listed):  # fmt: skip
+        with (
+            patch.dict(config.options, dict(options, db_name=self.db)),
+            patch.object(service_db, "list_dbs", return_value=listed),
+        ):
             self.assertEqual(self.codes({"alive": False}), [], "db_name keeps the runner here")
         async_lab_deployment._runner_dbs_cache.clear()
-        with patch.dict(config.options, dict(options, server_wide_modules="base,web")), \
-                patch.object(service_db, "list_dbs", return_value=listed):  # fmt: skip
+        with (
+            patch.dict(config.options, dict(options, server_wide_modules="base,web")),
+            patch.object(service_db, "list_dbs", return_value=listed),
+        ):
             self.assertEqual(self.codes({"alive": False}), [], "no runner in this server")
 
     def test_has_queue_job_checks_the_database_itself(self):
@@ -215,21 +222,28 @@ class TestRefuseUnsafeTestRun(TransactionCase):
 
     def test_a_dbfilter_serving_another_database_stops_the_run(self):
         db = self.env.cr.dbname
-        with patch.dict(config.options, {"dbfilter": "^async_lab", "test_enable": True}), \
-                patch("odoo.addons.async_lab.tests.common.list_dbs", return_value=[db, "async_lab_prod"]):  # fmt: skip
+        with (
+            patch.dict(config.options, {"dbfilter": "^async_lab", "test_enable": True}),
+            patch("odoo.addons.async_lab.tests.common.list_dbs", return_value=[db, "async_lab_prod"]),
+        ):
             with self.assertRaises(UnsafeTestRun) as caught:
                 refuse_unsafe_test_run()
         self.assertIn("async_lab_prod", str(caught.exception))
         self.assertIn(TEST_COMMAND, str(caught.exception))
-        with patch.dict(config.options, {"dbfilter": "^%s$" % db, "test_enable": True}), \
-                patch("odoo.addons.async_lab.tests.common.list_dbs", return_value=[db, "async_lab_prod"]):  # fmt: skip
+        with (
+            patch.dict(config.options, {"dbfilter": "^%s$" % db, "test_enable": True}),
+            patch("odoo.addons.async_lab.tests.common.list_dbs", return_value=[db, "async_lab_prod"]),
+        ):
             refuse_unsafe_test_run()
 
     def test_an_http_port_held_by_another_server_stops_the_run(self):
         db = self.env.cr.dbname
         busy = odoo_server.ThreadedServer.__new__(odoo_server.ThreadedServer)
         busy.httpd = None  # its HTTP thread could not bind the port
-        with patch.dict(config.options, {"dbfilter": "^%s$" % db, "test_enable": True}), \
-                patch.object(odoo_server, "server", busy), mute_logger("odoo.service.server"):  # fmt: skip
+        with (
+            patch.dict(config.options, {"dbfilter": "^%s$" % db, "test_enable": True}),
+            patch.object(odoo_server, "server", busy),
+            mute_logger("odoo.service.server"),
+        ):
             with self.assertRaisesRegex(UnsafeTestRun, "not listening"):
                 refuse_unsafe_test_run()

@@ -24,10 +24,15 @@ class TestExperiment(AsyncLabCase):
 
     def test_presets_reproduce_the_talk(self):
         names = [p["name"] for p in self.Experiment.get_presets()]
-        self.assertEqual(names, [
-            "I/O-bound: 16 × 200 ms sleep", "I/O-bound: 16 × HTTP call",
-            "CPU-bound, GIL held: 8 × pure-Python loop", "CPU-bound, GIL released: 8 × hashlib on 32 MB",
-        ])  # fmt: skip
+        self.assertEqual(
+            names,
+            [
+                "I/O-bound: 16 × 200 ms sleep",
+                "I/O-bound: 16 × HTTP call",
+                "CPU-bound, GIL held: 8 × pure-Python loop",
+                "CPU-bound, GIL released: 8 × hashlib on 32 MB",
+            ],
+        )
         for key in PRESETS:
             with self.subTest(preset=key):
                 experiment = self.Experiment.new({"preset": key})
@@ -109,8 +114,9 @@ class TestExperiment(AsyncLabCase):
         self.assertEqual(experiment.result_ids.mapped("strategy"), ["sequential", "threads", "processes", "asyncio"])
         # queue_job strategy: 4 no-op jobs measure the dispatch, then 4 tasks.
         Job = self.env["queue.job"]
-        probes = Job.search([("async_lab_experiment_id", "=", experiment.id),
-                             ("method_name", "=", "_job_dispatch_probe")])  # fmt: skip
+        probes = Job.search(
+            [("async_lab_experiment_id", "=", experiment.id), ("method_name", "=", "_job_dispatch_probe")]
+        )
         self.assertEqual(probes.mapped("method_name"), ["_job_dispatch_probe"] * 4)
         self.assertEqual(set(probes.mapped("channel")), {"root.async_lab.io"})
         for job in probes:
@@ -170,8 +176,9 @@ class TestRunApi(HttpCase):
         new_test_user(cls.env, "lab_run_user", groups="base.group_user,async_lab.async_lab_group_user")
 
     def post(self, body):
-        return self.url_open("/async_lab/run", data=json.dumps(body), headers={"Content-Type": "application/json"},
-                             allow_redirects=False)  # fmt: skip
+        return self.url_open(
+            "/async_lab/run", data=json.dumps(body), headers={"Content-Type": "application/json"}, allow_redirects=False
+        )
 
     def test_run_answers_with_the_measure_and_the_pid(self):
         self.authenticate("lab_run_manager", "lab_run_manager")

@@ -27,8 +27,11 @@ EXAMPLES = 50
 #: What a JSON-RPC call may answer for bad input (anything else is a crash).
 USER_ERRORS = {"odoo.exceptions.ValidationError", "odoo.exceptions.UserError", "odoo.exceptions.AccessError"}
 JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12)
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)  # fmt: skip
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 #: Values that sometimes pass validation (small, so that valid calls stay quick).
 SMALL = st.integers(-3, 30) | st.sampled_from(["1", "abc", "", " 7 ", "1e3", "١٢"])
 KNOWN_KEYS = ["workload", "params", "count", "channel", "priority", "strategy", "tasks", "ms", "n", "window", "db"]
@@ -38,8 +41,9 @@ BODIES = JSON_VALUES | st.dictionaries(
     NAMES | SMALL | JSON_VALUES | st.dictionaries(st.sampled_from(["ms", "n", "mb", "k", "url"]), SMALL | JSON_VALUES),
     max_size=5,
 )
-QUERIES = st.dictionaries(st.sampled_from(KNOWN_KEYS) | st.text(min_size=1, max_size=6),
-                          SMALL.map(str) | st.text(max_size=12), max_size=3)  # fmt: skip
+QUERIES = st.dictionaries(
+    st.sampled_from(KNOWN_KEYS) | st.text(min_size=1, max_size=6), SMALL.map(str) | st.text(max_size=12), max_size=3
+)
 
 
 def with_query(path, query):
@@ -77,19 +81,18 @@ class TestFuzz(HttpCase):
                     self._fuzz_query(path)
 
     def _fuzz_body(self, path):
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(body=BODIES, query=QUERIES)
         def check(body, query):
-            resp = self.url_open(with_query(path, query), data=json.dumps(body),
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+            resp = self.url_open(
+                with_query(path, query), data=json.dumps(body), headers={"Content-Type": "application/json"}
+            )
             self.assertWellFormed(resp, "%s %r %r" % (path, body, query))
 
         check()
 
     def _fuzz_query(self, path):
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(query=QUERIES)
         def check(query):
             resp = self.url_open(with_query(path, query), allow_redirects=False)
@@ -100,12 +103,14 @@ class TestFuzz(HttpCase):
     def _fuzz_jsonrpc(self, path):
         """The web client's JSON-RPC call: bad input is a user error (ValidationError...), never a crash."""
 
-        @settings(max_examples=EXAMPLES // 2, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(max_examples=EXAMPLES // 2, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(params=st.dictionaries(st.sampled_from(["window", "lane_minutes"]), SMALL | JSON_VALUES))
         def check(params):
-            resp = self.url_open(path, data=json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}),
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+            resp = self.url_open(
+                path,
+                data=json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}),
+                headers={"Content-Type": "application/json"},
+            )
             self.assertLess(resp.status_code, 500)
             error = resp.json().get("error")
             if error:
@@ -144,7 +149,10 @@ class TestFuzz(HttpCase):
         self.assertEqual(described, json.loads(json.dumps(openapi.spec(max_io_ms=main.LOAD_CALL_MAX_SECONDS * 1000))))
         self.assertTrue(described["openapi"].startswith("3."))
         # Not described: the web client's JSON-RPC call, and the catch-all 404.
-        routes = {(re.sub(r"<\w+:(\w+)>", r"{\1}", rule), method.lower()) for rule, method in ROUTES
-                  if ROUTES[(rule, method)][2] != "jsonrpc" and method != "*"}  # fmt: skip
+        routes = {
+            (re.sub(r"<\w+:(\w+)>", r"{\1}", rule), method.lower())
+            for rule, method in ROUTES
+            if ROUTES[(rule, method)][2] != "jsonrpc" and method != "*"
+        }
         paths = {(path, method) for path, operations in described["paths"].items() for method in operations}
         self.assertEqual(paths, routes)

@@ -82,9 +82,12 @@ class TestHeartbeatGuard(TransactionCase):
                 raise (ValueError if len(calls) == 1 else psycopg2.OperationalError)("beat %d" % len(calls))
             third.set()
 
-        with mock.patch.object(tracker, "flush", flush), mock.patch.object(process_tracker, "FIRST_BEAT_DELAY", 0), \
-                mock.patch.object(processes, "HEARTBEAT_INTERVAL", 0.01), \
-                self.assertLogs("odoo.addons.async_lab.process_tracker", "WARNING"):  # fmt: skip
+        with (
+            mock.patch.object(tracker, "flush", flush),
+            mock.patch.object(process_tracker, "FIRST_BEAT_DELAY", 0),
+            mock.patch.object(processes, "HEARTBEAT_INTERVAL", 0.01),
+            self.assertLogs("odoo.addons.async_lab.process_tracker", "WARNING"),
+        ):
             tracker.start()
             try:
                 self.assertTrue(third.wait(30), "the thread died after %d beats" % len(calls))
@@ -162,8 +165,17 @@ class TestHeartbeatGuard(TransactionCase):
         began: at Odoo's REPEATABLE READ that is "could not serialize access"
         and a "bad query" ERROR; the heartbeat's transaction commits it."""
         host = "async_lab-test-conflict-%d" % os.getpid()
-        snap = {"host": host, "pid": 4242, "master_pid": 4000, "role": "http", "create_time": 1000.0,
-                "now": time.time(), "requests": 1, "db": self.env.cr.dbname, "limits": {}}  # fmt: skip
+        snap = {
+            "host": host,
+            "pid": 4242,
+            "master_pid": 4000,
+            "role": "http",
+            "create_time": 1000.0,
+            "now": time.time(),
+            "requests": 1,
+            "db": self.env.cr.dbname,
+            "limits": {},
+        }
         registry = self.env.registry
 
         def sweeper_update():
@@ -191,8 +203,17 @@ class TestHeartbeatGuard(TransactionCase):
         alive, and a heartbeat still in flight changes nothing after it."""
         Worker = self.env["async_lab.worker"]
         now = time.time()
-        snap = {"host": "elsewhere", "pid": 4343, "master_pid": 4000, "role": "http", "create_time": 1000.0,
-                "now": now, "requests": 5, "db": self.env.cr.dbname, "limits": {}}  # fmt: skip
+        snap = {
+            "host": "elsewhere",
+            "pid": 4343,
+            "master_pid": 4000,
+            "role": "http",
+            "create_time": 1000.0,
+            "now": now,
+            "requests": 5,
+            "db": self.env.cr.dbname,
+            "limits": {},
+        }
         Worker._report(snap)
         Worker._report(dict(snap, now=now + 1, requests=6, exit_reason="request_limit"), final=True)
         self.assertIsNone(Worker._report(dict(snap, now=now + 2, requests=7)))

@@ -52,8 +52,9 @@ class TestChildrenDieWithTheirParent(BaseCase):
     def run_and_kill(self, script, arg):
         """Start ``script``, wait for "started", SIGKILL it; return its
         children (grandchildren included) still alive DEATH_TIMEOUT later."""
-        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), arg], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script), arg], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         orphans = []
         try:
             ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
@@ -61,8 +62,11 @@ class TestChildrenDieWithTheirParent(BaseCase):
             if line.strip() != b"started":
                 rest = proc.communicate(timeout=START_TIMEOUT)[0] if ready else b""
                 self.fail("the script did not start: %s" % (line + rest).decode())
-            orphans = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                       if "resource_tracker" not in " ".join(p.cmdline())]  # fmt: skip
+            orphans = [
+                p
+                for p in psutil.Process(proc.pid).children(recursive=True)
+                if "resource_tracker" not in " ".join(p.cmdline())
+            ]
             self.assertTrue(orphans)
             proc.kill()
             proc.wait()

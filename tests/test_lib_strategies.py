@@ -135,8 +135,11 @@ class TestStrategies(BaseCase):
         result = strategies.run_strategy(THREADS, "io_sleep", {"ms": 1}, 2, deadline=time.monotonic() + 60)
         self.assertEqual((result.timed_out, result.cancelled), (False, 0))
         rows = strategies.compare("io_sleep", {"ms": 200}, 4, [THREADS, ASYNCIO], deadline=time.monotonic() + 0.3)
-        self.assertEqual([(row["strategy"], row["timed_out"]) for row in rows], [(SEQUENTIAL, True)],
-                         "the strategies after the deadline are not run")  # fmt: skip
+        self.assertEqual(
+            [(row["strategy"], row["timed_out"]) for row in rows],
+            [(SEQUENTIAL, True)],
+            "the strategies after the deadline are not run",
+        )
 
     def test_a_dead_child_fails_its_tasks(self):
         """A child that dies while starting breaks the pool: its tasks fail, the run does not."""
@@ -242,9 +245,15 @@ class TestStrategies(BaseCase):
         warm_up.assert_called_once_with("io_sleep", {"ms": 1}, 3)
 
     def test_expected_speedup_counts_the_measured_overhead(self):
-        result = RunResult.from_outcomes(QUEUE_JOB, "io_sleep", 4, [
-            {"pid": 1, "thread": 0, "start": 0.0, "end": 0.2, "result": None}] * 16,
-            started_at=0.0, wall_seconds=1.2, cpu_seconds=0.0)  # fmt: skip
+        result = RunResult.from_outcomes(
+            QUEUE_JOB,
+            "io_sleep",
+            4,
+            [{"pid": 1, "thread": 0, "start": 0.0, "end": 0.2, "result": None}] * 16,
+            started_at=0.0,
+            wall_seconds=1.2,
+            cpu_seconds=0.0,
+        )
         row = strategies.score(result, 3.2, cores=2, capacity=4, overhead_seconds=0.4, wait_seconds=0.2)
         self.assertEqual((row["ideal"], row["expected"], row["overhead_seconds"]), (4, 2.667, 0.4))
         self.assertIn("2.7× expected after 0.40 s of dispatch", row["verdict"])

@@ -66,8 +66,10 @@ class TestSelfCallTokens(BaseCase):
         self.assertSignedCall(path, token, 3)
 
     def test_io_http_ignores_proxies_of_the_environment(self):
-        with patch.dict(os.environ, {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
-                                     "NO_PROXY": "", "no_proxy": ""}):  # fmt: skip
+        with patch.dict(
+            os.environ,
+            {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""},
+        ):
             self.assertEqual(workloads.io_http(1, self.url + "#key=" + self.key), 200)
         self.assertEqual(len(self.server.calls), 1)
 

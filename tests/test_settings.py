@@ -66,12 +66,28 @@ class TestSettings(AsyncLabCase):
     def test_process_prune_keeps_rows_under_bad_retention(self):
         Worker = self.env["async_lab.worker"]
         now = time.time()
-        Worker._heartbeat({
-            "host": "far", "pid": 2, "master_pid": 1, "role": "http", "create_time": 1000.0,
-            "now": now - processes.GONE_AFTER - 5, "rss_mb": 100.0, "cpu_seconds": 1.0, "cpu_percent": 5.0,
-            "requests": 3, "jobs": 1, "crons": 0, "busy_since": None, "exit_reason": None, "threads": None,
-            "siblings": {}, "db": self.env.cr.dbname, "limits": {},
-        })  # fmt: skip
+        Worker._heartbeat(
+            {
+                "host": "far",
+                "pid": 2,
+                "master_pid": 1,
+                "role": "http",
+                "create_time": 1000.0,
+                "now": now - processes.GONE_AFTER - 5,
+                "rss_mb": 100.0,
+                "cpu_seconds": 1.0,
+                "cpu_percent": 5.0,
+                "requests": 3,
+                "jobs": 1,
+                "crons": 0,
+                "busy_since": None,
+                "exit_reason": None,
+                "threads": None,
+                "siblings": {},
+                "db": self.env.cr.dbname,
+                "limits": {},
+            }
+        )
         Worker._age_other_hosts("here", now)
         for value in ("-5", "zero"):
             self.set_param("async_lab.process_retention_hours", value)

@@ -34,8 +34,15 @@ class TestStats(AsyncLabCase):
         # Four done I/O jobs: created->enqueued 1..4 s, enqueued->started 10..40 s, run 2..8 s.
         for i in range(1, 5):
             created = at(base, i * 60)
-            cls.insert_job(cls, IO, created=created, enqueued=at(created, i), started=at(created, i + 10 * i),
-                           done=at(created, i + 10 * i + 2 * i), worker_pid=100 + i % 2)  # fmt: skip
+            cls.insert_job(
+                cls,
+                IO,
+                created=created,
+                enqueued=at(created, i),
+                started=at(created, i + 10 * i),
+                done=at(created, i + 10 * i + 2 * i),
+                worker_pid=100 + i % 2,
+            )
         # Outside the window (2 hours ago): ignored.
         old = cls.now - timedelta(hours=2)
         cls.insert_job(cls, IO, created=old, enqueued=old, started=old, done=at(old, 1))
@@ -137,22 +144,34 @@ class TestStats(AsyncLabCase):
         # than the job lived.
         start = self.now.replace(second=0) - timedelta(minutes=5)
         created = start + timedelta(microseconds=700_000)
-        self.insert_job("root.async_lab.serial", created=created, enqueued=start,
-                        started=at(created, 0.2), done=at(created, 1.2))  # fmt: skip
+        self.insert_job(
+            "root.async_lab.serial", created=created, enqueued=start, started=at(created, 0.2), done=at(created, 1.2)
+        )
         row = self.channel(self.Stats.get_stats(window=60, now=self.now), "root.async_lab.serial")
         self.assertEqual(row["latency"]["created_enqueued"], {"p50": 0.0, "p95": 0.0})
         self.assertEqual(row["latency"]["enqueued_started"], {"p50": 0.2, "p95": 0.2})
         self.assertEqual(row["latency"]["started_done"], {"p50": 1.0, "p95": 1.0})
-        self.assertEqual(row["latency_resolution"], {
-            "created_enqueued": 1.0, "enqueued_started": 1.0, "started_done": 1e-06,
-        })  # fmt: skip
+        self.assertEqual(
+            row["latency_resolution"],
+            {
+                "created_enqueued": 1.0,
+                "enqueued_started": 1.0,
+                "started_done": 1e-06,
+            },
+        )
         # An enqueue instant that async_lab recorded is used to the microsecond
         # (and one outside created..started is brought back inside).
         serial = "root.async_lab.serial"
         self.env.cr.execute("DELETE FROM queue_job WHERE channel = %s", [serial])
         for received in (0.25, 0.75):
-            self.insert_job(serial, created=created, enqueued=start, started=at(created, 0.5), done=at(created, 1),
-                            async_lab_date_received=at(created, received))  # fmt: skip
+            self.insert_job(
+                serial,
+                created=created,
+                enqueued=start,
+                started=at(created, 0.5),
+                done=at(created, 1),
+                async_lab_date_received=at(created, received),
+            )
         row = self.channel(self.Stats.get_stats(window=60, now=self.now), serial)
         self.assertEqual(row["latency"]["created_enqueued"], {"p50": 0.375, "p95": 0.4875})
         self.assertEqual(row["latency"]["enqueued_started"], {"p50": 0.125, "p95": 0.2375})
@@ -215,8 +234,7 @@ class TestStats(AsyncLabCase):
         the first's commit, then succeeds, whatever its catalog cache says."""
         registry = self.env.registry
         name = "async_lab_test_concurrent_create_%d" % threading.get_ident()
-        definition = SQL("CREATE OR REPLACE FUNCTION %s() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-                         SQL.identifier(name))  # fmt: skip
+        definition = SQL("CREATE OR REPLACE FUNCTION %s() RETURNS int LANGUAGE sql AS 'SELECT 1'", SQL.identifier(name))
         errors = []
 
         def second_process():
@@ -233,8 +251,10 @@ class TestStats(AsyncLabCase):
             second = threading.Thread(target=second_process)
             second.start()
             for _attempt in range(100):  # until the second waits for the lock
-                first.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                              " AND classid = %s", [STATS_FUNCTION_LOCK])  # fmt: skip
+                first.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = %s",
+                    [STATS_FUNCTION_LOCK],
+                )
                 if first.fetchone()[0]:
                     break
                 time.sleep(0.05)
@@ -267,14 +287,19 @@ class TestStats(AsyncLabCase):
         )
         keys = [" ".join(row[0].split()) for row in self.env.cr.fetchall()]
         self.assertEqual(keys[:2], ["channel", "date_done"])
-        enqueued = ("CASE WHEN COALESCE(async_lab_date_received, date_enqueued) IS NOT NULL THEN GREATEST(LEAST("
-                    "COALESCE(async_lab_date_received, date_enqueued), date_started), date_created) ELSE NULL::"
-                    "timestamp without time zone END")  # fmt: skip
-        self.assertEqual(keys[2:], [
-            f"date_part('epoch'::text, {enqueued} - date_created)",
-            f"date_part('epoch'::text, date_started - {enqueued})",
-            "date_part('epoch'::text, date_done - date_started)",
-        ])  # fmt: skip
+        enqueued = (
+            "CASE WHEN COALESCE(async_lab_date_received, date_enqueued) IS NOT NULL THEN GREATEST(LEAST("
+            "COALESCE(async_lab_date_received, date_enqueued), date_started), date_created) ELSE NULL::"
+            "timestamp without time zone END"
+        )
+        self.assertEqual(
+            keys[2:],
+            [
+                f"date_part('epoch'::text, {enqueued} - date_created)",
+                f"date_part('epoch'::text, date_started - {enqueued})",
+                "date_part('epoch'::text, date_done - date_started)",
+            ],
+        )
 
 
 @tagged("post_install", "-at_install")

@@ -50,11 +50,14 @@ class TestViews(AsyncLabCase):
         arch = etree.fromstring(self.env[model].get_view(view_type="search")["arch"])
         (node,) = arch.xpath(f"//filter[@name='{name}']")
         BrowserDateTime.now_local, BrowserDateTime.offset = now_local, offset
-        return safe_eval(node.get("domain"), {
-            "datetime": SimpleNamespace(datetime=BrowserDateTime),
-            "relativedelta": relativedelta,
-            "context_today": lambda: date(now_local.year, now_local.month, now_local.day),
-        })  # fmt: skip
+        return safe_eval(
+            node.get("domain"),
+            {
+                "datetime": SimpleNamespace(datetime=BrowserDateTime),
+                "relativedelta": relativedelta,
+                "context_today": lambda: date(now_local.year, now_local.month, now_local.day),
+            },
+        )
 
     def test_last_hour_of_metrics_is_the_last_hour_in_utc(self):
         Metric = self.env["async_lab.metric"]
@@ -62,8 +65,9 @@ class TestViews(AsyncLabCase):
         for minute in ("13:16", "13:30", "14:20"):
             Metric.create({"channel": "root", "minute": f"2026-12-04 {minute}:00", "done": 1})
         # 14:21 UTC, in a browser at UTC+2 (16:21 local).
-        domain = self.filter_domain("async_lab.metric", "filter_last_hour",
-                                    datetime(2026, 12, 4, 16, 21), timedelta(hours=2))  # fmt: skip
+        domain = self.filter_domain(
+            "async_lab.metric", "filter_last_hour", datetime(2026, 12, 4, 16, 21), timedelta(hours=2)
+        )
         self.assertEqual(domain, [("minute", ">=", "2026-12-04 13:21:00")])
         self.assertEqual(
             [str(m.minute.time()) for m in Metric.search(domain, order="minute")], ["13:30:00", "14:20:00"]
@@ -72,8 +76,18 @@ class TestViews(AsyncLabCase):
     def test_group_rows_show_only_what_adds_up(self):
         Worker = self.env["async_lab.worker"]
         for pid, cpu in ((103695, 40.0), (103696, 60.0)):
-            Worker.create({"host": "vm", "pid": pid, "master_pid": 103690, "role": "http", "state": "gone",
-                           "cpu_percent": cpu, "jobs": 3, "requests": 10})  # fmt: skip
+            Worker.create(
+                {
+                    "host": "vm",
+                    "pid": pid,
+                    "master_pid": 103690,
+                    "role": "http",
+                    "state": "gone",
+                    "cpu_percent": cpu,
+                    "jobs": 3,
+                    "requests": 10,
+                }
+            )
         fields = ["pid", "master_pid", "cpu_percent", "limit_request", "jobs", "requests"]
         (group,) = Worker.read_group([("host", "=", "vm")], fields, ["host"])
         self.assertEqual((group["jobs"], group["requests"]), (6, 20))
@@ -81,8 +95,18 @@ class TestViews(AsyncLabCase):
 
         Metric = self.env["async_lab.metric"]
         for minute, run in (("13:16", 25.0), ("13:17", 0.5)):
-            Metric.create({"channel": "cpu", "minute": f"2026-12-04 {minute}:00", "done": 2, "failed": 1,
-                           "wait_p50": 1.0, "wait_p95": 2.0, "run_p50": run, "run_p95": run})  # fmt: skip
+            Metric.create(
+                {
+                    "channel": "cpu",
+                    "minute": f"2026-12-04 {minute}:00",
+                    "done": 2,
+                    "failed": 1,
+                    "wait_p50": 1.0,
+                    "wait_p95": 2.0,
+                    "run_p50": run,
+                    "run_p95": run,
+                }
+            )
         (group,) = Metric.read_group([("channel", "=", "cpu")], ["done", "failed", "run_p95", "wait_p50"], ["channel"])
         self.assertEqual((group["done"], group["failed"]), (4, 2))
         self.assertFalse({"run_p95", "wait_p50"} & set(group), group)
@@ -90,8 +114,17 @@ class TestViews(AsyncLabCase):
     def test_identifiers_never_add_up_in_group_rows(self):
         Worker = self.env["async_lab.worker"]
         for pid in (103695, 103696):
-            Worker.create({"host": "vm", "pid": pid, "master_pid": 103690, "role": "http", "state": "gone",
-                           "create_time": 1000.0 + pid, "jobs": 3})  # fmt: skip
+            Worker.create(
+                {
+                    "host": "vm",
+                    "pid": pid,
+                    "master_pid": 103690,
+                    "role": "http",
+                    "state": "gone",
+                    "create_time": 1000.0 + pid,
+                    "jobs": 3,
+                }
+            )
         fields = ["pid", "master_pid", "create_time", "jobs"]
         for groupby in (["host", "role"], ["role"], ["master_pid"]):
             (group,) = Worker.read_group([("host", "=", "vm")], fields, groupby, lazy=False)
@@ -107,8 +140,11 @@ class TestViews(AsyncLabCase):
             if field.type == "integer" and name.endswith("pid") and field.store
         ]
         self.assertGreaterEqual(len(pids), 6, pids)
-        others = [("async_lab.worker", "create_time"), ("queue.job", "async_lab_launch"),
-                  ("async_lab.experiment.result", "sequence")]  # fmt: skip
+        others = [
+            ("async_lab.worker", "create_time"),
+            ("queue.job", "async_lab_launch"),
+            ("async_lab.experiment.result", "sequence"),
+        ]
         for model, name in pids + others:
             self.assertFalse(self.env[model]._fields[name].group_operator, f"{model}.{name}")
 

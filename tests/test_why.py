@@ -134,9 +134,12 @@ class TestWhy(AsyncLabCase):
 
     def test_done_gives_each_stage(self):
         job = self.job(
-            state="done", created=at(self.now, -10), enqueued=at(self.now, -9), started=at(self.now, -7),
+            state="done",
+            created=at(self.now, -10),
+            enqueued=at(self.now, -9),
+            started=at(self.now, -7),
             done=at(self.now, -4),
-        )  # fmt: skip
+        )
         self.assertEqual(
             self.reason(job)["data"]["stages"], {"created_enqueued": 1.0, "enqueued_started": 2.0, "started_done": 3.0}
         )
@@ -155,8 +158,13 @@ class TestWhyRoute(HttpCase):
     def test_route_answers_for_a_readable_job_and_404_otherwise(self):
         self.authenticate("admin", "admin")
         job = self.env["res.partner"].with_delay().exists().db_record()
-        job.write({"state": "done", "date_started": fields.Datetime.now() - timedelta(seconds=2),
-                   "date_done": fields.Datetime.now()})  # fmt: skip
+        job.write(
+            {
+                "state": "done",
+                "date_started": fields.Datetime.now() - timedelta(seconds=2),
+                "date_done": fields.Datetime.now(),
+            }
+        )
         data = self.url_open("/async_lab/jobs/%s/why" % job.uuid).json()
         self.assertEqual((data["uuid"], data["code"]), (job.uuid, "done"))
         response = self.url_open("/async_lab/jobs/no-such-job/why")

@@ -26,13 +26,31 @@ class TestWorkerRegistry(TransactionCase):
 
     def snap(self, **kw):
         vals = {
-            "host": "elsewhere", "pid": 4242, "master_pid": 4000, "role": "http",
-            "create_time": 1000.0, "now": time.time(), "rss_mb": 100.0, "cpu_seconds": 1.0,
-            "cpu_percent": 5.0, "requests": 3, "jobs": 1, "crons": 0, "busy_since": None,
-            "exit_reason": None, "threads": None, "siblings": {}, "db": self.env.cr.dbname,
-            "limits": {"limit_time_real": 120, "limit_time_cpu": 60, "limit_request": 65536,
-                       "limit_memory_soft_mb": 2048, "limit_memory_hard_mb": 2560},
-        }  # fmt: skip
+            "host": "elsewhere",
+            "pid": 4242,
+            "master_pid": 4000,
+            "role": "http",
+            "create_time": 1000.0,
+            "now": time.time(),
+            "rss_mb": 100.0,
+            "cpu_seconds": 1.0,
+            "cpu_percent": 5.0,
+            "requests": 3,
+            "jobs": 1,
+            "crons": 0,
+            "busy_since": None,
+            "exit_reason": None,
+            "threads": None,
+            "siblings": {},
+            "db": self.env.cr.dbname,
+            "limits": {
+                "limit_time_real": 120,
+                "limit_time_cpu": 60,
+                "limit_request": 65536,
+                "limit_memory_soft_mb": 2048,
+                "limit_memory_hard_mb": 2560,
+            },
+        }
         vals.update(kw)
         return vals
 
@@ -61,8 +79,13 @@ class TestWorkerRegistry(TransactionCase):
 
     def test_sweep_marks_vanished_local_process_gone(self):
         # Our own PID with a create time that is not ours: that process is dead.
-        dead = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time() - 50,
-                         master_pid=os.getpid(), busy_since=None)  # fmt: skip
+        dead = self.snap(
+            host=self.host,
+            pid=os.getpid(),
+            create_time=self.me.create_time() - 50,
+            master_pid=os.getpid(),
+            busy_since=None,
+        )
         self.Worker._upsert(dead, self_reported=True)
         row = self.find(self.host, os.getpid(), self.me.create_time() - 50)
         me = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time(), master_pid=os.getpid())
@@ -76,8 +99,13 @@ class TestWorkerRegistry(TransactionCase):
 
     def test_watchdog_kill_is_told_apart(self):
         now = time.time()
-        busy = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time() - 50,
-                         busy_since=now - 200, master_pid=os.getpid())  # fmt: skip
+        busy = self.snap(
+            host=self.host,
+            pid=os.getpid(),
+            create_time=self.me.create_time() - 50,
+            busy_since=now - 200,
+            master_pid=os.getpid(),
+        )
         self.Worker._upsert(busy, self_reported=True)
         self.Worker._sweep_host(self.snap(host=self.host, pid=os.getpid(), master_pid=os.getpid(), now=now), force=True)
         row = self.find(self.host, os.getpid(), self.me.create_time() - 50)
@@ -85,11 +113,18 @@ class TestWorkerRegistry(TransactionCase):
 
     def test_respawn_is_recorded_with_reason(self):
         now = time.time()
-        old = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time() - 50,
-                        master_pid=os.getpid(), exit_reason="memory_limit", now=now - 3)  # fmt: skip
+        old = self.snap(
+            host=self.host,
+            pid=os.getpid(),
+            create_time=self.me.create_time() - 50,
+            master_pid=os.getpid(),
+            exit_reason="memory_limit",
+            now=now - 3,
+        )
         self.Worker._upsert(old, self_reported=True)
-        new = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time(), master_pid=os.getpid(),
-                        now=now)  # fmt: skip
+        new = self.snap(
+            host=self.host, pid=os.getpid(), create_time=self.me.create_time(), master_pid=os.getpid(), now=now
+        )
         self.Worker._upsert(new, self_reported=True)
         # Make the replacement look started after the death.
         self.env.cr.execute(
@@ -147,10 +182,14 @@ class TestWorkerRegistry(TransactionCase):
         # them, C replaces B: two respawns, A -> B and B -> C.
         now = time.time()
         host = "pairing-test"
-        for pid, started, seen, final in ((1, now - 100, now - 60, True), (2, now - 50, now - 40, True),
-                                          (3, now - 30, now - 5, False)):  # fmt: skip
-            self.Worker._upsert(self.snap(host=host, pid=pid, create_time=started, now=seen), self_reported=True,
-                                final=final)  # fmt: skip
+        for pid, started, seen, final in (
+            (1, now - 100, now - 60, True),
+            (2, now - 50, now - 40, True),
+            (3, now - 30, now - 5, False),
+        ):
+            self.Worker._upsert(
+                self.snap(host=host, pid=pid, create_time=started, now=seen), self_reported=True, final=final
+            )
         self.Worker._pair_respawns(host, now)
         respawns = self.env["async_lab.respawn"].search([("host", "=", host)])
         self.assertEqual(sorted((r.old_pid, r.new_pid) for r in respawns), [(1, 2), (2, 3)])

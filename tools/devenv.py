@@ -120,11 +120,12 @@ def download_source():
         target = CACHE / "odoo-17.0.git-partial"
         shutil.rmtree(target, ignore_errors=True)
         proc = run(
-            ["git", "clone", "--quiet", "--depth", "1", "--branch", "17.0",
-             ODOO_GIT_URL, target],
-            check=False, capture_output=True, text=True,
+            ["git", "clone", "--quiet", "--depth", "1", "--branch", "17.0", ODOO_GIT_URL, target],
+            check=False,
+            capture_output=True,
+            text=True,
             env=dict(os.environ, GIT_TERMINAL_PROMPT="0"),
-        )  # fmt: skip
+        )
         if proc.returncode == 0:
             target.rename(DOWNLOADED_SRC)
             return DOWNLOADED_SRC
@@ -164,8 +165,9 @@ def find_python():
     for name in ("python3.11", "python3"):
         exe = shutil.which(name)
         if exe:
-            out = run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                      capture_output=True, text=True).stdout.strip()  # fmt: skip
+            out = run(
+                [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+            ).stdout.strip()
             if out == "3.11":
                 return exe
     raise SetupError(
@@ -189,8 +191,7 @@ def ensure_venv(src):
     # and queue_job's wheel needs an installed "odoo" distribution. Compat
     # editable mode keeps the odoo/addons folder of the queue_job wheel from
     # shadowing the odoo package.
-    run(pip + ["install", "--no-deps", "--editable", src,
-               "--config-settings", "editable_mode=compat"])  # fmt: skip
+    run(pip + ["install", "--no-deps", "--editable", src, "--config-settings", "editable_mode=compat"])
     run(pip + ["install", "--requirement", requirements])
     stamp.write_text(wanted)
 
@@ -328,8 +329,7 @@ class OwnCluster:
         return {"host": "127.0.0.1", "port": self.port, "user": PG_ROLE}
 
     def running(self):
-        proc = self._as_user([self.bindir / "pg_ctl", "status", "-D", self.data],
-                             check=False, capture_output=True)  # fmt: skip
+        proc = self._as_user([self.bindir / "pg_ctl", "status", "-D", self.data], check=False, capture_output=True)
         return proc.returncode == 0
 
     def start(self):
@@ -340,22 +340,32 @@ class OwnCluster:
                 os.chown(path, self.os_user.pw_uid, self.os_user.pw_gid)
         if not (self.data / "PG_VERSION").exists():
             log("initialising a PostgreSQL cluster in %s", self.data)
-            self._as_user([self.bindir / "initdb", "-D", self.data, "-U", PG_ROLE,
-                           "--auth=trust", "--encoding=UTF8", "--locale=C"],
-                          capture_output=True)  # fmt: skip
+            self._as_user(
+                [
+                    self.bindir / "initdb",
+                    "-D",
+                    self.data,
+                    "-U",
+                    PG_ROLE,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ],
+                capture_output=True,
+            )
         self.sockets.mkdir(exist_ok=True)
         if self.os_user is not None:
             os.chown(self.sockets, self.os_user.pw_uid, self.os_user.pw_gid)
         if self.running():
             return False
         log("starting PostgreSQL on 127.0.0.1:%s (log: %s)", self.port, self.logfile)
-        options = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (
-            self.port, self.sockets)  # fmt: skip
+        options = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (self.port, self.sockets)
         proc = self._as_user(
-            [self.bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", self.data,
-             "-l", self.logfile, "-o", options],
-            check=False, capture_output=True, text=True,
-        )  # fmt: skip
+            [self.bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", self.data, "-l", self.logfile, "-o", options],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             tail = self.logfile.read_text()[-1500:] if self.logfile.exists() else ""
             raise SetupError(
@@ -366,18 +376,16 @@ class OwnCluster:
 
     def stop(self):
         log("stopping PostgreSQL (%s)", self.data)
-        self._as_user([self.bindir / "pg_ctl", "stop", "-D", self.data, "-m", "fast"],
-                      check=False, capture_output=True)  # fmt: skip
+        self._as_user([self.bindir / "pg_ctl", "stop", "-D", self.data, "-m", "fast"], check=False, capture_output=True)
 
 
 def ensure_postgres():
     """Return (connection params, cluster we started or None)."""
     explicit = {
         key: os.environ[var]
-        for key, var in (("host", "PGHOST"), ("port", "PGPORT"),
-                         ("user", "PGUSER"), ("password", "PGPASSWORD"))
+        for key, var in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"), ("password", "PGPASSWORD"))
         if os.environ.get(var)
-    }  # fmt: skip
+    }
     if explicit:
         probe = pg_probe(explicit)
         if "error" in probe:
@@ -510,8 +518,18 @@ def drop_databases(pg, dbs):
 
 def ensure_database(conf, pg, db):
     state = db_state(pg, db)
-    base = [ODOO_BIN, "-c", conf, "-d", db, "--stop-after-init", "--workers=0",
-            "--max-cron-threads=0", "--without-demo=all", "--log-level=warn"]  # fmt: skip
+    base = [
+        ODOO_BIN,
+        "-c",
+        conf,
+        "-d",
+        db,
+        "--stop-after-init",
+        "--workers=0",
+        "--max-cron-threads=0",
+        "--without-demo=all",
+        "--log-level=warn",
+    ]
     if state["exists"] and state["state"] == "installed":
         log("updating %s in database %s", MODULE, db)
         run(base + ["-u", MODULE])
@@ -551,16 +569,23 @@ def cmd_run(args):
     db = os.environ.get("DB", MODULE)
     port = http_port()
     conf = write_config(
-        DEV / "odoo.conf", src, pg, db=db, port=port,
+        DEV / "odoo.conf",
+        src,
+        pg,
+        db=db,
+        port=port,
         gevent_port=int(os.environ.get("GEVENT_PORT", "8072")),
         workers=int(os.environ.get("WORKERS", "3")),
-    )  # fmt: skip
+    )
     ensure_database(conf, pg, db)
     log("starting Odoo (prefork) with %s", conf)
     proc = subprocess.Popen(
-        [str(ODOO_BIN), "-c", str(conf)], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+        [str(ODOO_BIN), "-c", str(conf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     roles = {}
     ready = threading.Event()
     worker_re = re.compile(r"Worker (\w+) \((\d+)\) alive")
@@ -571,9 +596,10 @@ def cmd_run(args):
             match = worker_re.search(line)
             if match:
                 roles[int(match.group(2))] = {
-                    "WorkerHTTP": "HTTP worker", "WorkerCron": "cron worker",
+                    "WorkerHTTP": "HTTP worker",
+                    "WorkerCron": "cron worker",
                     "WorkerJobRunner": "queue_job runner",
-                }.get(match.group(1), match.group(1))  # fmt: skip
+                }.get(match.group(1), match.group(1))
             if "queue job runner ready" in line:
                 ready.set()
         sys.stdout.flush()
@@ -591,8 +617,13 @@ def cmd_run(args):
         ready.wait(timeout=20)
         time.sleep(1)
         print_process_tree(proc.pid, roles)
-        log("Odoo is up: http://127.0.0.1:%s/web  (login %s / password %s, database %s)",
-            port, ADMIN_LOGIN, ADMIN_PASSWORD, db)  # fmt: skip
+        log(
+            "Odoo is up: http://127.0.0.1:%s/web  (login %s / password %s, database %s)",
+            port,
+            ADMIN_LOGIN,
+            ADMIN_PASSWORD,
+            db,
+        )
         log("Ctrl-C stops Odoo%s.", " and PostgreSQL" if started else "")
         proc.wait()
     except KeyboardInterrupt:
@@ -640,8 +671,7 @@ def stop_tree(proc):
 
 def check_browser_deps():
     missing = []
-    if not any(shutil.which(n) for n in ("chromium", "google-chrome", "chromium-browser",
-                                         "google-chrome-stable")):  # fmt: skip
+    if not any(shutil.which(n) for n in ("chromium", "google-chrome", "chromium-browser", "google-chrome-stable")):
         missing.append("Chromium (Debian: apt-get install chromium)")
     if venv_python("import importlib.util as u; print(bool(u.find_spec('websocket')))").strip() != "True":
         missing.append("websocket-client (pip install websocket-client in .venv)")
@@ -685,9 +715,13 @@ def summarize_odoo_log(lines, module=MODULE):
         elif msg.startswith("skipped "):
             reasons.append(msg[len("skipped ") :])
     run_count = len(started | failed)  # a setUpClass error starts no test
-    return {"run": run_count, "failed": len(failed), "skipped": len(reasons),
-            "skip_reasons": reasons,
-            "passed": max(run_count - len(failed) - len(reasons), 0)}  # fmt: skip
+    return {
+        "run": run_count,
+        "failed": len(failed),
+        "skipped": len(reasons),
+        "skip_reasons": reasons,
+        "passed": max(run_count - len(failed) - len(reasons), 0),
+    }
 
 
 def free_port():
@@ -707,19 +741,34 @@ def cmd_test(args):
     rc = 0
     try:
         test_conf = DEV / ("odoo-test-%d.conf" % os.getpid())
-        conf = write_config(test_conf, src, pg, db=db, port=free_port(),
-                            gevent_port=free_port(), workers=0)  # fmt: skip
+        conf = write_config(test_conf, src, pg, db=db, port=free_port(), gevent_port=free_port(), workers=0)
         # 1. The addon's Odoo tests (at_install and post_install, with tours).
         log("Odoo tests: installing %s in the throwaway database %s", MODULE, db)
         tags = os.environ.get("TEST_TAGS", "/%s" % MODULE)
         logpath = DEV / "odoo-test.log" if not os.environ.get("TEST_TAGS") else DEV / ("odoo-test-%d.log" % os.getpid())
         with open(logpath, "w") as out:
             proc = subprocess.Popen(
-                [str(ODOO_BIN), "-c", str(conf), "-d", db, "-i", MODULE, "--test-enable",
-                 "--test-tags", tags, "--stop-after-init", "--workers=0",
-                 "--max-cron-threads=0", "--without-demo=all", "--log-level=test"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )  # fmt: skip
+                [
+                    str(ODOO_BIN),
+                    "-c",
+                    str(conf),
+                    "-d",
+                    db,
+                    "-i",
+                    MODULE,
+                    "--test-enable",
+                    "--test-tags",
+                    tags,
+                    "--stop-after-init",
+                    "--workers=0",
+                    "--max-cron-threads=0",
+                    "--without-demo=all",
+                    "--log-level=test",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             lines = []
             for line in proc.stdout:
                 out.write(line)
@@ -746,15 +795,27 @@ def cmd_test(args):
         #    database, as many users run them.
         if not os.environ.get("SKIP_PYTEST_ODOO") and not os.environ.get("TEST_TAGS"):
             log("Odoo tests under pytest-odoo (database %s)", db)
-            add(totals, run_pytest(
-                "pytest-odoo",
-                ["--odoo-config", test_conf, "--odoo-database", db, "--odoo-http", "%s/tests" % MODULE,
-                 "--ignore", "%s/tests/integration" % MODULE,
-                 # The tour ran above, in Odoo's runner (never skipped); a second
-                 # browser run here would only double the suite's slowest test.
-                 "--deselect", "%s/tests/test_dashboard.py::TestDashboardTour" % MODULE],
-                cwd=DEV / "addons",  # so that pytest-odoo imports it as odoo.addons.async_lab
-            ))  # fmt: skip
+            add(
+                totals,
+                run_pytest(
+                    "pytest-odoo",
+                    [
+                        "--odoo-config",
+                        test_conf,
+                        "--odoo-database",
+                        db,
+                        "--odoo-http",
+                        "%s/tests" % MODULE,
+                        "--ignore",
+                        "%s/tests/integration" % MODULE,
+                        # The tour ran above, in Odoo's runner (never skipped); a second
+                        # browser run here would only double the suite's slowest test.
+                        "--deselect",
+                        "%s/tests/test_dashboard.py::TestDashboardTour" % MODULE,
+                    ],
+                    cwd=DEV / "addons",  # so that pytest-odoo imports it as odoo.addons.async_lab
+                ),
+            )
 
         # 3. The multi-worker integration tests, with their own server processes.
         if not os.environ.get("SKIP_INTEGRATION"):
@@ -762,10 +823,15 @@ def cmd_test(args):
             # --rootdir keeps pytest from importing tests/__init__.py (Odoo's
             # test package) as a parent package of these plain pytest files.
             integration = REPO / "tests" / "integration"
-            add(totals, run_pytest(
-                "integration", ["-p", "no:odoo", "--rootdir", integration, integration], cwd=REPO,
-                env=dict(os.environ, ASYNC_LAB_TEST_DB=db, ASYNC_LAB_ODOO_CONF=str(test_conf)),
-            ))  # fmt: skip
+            add(
+                totals,
+                run_pytest(
+                    "integration",
+                    ["-p", "no:odoo", "--rootdir", integration, integration],
+                    cwd=REPO,
+                    env=dict(os.environ, ASYNC_LAB_TEST_DB=db, ASYNC_LAB_ODOO_CONF=str(test_conf)),
+                ),
+            )
     finally:
         drop_databases(pg, dbs)
         for path in DEV.glob("*-%d.*" % os.getpid()):
@@ -786,8 +852,12 @@ def add(totals, counts):
 def run_pytest(label, args, cwd, env=None):
     """Run pytest; return its counts from a JUnit report (a crash counts as a failure)."""
     junit = DEV / ("%s-junit-%d.xml" % (label, os.getpid()))
-    proc = run([VENV_PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--junitxml", junit, *args],
-               check=False, env=env, cwd=cwd)  # fmt: skip
+    proc = run(
+        [VENV_PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--junitxml", junit, *args],
+        check=False,
+        env=env,
+        cwd=cwd,
+    )
     counts = junit_counts(junit) if junit.exists() else None
     if counts is None:
         return {"passed": 0, "failed": 1, "skipped": 0}
@@ -815,9 +885,15 @@ def junit_counts(path):
 
 def cmd_bootstrap(args):
     src, pg, started = bootstrap()
-    conf = write_config(DEV / "odoo.conf", src, pg, db=os.environ.get("DB", MODULE),
-                        port=http_port(), gevent_port=int(os.environ.get("GEVENT_PORT", "8072")),
-                        workers=int(os.environ.get("WORKERS", "3")))  # fmt: skip
+    conf = write_config(
+        DEV / "odoo.conf",
+        src,
+        pg,
+        db=os.environ.get("DB", MODULE),
+        port=http_port(),
+        gevent_port=int(os.environ.get("GEVENT_PORT", "8072")),
+        workers=int(os.environ.get("WORKERS", "3")),
+    )
     if args.database:
         ensure_database(conf, pg, os.environ.get("DB", MODULE))
     log("ready: %s (Odoo %s)", conf, src)
@@ -853,8 +929,9 @@ def main(argv=None):
         print("async_lab: %s" % exc, file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as exc:
-        print("async_lab: command failed (exit %s): %s" % (
-            exc.returncode, " ".join(map(str, exc.cmd))), file=sys.stderr)  # fmt: skip
+        print(
+            "async_lab: command failed (exit %s): %s" % (exc.returncode, " ".join(map(str, exc.cmd))), file=sys.stderr
+        )
         return 1
 
 

@@ -36,8 +36,7 @@ def build():
         "",
         "**%s**" % manifest["summary"],
         "",
-        "Version %s, license %s, category %s."
-        % (manifest["version"], manifest["license"], manifest["category"]),  # fmt: skip
+        "Version %s, license %s, category %s." % (manifest["version"], manifest["license"], manifest["category"]),
         "",
     ]
     body = []
@@ -50,11 +49,20 @@ def build():
             body += [heading, "=" * len(heading), ""]
         body += [text, ""]
     if (REPO / "readme" / "CONTRIBUTORS.rst").exists():
-        body += ["Credits", "=======", "", "Contributors", "~~~~~~~~~~~~", "",
-                 (REPO / "readme" / "CONTRIBUTORS.rst").read_text().strip(), ""]  # fmt: skip
+        body += [
+            "Credits",
+            "=======",
+            "",
+            "Contributors",
+            "~~~~~~~~~~~~",
+            "",
+            (REPO / "readme" / "CONTRIBUTORS.rst").read_text().strip(),
+            "",
+        ]
     first = body.index("Installation") if "Installation" in body else len(body)
-    return "\n".join(out + body[:first] + ["**Table of contents**", "", ".. contents::",
-                                           "   :local:", ""] + body[first:])  # fmt: skip
+    return "\n".join(
+        out + body[:first] + ["**Table of contents**", "", ".. contents::", "   :local:", ""] + body[first:]
+    )
 
 
 def main(argv):

@@ -20,11 +20,19 @@ import websocket
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--no-default-browser-check", "--hide-scrollbars", "--mute-audio",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--hide-scrollbars",
+    "--mute-audio",
     "--remote-debugging-port=0",
-)  # fmt: skip
+)
 
 
 class CdpError(RuntimeError):
@@ -53,10 +61,16 @@ class Chromium:
     def __enter__(self):
         self.profile = Path(tempfile.mkdtemp(prefix="async_lab_chromium_"))
         self.proc = subprocess.Popen(
-            [find_chromium(), *CHROMIUM_FLAGS, "--user-data-dir=%s" % self.profile,
-             "--window-size=%d,%d" % (self.width, self.height), "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                find_chromium(),
+                *CHROMIUM_FLAGS,
+                "--user-data-dir=%s" % self.profile,
+                "--window-size=%d,%d" % (self.width, self.height),
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             port = self._devtools_port()
             self.ws = websocket.create_connection(self._page_url(port), timeout=self.timeout, suppress_origin=True)
@@ -118,8 +132,7 @@ class Chromium:
 
     # -- helpers -----------------------------------------------------------------
     def resize(self, width, height):
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                  mobile=False)  # fmt: skip
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
 
     def set_cookie(self, name, value, url):
         self.send("Network.setCookie", name=name, value=value, url=url)
@@ -135,8 +148,13 @@ class Chromium:
         """
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         if "exceptionDetails" in result:
-            raise CdpError("%s: %s" % (expression, result["exceptionDetails"].get("exception", {})
-                                       .get("description", result["exceptionDetails"])))  # fmt: skip
+            raise CdpError(
+                "%s: %s"
+                % (
+                    expression,
+                    result["exceptionDetails"].get("exception", {}).get("description", result["exceptionDetails"]),
+                )
+            )
         return result["result"].get("value")
 
     def wait_for(self, expression, timeout=30, interval=0.25, what=None):

@@ -38,8 +38,7 @@ def free_port():
 class OdooServer:
     """One Odoo server process (prefork when workers > 0) and its log."""
 
-    def __init__(self, base_conf, db, tmp_path, *, workers=3, max_cron_threads=1,
-                 channels=None, options=None):  # fmt: skip
+    def __init__(self, base_conf, db, tmp_path, *, workers=3, max_cron_threads=1, channels=None, options=None):
         self.db = db
         self.port = free_port()
         self.gevent_port = free_port()
@@ -83,13 +82,18 @@ class OdooServer:
         with open(self.outfile, "ab") as out:
             self.proc = subprocess.Popen(
                 [str(ODOO_BIN), "-c", str(self.conf_path)],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
-            )  # fmt: skip
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("Odoo exited (%s):\n%s\n%s" % (
-                    self.proc.returncode, self.log()[-3000:], self.outfile.read_text()[-2000:]))  # fmt: skip
+                raise RuntimeError(
+                    "Odoo exited (%s):\n%s\n%s"
+                    % (self.proc.returncode, self.log()[-3000:], self.outfile.read_text()[-2000:])
+                )
             try:
                 if requests.get(self.url + "/web/health", timeout=2).status_code == 200:
                     return self
@@ -152,8 +156,13 @@ class OdooServer:
 
 
 # -- databases (shared by the integration tests and the benchmarks) -----------
-BASE_COMMAND_OPTIONS = ["--stop-after-init", "--workers=0", "--max-cron-threads=0", "--without-demo=all",
-                        "--log-level=warn"]  # fmt: skip
+BASE_COMMAND_OPTIONS = [
+    "--stop-after-init",
+    "--workers=0",
+    "--max-cron-threads=0",
+    "--without-demo=all",
+    "--log-level=warn",
+]
 
 
 def db_params(conf_path):

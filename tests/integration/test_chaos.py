@@ -31,6 +31,10 @@ def test_jobs_and_process_map_survive_kills_and_restarts(make_server, db_params)
     print(report)
     assert ok, report
     assert len(chaos.killed) == 5
-    for kind in ("PostgreSQL restart: heartbeats", "Odoo restart: heartbeats", "PostgreSQL restart: stats route",
-                 "Odoo restart: stats route"):  # fmt: skip
+    for kind in (
+        "PostgreSQL restart: heartbeats",
+        "Odoo restart: heartbeats",
+        "PostgreSQL restart: stats route",
+        "Odoo restart: stats route",
+    ):
         assert kind in chaos.recovery, report

@@ -22,8 +22,10 @@ def rows(cr, master_pid):
             WHERE master_pid = %s ORDER BY pid""",
         [master_pid],
     )
-    return {pid: dict(role=role, state=state, reason=reason, last_seen=last, gone_at=gone)
-            for pid, role, state, reason, last, gone in cr.fetchall()}  # fmt: skip
+    return {
+        pid: dict(role=role, state=state, reason=reason, last_seen=last, gone_at=gone)
+        for pid, role, state, reason, last, gone in cr.fetchall()
+    }
 
 
 def alive_by_role(cr, master_pid):
@@ -66,8 +68,11 @@ def test_recycles_and_graceful_stop_are_not_crashes(make_server, db_cursor):
 
     limited = server.wait_for(request_limit_seen, timeout=60, interval=0, what="a worker past limit_request")
     # Its reason can show one heartbeat before its last note marks it gone.
-    server.wait_for(lambda: all(rows(db_cursor, server.pid)[pid]["state"] == "gone" for pid in limited),
-                    timeout=30, what="the recycled workers gone")  # fmt: skip
+    server.wait_for(
+        lambda: all(rows(db_cursor, server.pid)[pid]["state"] == "gone" for pid in limited),
+        timeout=30,
+        what="the recycled workers gone",
+    )
 
     # A worker that vanishes without a word is the only "killed" one.
     roles = wait_tree(server, db_cursor)

@@ -23,9 +23,11 @@ def test_lab_user_websocket_gets_the_refresh(make_server):
     def connect():  # the gevent process starts after the HTTP workers
         try:
             return websocket.create_connection(
-                "ws://127.0.0.1:%d/websocket" % server.gevent_port, timeout=30, origin=server.url,
+                "ws://127.0.0.1:%d/websocket" % server.gevent_port,
+                timeout=30,
+                origin=server.url,
                 cookie="session_id=%s" % session.cookies["session_id"],
-            )  # fmt: skip
+            )
         except ConnectionRefusedError:
             return None
 

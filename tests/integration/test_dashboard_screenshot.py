@@ -80,8 +80,11 @@ def screenshot_dashboard(server, session, target):
     with Chromium(width=1440, height=900) as browser:
         browser.set_cookie("session_id", session.cookies["session_id"], server.url)
         browser.navigate(server.url + DASHBOARD)
-        browser.wait_for("!!document.querySelector('.o_async_lab_dashboard .o_async_lab_throughput canvas')",
-                         timeout=60, what="the dashboard and its chart")  # fmt: skip
+        browser.wait_for(
+            "!!document.querySelector('.o_async_lab_dashboard .o_async_lab_throughput canvas')",
+            timeout=60,
+            what="the dashboard and its chart",
+        )
         # The registry fills within a heartbeat or two, and the page refreshes
         # itself (bus or polling): wait until both agree with the kernel.
         seen = {}
@@ -100,8 +103,11 @@ def screenshot_dashboard(server, session, target):
             "(() => { const select = document.querySelector('select.o_async_lab_lane_minutes');"
             "select.value = '%s'; select.dispatchEvent(new Event('change')); })()" % TIMELINE_MINUTES
         )
-        browser.wait_for("document.querySelectorAll('.o_async_lab_bar[data-channel=\"root.async_lab.serial\"]')"
-                         ".length >= 8", timeout=30, what="serial jobs on the timeline")  # fmt: skip
+        browser.wait_for(
+            "document.querySelectorAll('.o_async_lab_bar[data-channel=\"root.async_lab.serial\"]').length >= 8",
+            timeout=30,
+            what="serial jobs on the timeline",
+        )
         assert seen["roles"] == sorted(["master", "http", "http", "http", "cron", "jobrunner", "gevent"]), seen
         assert browser.evaluate("document.querySelectorAll('.o_async_lab_throughput canvas').length") == 1
         assert not browser.evaluate("!!document.querySelector('.o_error_dialog, .o_async_lab_error')")

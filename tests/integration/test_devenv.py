@@ -21,8 +21,9 @@ def run_devenv(tmp_path, *args, **env):
         "ODOO_GIT_URL": "http://127.0.0.1:9/odoo.git",
         **env,
     }
-    return subprocess.run([sys.executable, str(DEVENV), *args], capture_output=True, text=True,
-                          env=full_env, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(DEVENV), *args], capture_output=True, text=True, env=full_env, timeout=120
+    )
 
 
 def fake_source(path, version):

@@ -94,24 +94,33 @@ def rpc(server, login="admin", password="admin"):
 
 
 def post_burst(server, session, ms, count):
-    resp = session.post(server.url + "/async_lab/jobs", json={
-        "workload": "io_sleep", "params": {"ms": ms}, "count": count, "channel": IO}, timeout=30)  # fmt: skip
+    resp = session.post(
+        server.url + "/async_lab/jobs",
+        json={"workload": "io_sleep", "params": {"ms": ms}, "count": count, "channel": IO},
+        timeout=30,
+    )
     assert resp.status_code == 202, resp.text
     return resp.json()["burst_id"]
 
 
 def banner_codes(server, session, runner_alive=False):
     """The dashboard's banners (None until it sees a job runner, if ``runner_alive``)."""
-    resp = session.post(server.url + "/web/dataset/call_kw", json={"jsonrpc": "2.0", "method": "call", "params": {
-        "model": "async_lab.dashboard", "method": "get_data", "args": [], "kwargs": {}}}, timeout=60)  # fmt: skip
+    resp = session.post(
+        server.url + "/web/dataset/call_kw",
+        json={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"model": "async_lab.dashboard", "method": "get_data", "args": [], "kwargs": {}},
+        },
+        timeout=60,
+    )
     data = resp.json()["result"]
     return [b["code"] for b in data["banners"]] if data["stats"]["runner"]["alive"] or not runner_alive else None
 
 
 def job_states(db_params, db, bursts):
     with connect(db_params, db) as conn, conn.cursor() as cr:
-        cr.execute("SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) GROUP BY state",
-                   [bursts])  # fmt: skip
+        cr.execute("SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) GROUP BY state", [bursts])
         return dict(cr.fetchall())
 
 
@@ -136,8 +145,7 @@ def test_existing_odoo_path_of_the_readme(tmp_path, base_conf, db_params, databa
 
     # An existing database, and a neighbour with queue_job and jobs of its own.
     odoo(conf, "-d", main, "-i", "base", "--without-demo=all", "--stop-after-init", "--workers=0", "--no-http")
-    odoo(conf, "-d", other, "-i", "queue_job", "--without-demo=all", "--stop-after-init", "--workers=0",
-         "--no-http")  # fmt: skip
+    odoo(conf, "-d", other, "-i", "queue_job", "--without-demo=all", "--stop-after-init", "--workers=0", "--no-http")
     neighbour = connect(db_params, other)
     with neighbour.cursor() as cr:
         cr.execute(OTHER_JOBS)
@@ -162,8 +170,11 @@ def test_existing_odoo_path_of_the_readme(tmp_path, base_conf, db_params, databa
         with Chromium(width=1440, height=900) as browser:
             browser.set_cookie("session_id", session.cookies["session_id"], server.url)
             browser.navigate(server.url + DASHBOARD)
-            browser.wait_for("!!document.querySelector('.o_async_lab_banner[data-banner=runner_before_install]')",
-                             timeout=60, what="the banner on the dashboard")  # fmt: skip
+            browser.wait_for(
+                "!!document.querySelector('.o_async_lab_banner[data-banner=runner_before_install]')",
+                timeout=60,
+                what="the banner on the dashboard",
+            )
             assert not browser.evaluate("!!document.querySelector('.o_async_lab_no_runner')"), "a wrong cause"
             browser.screenshot(tmp_path / "banner.png")
         assert job_states(db_params, main, [before]) == {"pending": 4}
@@ -174,11 +185,15 @@ def test_existing_odoo_path_of_the_readme(tmp_path, base_conf, db_params, databa
         restarted = len(server.log())
         server.start()
         session = server.session()
-        server.wait_for(lambda: banner_codes(server, session, runner_alive=True) == [], timeout=60,
-                        what="the runner, and no banner, after the restart")  # fmt: skip
+        server.wait_for(
+            lambda: banner_codes(server, session, runner_alive=True) == [],
+            timeout=60,
+            what="the runner, and no banner, after the restart",
+        )
         bursts = [before, post_burst(server, session, ms=300, count=12)]
-        server.wait_for(lambda: job_states(db_params, main, bursts) == {"done": 16}, timeout=120, interval=1,
-                        what="16 jobs done")  # fmt: skip
+        server.wait_for(
+            lambda: job_states(db_params, main, bursts) == {"done": 16}, timeout=120, interval=1, what="16 jobs done"
+        )
         with connect(db_params, main) as conn, conn.cursor() as cr:
             cr.execute("SELECT DISTINCT worker_pid FROM queue_job WHERE async_lab_burst_id = ANY(%s)", [bursts])
             pids = {r[0] for r in cr.fetchall()}
@@ -187,8 +202,16 @@ def test_existing_odoo_path_of_the_readme(tmp_path, base_conf, db_params, databa
 
         # Odoo's tests with the server's own config, beside it, refuse to run.
         before_tests = len(server.log())
-        tests = odoo(conf, "--test-enable", "--test-tags", "/async_lab:TestDeploymentLib", "--stop-after-init",
-                     "--workers=0", "--max-cron-threads=0", check=False)  # fmt: skip
+        tests = odoo(
+            conf,
+            "--test-enable",
+            "--test-tags",
+            "/async_lab:TestDeploymentLib",
+            "--stop-after-init",
+            "--workers=0",
+            "--max-cron-threads=0",
+            check=False,
+        )
         assert tests.returncode != 0
         refusal = server.log()[before_tests:]  # the config's logfile
         assert "async_lab's tests refuse to run" in refusal and "--db-filter=" in refusal, refusal[-3000:]
@@ -198,12 +221,14 @@ def test_existing_odoo_path_of_the_readme(tmp_path, base_conf, db_params, databa
         # cron worker reloads its registry when it runs a cron, or lets go too).
         offset = len(server.log())
         execute("ir.module.module", "button_immediate_uninstall", [module_id])
-        (runner,) = {int(m["pid"]) for m in WORKER_ALIVE.finditer(server.log_since(restarted))
-                     if m["cls"] == "WorkerJobRunner"}  # fmt: skip
+        (runner,) = {
+            int(m["pid"]) for m in WORKER_ALIVE.finditer(server.log_since(restarted)) if m["cls"] == "WorkerJobRunner"
+        }
 
         def detached():
-            lines = re.findall(r" (\d+) INFO \S+ odoo\.addons\.async_lab\.process_tracker: .*stops tracking",
-                               server.log_since(offset))  # fmt: skip
+            lines = re.findall(
+                r" (\d+) INFO \S+ odoo\.addons\.async_lab\.process_tracker: .*stops tracking", server.log_since(offset)
+            )
             return runner in {int(pid) for pid in lines}
 
         server.wait_for(detached, timeout=60, what="the job runner to let %s go" % main)
@@ -219,11 +244,15 @@ def test_existing_odoo_path_of_the_readme(tmp_path, base_conf, db_params, databa
         server.stop()
         server.start()
         session = server.session()
-        server.wait_for(lambda: banner_codes(server, session, runner_alive=True) == [], timeout=60,
-                        what="the runner after the restart")  # fmt: skip
+        server.wait_for(
+            lambda: banner_codes(server, session, runner_alive=True) == [],
+            timeout=60,
+            what="the runner after the restart",
+        )
         again = post_burst(server, session, ms=50, count=4)
-        server.wait_for(lambda: job_states(db_params, main, [again]) == {"done": 4}, timeout=60, interval=1,
-                        what="4 jobs done")  # fmt: skip
+        server.wait_for(
+            lambda: job_states(db_params, main, [again]) == {"done": 4}, timeout=60, interval=1, what="4 jobs done"
+        )
     finally:
         server.stop()
 

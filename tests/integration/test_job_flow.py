@@ -18,11 +18,11 @@ def test_sixty_jobs_across_io_cpu_and_serial(make_server, db_cursor):
     session = server.session()
     bursts = [
         post_burst(server, session, workload="io_sleep", params={"ms": 100}, count=30, channel="root.async_lab.io"),
-        post_burst(server, session, workload="cpu_python", params={"n": 200000}, count=10,
-                   channel="root.async_lab.cpu"),
-        post_burst(server, session, workload="io_sleep", params={"ms": 50}, count=20,
-                   channel="root.async_lab.serial"),
-    ]  # fmt: skip
+        post_burst(
+            server, session, workload="cpu_python", params={"n": 200000}, count=10, channel="root.async_lab.cpu"
+        ),
+        post_burst(server, session, workload="io_sleep", params={"ms": 50}, count=20, channel="root.async_lab.serial"),
+    ]
     ids = [b["burst_id"] for b in bursts]
     assert sum(len(b["job_uuids"]) for b in bursts) == 60
 

@@ -36,8 +36,7 @@ def test_parallel_io_db_runs_hold_a_bounded_number_of_connections(make_server, d
     sampler.start()
     try:
         with ThreadPoolExecutor(4) as pool:
-            responses = list(pool.map(lambda s: s.post(server.url + "/async_lab/run", json=RUN, timeout=120),
-                                      sessions))  # fmt: skip
+            responses = list(pool.map(lambda s: s.post(server.url + "/async_lab/run", json=RUN, timeout=120), sessions))
     finally:
         stop.set()
         sampler.join()

@@ -22,18 +22,27 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 
 
 def schemathesis():
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "devenv.py"), "tool", "schemathesis"],
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "devenv.py"), "tool", "schemathesis"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if proc.returncode:
         pytest.fail("could not install schemathesis in .dev/schemathesis:\n%s%s" % (proc.stdout, proc.stderr))
     return proc.stdout.strip().splitlines()[-1]
 
 
 def rpc(server, session, model, method, *args, **kwargs):
-    resp = session.post(server.url + "/web/dataset/call_kw", timeout=30, json={
-        "jsonrpc": "2.0", "method": "call",
-        "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
-    })  # fmt: skip
+    resp = session.post(
+        server.url + "/web/dataset/call_kw",
+        timeout=30,
+        json={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        },
+    )
     data = resp.json()
     assert "result" in data, data
     return data["result"]
@@ -41,8 +50,9 @@ def rpc(server, session, model, method, *args, **kwargs):
 
 def ensure_user(server, admin, login, *groups):
     found = rpc(server, admin, "res.users", "search", [("login", "=", login)])
-    group_ids = [rpc(server, admin, "ir.model.data", "check_object_reference", *group.split("."))[1]
-                 for group in groups]  # fmt: skip
+    group_ids = [
+        rpc(server, admin, "ir.model.data", "check_object_reference", *group.split("."))[1] for group in groups
+    ]
     values = {"name": login, "login": login, "password": login, "groups_id": [(6, 0, group_ids)]}
     if found:
         rpc(server, admin, "res.users", "write", found, values)
@@ -58,16 +68,46 @@ def run_schemathesis(exe, server, session, tmp_path, label, *filters):
     schema.write_text(json.dumps(resp.json()))
     junit = tmp_path / ("schemathesis-%s.xml" % label)
     proc = subprocess.run(
-        [exe, "run", str(schema), "--url", server.url,
-         "--header", "Cookie: session_id=%s" % session.cookies["session_id"],
-         "--checks", CHECKS, "--max-examples", "25", "--workers", "1", "--seed", "11", "--no-color",
-         "--generation-database", "none", "--request-timeout", "30", "--suppress-health-check", "all",
-         "--report", "junit", "--report-junit-path", str(junit), *filters],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        [
+            exe,
+            "run",
+            str(schema),
+            "--url",
+            server.url,
+            "--header",
+            "Cookie: session_id=%s" % session.cookies["session_id"],
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "25",
+            "--workers",
+            "1",
+            "--seed",
+            "11",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "30",
+            "--suppress-health-check",
+            "all",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            str(junit),
+            *filters,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
         env=dict(os.environ, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1"),
-    )  # fmt: skip
-    assert proc.returncode == 0, "schemathesis (%s) found failures:\n%s\n%s" % (label, proc.stdout[-6000:],
-                                                                                  proc.stderr[-2000:])  # fmt: skip
+    )
+    assert proc.returncode == 0, "schemathesis (%s) found failures:\n%s\n%s" % (
+        label,
+        proc.stdout[-6000:],
+        proc.stderr[-2000:],
+    )
     operations = {case.get("name") for case in ET.parse(junit).getroot().iter("testcase")}
     return proc.stdout, {name for name in operations if name.split(" ")[0] in ("GET", "POST")}
 
@@ -79,8 +119,17 @@ def test_every_response_conforms_to_the_openapi_description(make_server, tmp_pat
     user = ensure_user(server, admin, "schemathesis_user", "base.group_user", "async_lab.async_lab_group_user")
     _out, operations = run_schemathesis(exe, server, user, tmp_path, "user")
     assert len(operations) == 8, operations  # every operation of the description, the load routes included
-    _out, operations = run_schemathesis(exe, server, admin, tmp_path, "manager", "--include-method", "GET",
-                                        "--exclude-path-regex", "/async_lab/(io|cpu)$")  # fmt: skip
+    _out, operations = run_schemathesis(
+        exe,
+        server,
+        admin,
+        tmp_path,
+        "manager",
+        "--include-method",
+        "GET",
+        "--exclude-path-regex",
+        "/async_lab/(io|cpu)$",
+    )
     assert operations == {
         "GET /async_lab/whoami",
         "GET /async_lab/jobs/{uuid}",

@@ -34,8 +34,9 @@ def test_whoami_spreads_over_http_workers(make_server):
 
     def call(_):
         # A new connection each time, so any idle worker may accept it.
-        resp = requests.get(server.url + "/async_lab/whoami", cookies=cookies,
-                            headers={"Connection": "close"}, timeout=30)  # fmt: skip
+        resp = requests.get(
+            server.url + "/async_lab/whoami", cookies=cookies, headers={"Connection": "close"}, timeout=30
+        )
         resp.raise_for_status()
         return resp.json()
 
@@ -73,12 +74,15 @@ def test_registry_lists_roles_and_records_respawn(make_server, db_cursor):
     os.kill(victim, signal.SIGKILL)
 
     def respawned():
-        db_cursor.execute("SELECT state, exit_reason FROM async_lab_worker WHERE pid = %s AND master_pid = %s",
-                          [victim, server.pid])  # fmt: skip
+        db_cursor.execute(
+            "SELECT state, exit_reason FROM async_lab_worker WHERE pid = %s AND master_pid = %s", [victim, server.pid]
+        )
         victim_row = db_cursor.fetchone()
         fresh = alive_by_role(db_cursor, server.pid)["http"] - roles["http"]
-        db_cursor.execute("SELECT new_pid, reason, role FROM async_lab_respawn WHERE old_pid = %s AND master_pid = %s",
-                          [victim, server.pid])  # fmt: skip
+        db_cursor.execute(
+            "SELECT new_pid, reason, role FROM async_lab_respawn WHERE old_pid = %s AND master_pid = %s",
+            [victim, server.pid],
+        )
         respawn = db_cursor.fetchone()
         return victim_row and victim_row[0] == "gone" and fresh and respawn and (victim_row, fresh, respawn)
 

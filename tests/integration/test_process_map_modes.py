@@ -64,8 +64,9 @@ def test_threaded_mode_is_one_process_with_typed_threads(make_server, db_cursor)
             types = {t["type"] for t in (row and row[4]) or []}
             return {"http", "cron"} <= types and row
 
-        row = server.wait_for(row_with_http_and_cron_threads, timeout=30,
-                              what="the threaded row listing an http and a cron thread")  # fmt: skip
+        row = server.wait_for(
+            row_with_http_and_cron_threads, timeout=30, what="the threaded row listing an http and a cron thread"
+        )
     _id, role, master_pid, requests_served, threads, _last_seen = row
     assert (role, master_pid) == ("threaded", server.pid)
     assert requests_served >= 2, "authenticate and whoami were counted: %s" % requests_served
@@ -159,10 +160,12 @@ def test_two_servers_on_one_database_keep_their_own_trees(make_server, db_cursor
     assert (master_pid, role, reason) == (a.pid, "http", "killed")
     assert new_pid in {c.pid for c in a.children()} and new_pid not in trees[0]["http"], (new_pid, trees[0])
     # Nothing happened to B: no respawn under its master, same HTTP workers.
-    db_cursor.execute("SELECT old_pid, new_pid FROM async_lab_respawn WHERE master_pid = %s AND gone_at >= %s",
-                      [b.pid, started])  # fmt: skip
+    db_cursor.execute(
+        "SELECT old_pid, new_pid FROM async_lab_respawn WHERE master_pid = %s AND gone_at >= %s", [b.pid, started]
+    )
     assert db_cursor.fetchall() == []
     assert alive_rows(db_cursor, b.pid)["http"] == trees[1]["http"]
-    db_cursor.execute("SELECT master_pid, state FROM async_lab_worker WHERE pid = %s AND gone_at >= %s",
-                      [victim, started])  # fmt: skip
+    db_cursor.execute(
+        "SELECT master_pid, state FROM async_lab_worker WHERE pid = %s AND gone_at >= %s", [victim, started]
+    )
     assert db_cursor.fetchall() == [(a.pid, "gone")]

@@ -11,8 +11,9 @@ from odoo_server import REPO
 
 
 def test_readme_is_generated_from_fragments():
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "gen_readme.py"), "--check"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "gen_readme.py"), "--check"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 

@@ -10,21 +10,26 @@ CHANNELS = "root:2,root.async_lab:2,root.async_lab.io:2"
 def test_io_http_jobs_and_inline_runs_call_back_with_a_header_token(make_server, db_cursor):
     server = make_server(workers=3, max_cron_threads=0, channels=CHANNELS)
     session = server.session()
-    resp = session.post(server.url + "/async_lab/jobs", json={"workload": "io_http", "params": {"ms": 20}, "count": 4},
-                        timeout=30)  # fmt: skip
+    resp = session.post(
+        server.url + "/async_lab/jobs", json={"workload": "io_http", "params": {"ms": 20}, "count": 4}, timeout=30
+    )
     assert resp.status_code == 202, resp.text
     burst_id = resp.json()["burst_id"]
 
     def all_done():
-        db_cursor.execute("SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = %s GROUP BY state",
-                          [burst_id])  # fmt: skip
+        db_cursor.execute(
+            "SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = %s GROUP BY state", [burst_id]
+        )
         states = dict(db_cursor.fetchall())
         assert not states.get("failed"), states
         return states.get("done") == 4
 
     server.wait_for(all_done, timeout=120, interval=0.5, what="4 io_http jobs done")
-    run = session.post(server.url + "/async_lab/run", timeout=60, json={
-        "workload": "io_http", "params": {"ms": 20}, "strategy": "threads", "tasks": 2})  # fmt: skip
+    run = session.post(
+        server.url + "/async_lab/run",
+        timeout=60,
+        json={"workload": "io_http", "params": {"ms": 20}, "strategy": "threads", "tasks": 2},
+    )
     assert run.status_code == 200, run.text
     assert run.json()["errors"] == 0, run.json()["first_error"]
     calls = re.findall(r'"GET (/async_lab/io\S*) HTTP/1.1" (\d+)', server.log())

@@ -26,8 +26,10 @@ def test_a_full_channel_then_a_killed_worker(make_server, db_cursor):
     first, second, third = resp.json()["job_uuids"]
 
     def started():
-        db_cursor.execute("SELECT uuid, worker_pid FROM queue_job WHERE uuid = ANY(%s) AND state = 'started'",
-                          [[first, second, third]])  # fmt: skip
+        db_cursor.execute(
+            "SELECT uuid, worker_pid FROM queue_job WHERE uuid = ANY(%s) AND state = 'started'",
+            [[first, second, third]],
+        )
         rows = db_cursor.fetchall()
         return rows[0] if rows else None
 
