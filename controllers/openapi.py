@@ -8,7 +8,7 @@ checks that every route of the addon is described here, and the integration
 test runs schemathesis against a live server with it.
 """
 
-from ..lib import strategies, workloads
+from ..lib import strategies, why, workloads
 from ..lib.catalogue import CHANNELS
 from ..models.async_lab_burst import MAX_JOBS, MAX_PRIORITY
 from ..models.async_lab_stats import MAX_WINDOW
@@ -152,6 +152,17 @@ def spec(max_io_ms=5000):
                 "runner": {"type": "object"},
             },
         },
+        "Why": {
+            "type": "object",
+            "required": ["uuid", "state", "code", "message", "data"],
+            "properties": {
+                "uuid": {"type": "string"},
+                "state": {"type": "string"},
+                "code": {"type": "string", "enum": list(why.CODES)},
+                "message": {"type": "string"},
+                "data": {"type": "object"},
+            },
+        },
         "Advice": {
             "type": "object",
             "required": ["generated_at", "window_minutes", "hosts", "findings", "checked"],
@@ -236,6 +247,15 @@ def spec(max_io_ms=5000):
                 "One job of a burst",
                 "200",
                 _ref("Job"),
+                read + ("404",),
+                parameters=[{"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}],
+            )
+        },
+        "/async_lab/jobs/{uuid}/why": {
+            "get": _operation(
+                "Why isn't this job running? The first reason that holds it back (any job the caller may read)",
+                "200",
+                _ref("Why"),
                 read + ("404",),
                 parameters=[{"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}],
             )
