@@ -14,7 +14,11 @@ method   route                       what (who)
 GET      /async_lab/whoami           the process and thread serving the call
 POST     /async_lab/jobs             enqueue a burst; 202 and poll (Manager)
 GET      /async_lab/jobs/<uuid>      one job of a burst
+GET      /async_lab/jobs/<uuid>/why  why a job is not running (any job the caller may read)
 GET      /async_lab/stats            the stats payload (``async_lab.stats``)
+GET      /async_lab/advice           the capacity advisor's findings
+POST     /async_lab/impact           measure what a burst costs users; 202 and poll (Manager)
+GET      /async_lab/impact/<id>      a user-impact run's state and figures
 POST     /async_lab/run              run N tasks in the request; 200 (Manager)
 GET      /async_lab/io?ms=           sleep, then answer (Manager, or signed)
 GET      /async_lab/cpu?n=           a pure-Python loop (Manager)
@@ -41,6 +45,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from ..lib import tokens, workloads
+from ..lib.catalogue import CHANNEL_IO
 from ..lib.groups import GROUP_MANAGER, GROUP_USER
 from ..lib.times import iso
 from ..models.async_lab_advisor import ADVICE_WINDOW
@@ -310,6 +315,36 @@ class AsyncLabController(http.Controller):
             },
             status=202,
         )
+
+    @api_route("/async_lab/impact", methods=["POST"], group=GROUP_MANAGER)
+    def impact_create(self):
+        """What a burst costs interactive users: run a user-impact experiment, answer 202, poll."""
+        body = json_body()
+        check_body(
+            body,
+            {"workload", "params", "tasks", "channel", "rate"},
+            strings=("workload", "channel"),
+            objects=("params",),
+        )
+        experiment = request.env["async_lab.experiment"].api_user_impact(
+            body.get("workload") or "io_sleep",
+            body.get("params") or {"ms": 1000},
+            tasks=body.get("tasks", 40),
+            channel=body.get("channel") or CHANNEL_IO,
+            rate=body.get("rate", 5),
+        )
+        return request.make_json_response(
+            {"experiment_id": experiment.id, "status_url": "/async_lab/impact/%d" % experiment.id}, status=202
+        )
+
+    @api_route("/async_lab/impact/<int:experiment_id>", methods=["GET"])
+    def impact_read(self, experiment_id):
+        experiment = request.env["async_lab.experiment"].search(
+            [("id", "=", experiment_id), ("kind", "=", "user_impact")], limit=1
+        )
+        if not experiment:
+            raise ApiError(404, "not_found", "No user-impact experiment %s." % experiment_id)
+        return request.make_json_response(experiment.api_impact_status())
 
     @api_route("/async_lab/jobs/<string:uuid>", methods=["GET"])
     def jobs_read(self, uuid):

@@ -8,7 +8,7 @@ checks that every route of the addon is described here, and the integration
 test runs schemathesis against a live server with it.
 """
 
-from ..lib import strategies, why, workloads
+from ..lib import impact, strategies, why, workloads
 from ..lib.catalogue import CHANNELS
 from ..models.async_lab_burst import MAX_JOBS, MAX_PRIORITY
 from ..models.async_lab_stats import MAX_WINDOW
@@ -163,6 +163,35 @@ def spec(max_io_ms=5000):
                 "data": {"type": "object"},
             },
         },
+        "ImpactRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "workload": {"type": "string", "enum": list(workloads.WORKLOADS)},
+                "params": _workload_params(),
+                "tasks": {"type": "integer", "minimum": 1, "maximum": strategies.MAX_TASKS},
+                "channel": {"type": "string", "enum": [name for name, _label in CHANNELS]},
+                "rate": {"type": "integer", "minimum": 1, "maximum": impact.MAX_RATE},
+            },
+        },
+        "ImpactCreated": {
+            "type": "object",
+            "required": ["experiment_id", "status_url"],
+            "properties": {"experiment_id": {"type": "integer"}, "status_url": {"type": "string"}},
+        },
+        "Impact": {
+            "type": "object",
+            "required": ["id", "state", "impact"],
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "state": {"type": "string"},
+                "error": {"type": "string", "nullable": True},
+                "started_at": {"type": "string", "nullable": True},
+                "finished_at": {"type": "string", "nullable": True},
+                "impact": {"type": "object", "nullable": True},
+            },
+        },
         "Advice": {
             "type": "object",
             "required": ["generated_at", "window_minutes", "hosts", "findings", "checked"],
@@ -277,6 +306,25 @@ def spec(max_io_ms=5000):
                 _ref("Advice"),
                 read,
                 parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")],
+            )
+        },
+        "/async_lab/impact": {
+            "post": _operation(
+                "Measure what a burst of jobs costs interactive users: a probe at rest, then during the burst",
+                "202",
+                _ref("ImpactCreated"),
+                ("400", "401", "403", "409", "413", "415", "429"),
+                body=_ref("ImpactRequest"),
+                security_note="Async Lab / Manager: creates load.",
+            )
+        },
+        "/async_lab/impact/{experiment_id}": {
+            "get": _operation(
+                "A user-impact run: its state, and the probe's p50/p95 at rest and during the burst",
+                "200",
+                _ref("Impact"),
+                read + ("404",),
+                parameters=[{"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             )
         },
         "/async_lab/run": {

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 #: Requests in flight at once, at most: beyond that the probe itself would be the load.
 MAX_IN_FLIGHT = 8
+#: Highest probe rate, requests per second.
+MAX_RATE = 20
 
 
 def percentile(values, q):

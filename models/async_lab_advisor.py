@@ -60,6 +60,7 @@ class AsyncLabAdvisor(models.AbstractModel):
                 "users_online": load["users_online"],
                 "crons_late": [{"cron": n, "late_seconds": int(s)} for n, s in load["crons_late"]],
                 "pg_max_connections": load["pg_max_connections"],
+                "user_impact": load["user_impact"],
                 "channels": load["channels"],
             },
             "findings": findings,
@@ -147,6 +148,7 @@ class AsyncLabAdvisor(models.AbstractModel):
             "runner_hosts": [stats["runner"]["host"]] if stats["runner"]["host"] else [],
             "http_busy_with_jobs": round(busy / (window * 60 * http_workers), 3) if http_workers else None,
             "users_online": self._users_online(now),
+            "user_impact": self.env["async_lab.experiment"]._latest_impact(),
             "crons_late": self._crons_late(now),
             **pg,
         }

@@ -14,6 +14,7 @@ from odoo.addons.queue_job.job import DEFAULT_PRIORITY
 
 from ..lib import catalogue, workloads
 from ..lib.groups import GROUP_MANAGER
+from ..lib.times import to_datetime
 from .async_lab_workload_mixin import bounded
 from .queue_job import ACTIVE_STATES, CANCELLABLE_STATES, JOB_STATES
 
@@ -349,6 +350,32 @@ class AsyncLabBurst(models.Model):
             raise RetryableJobError(str(exc), seconds=1) from exc
         self._notify_job_done(span["pid"])
         return "task %d: pid %s, %.3f s, result %s" % (index, span["pid"], span["end"] - span["start"], span["result"])
+
+    def _user_impact_finished(self):
+        """Whether every job of the burst has ended. Commits first, for a fresh snapshot (a long-running caller)."""
+        self.ensure_one()
+        self.env.cr.commit()
+        self.env.cr.execute(
+            "SELECT count(*) FROM queue_job WHERE async_lab_burst_id = %s AND state IN %s", [self.id, ACTIVE_STATES]
+        )
+        return not self.env.cr.fetchone()[0]
+
+    def _worker_time_share(self, started, ended, workers):
+        """Share of ``workers`` HTTP workers' time from ``started`` to ``ended`` (epoch) that the burst's jobs held.
+
+        None without workers (threaded mode: jobs run in threads of the one process).
+        """
+        self.ensure_one()
+        if not workers or ended <= started:
+            return None
+        since, until = to_datetime(started), to_datetime(ended)
+        self.env.cr.execute(
+            """SELECT coalesce(sum(greatest(0, date_part('epoch',
+                          least(coalesce(date_done, %(until)s), %(until)s) - greatest(date_started, %(since)s)))), 0)
+                 FROM queue_job WHERE async_lab_burst_id = %(burst)s AND date_started IS NOT NULL""",
+            {"since": since, "until": until, "burst": self.id},
+        )
+        return round(self.env.cr.fetchone()[0] / (workers * (ended - started)), 3)
 
     @api.model
     def _job_notify_interval(self):

@@ -2,21 +2,27 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
 import os
+import threading
 import time
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+import requests
+
+from odoo import _, api, fields, http, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.modules.registry import Registry
+from odoo.service import security
 from odoo.tools import config
 
 from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..lib import catalogue, strategies, theory, workloads
+from ..lib import catalogue, impact, strategies, theory, workloads
 from ..lib.catalogue import CHANNEL_CPU, CHANNEL_IO
 from ..lib.groups import GROUP_MANAGER
 from ..process_tracker import server_mode
 from .async_lab_burst import LOCK_RUN, LOCK_SPACE, LabBusy
+from .async_lab_workload_mixin import bounded
 from .queue_job import ACTIVE_STATES
 
 _logger = logging.getLogger(__name__)
@@ -32,6 +38,14 @@ DEFAULT_CAP_SECONDS = 120
 #: A lab run is cut at this share of the prefork worker's limits
 #: (limit_time_real, limit_time_cpu): the watchdog would kill it at 100 %.
 DEADLINE_SHARE = 0.8
+#: The preset and kind of experiment that measures what a burst costs users.
+USER_IMPACT = "user_impact"
+#: The user-impact probe: seconds measured at rest, longest burst measured,
+#: requests in flight at most (lib/impact.py).
+IDLE_SECONDS = 10
+MAX_BURST_SECONDS = 120
+#: The probe's interactive-like request: a web client's small read of the user's own name.
+PROBE_TIMEOUT = 30
 #: The presets reproduce the tables of the classic "threads vs processes vs
 #: asyncio" talk: key -> (name, workload, params, tasks).
 PRESETS = {
@@ -39,6 +53,7 @@ PRESETS = {
     "io_http": ("I/O-bound: 16 × HTTP call", "io_http", {"ms": 200}, 16),
     "cpu_gil": ("CPU-bound, GIL held: 8 × pure-Python loop", "cpu_python", {"n": 10_000_000}, 8),
     "cpu_nogil": ("CPU-bound, GIL released: 8 × hashlib on 32 MB", "cpu_gil_free", {"mb": 32}, 8),
+    USER_IMPACT: ("User impact: 40 × 1 s jobs against a steady probe", "io_sleep", {"ms": 1000}, 40),
 }
 STRATEGY_FIELDS = {
     theory.THREADS: "use_threads",
@@ -85,6 +100,32 @@ class AsyncLabExperiment(models.Model):
         group_operator=False,
         help="Workers of the thread/process pools and the asyncio semaphore. "
         "0: one per task (threads, asyncio), one per core (processes).",
+    )
+    kind = fields.Selection(
+        [("strategies", "Strategies compared"), (USER_IMPACT, "User impact")],
+        default="strategies",
+        required=True,
+        help="User impact: a burst of its tasks as queue jobs on a channel, against a probe of interactive "
+        "requests sent at a steady rate, at rest and during the burst.",
+    )
+    impact_channel = fields.Selection(catalogue.CHANNELS, "Burst channel", default=CHANNEL_IO)
+    probe_rate = fields.Integer("Probe requests / s", default=5, group_operator=False)
+    impact = fields.Json(readonly=True, copy=False, help="The probe at rest and during the burst (lib/impact.py).")
+    idle_p50_ms = fields.Float("At rest p50 (ms)", readonly=True, copy=False, digits=(16, 1), group_operator=False)
+    idle_p95_ms = fields.Float("At rest p95 (ms)", readonly=True, copy=False, digits=(16, 1), group_operator=False)
+    burst_p50_ms = fields.Float(
+        "During burst p50 (ms)", readonly=True, copy=False, digits=(16, 1), group_operator=False
+    )
+    burst_p95_ms = fields.Float(
+        "During burst p95 (ms)", readonly=True, copy=False, digits=(16, 1), group_operator=False
+    )
+    workers_held = fields.Float(
+        "HTTP workers held by jobs",
+        readonly=True,
+        copy=False,
+        digits=(16, 2),
+        group_operator=False,
+        help="Share of the HTTP workers' time that the burst's jobs held while it ran.",
     )
     use_threads = fields.Boolean("Threads", default=True)
     use_processes = fields.Boolean("Processes", default=True)
@@ -134,7 +175,8 @@ class AsyncLabExperiment(models.Model):
     def _onchange_preset(self):
         if self.preset:
             name, workload, params, tasks = PRESETS[self.preset]
-            self.update(dict(params, name=name, workload=workload, tasks=tasks))
+            kind = USER_IMPACT if self.preset == USER_IMPACT else "strategies"
+            self.update(dict(params, name=name, workload=workload, tasks=tasks, kind=kind))
 
     def _strategies(self):
         return [theory.SEQUENTIAL] + [s for s, field in STRATEGY_FIELDS.items() if self[field]]
@@ -154,6 +196,10 @@ class AsyncLabExperiment(models.Model):
                 rec.predicted_seconds = 0.0
 
     def _predict(self):
+        if self.kind == USER_IMPACT:
+            capacity = self.env["async_lab.stats"]._channel_capacity(self.impact_channel or CHANNEL_IO) or 1
+            task = workloads.WORKLOADS[self.workload].estimate_seconds(self._run_params(), calibration())
+            return IDLE_SECONDS + -(-self.tasks // capacity) * task
         return strategies.predict_seconds(
             self.workload,
             self._run_params(),
@@ -199,11 +245,30 @@ class AsyncLabExperiment(models.Model):
         limits = [config[key] for key in ("limit_time_real", "limit_time_cpu") if config.get(key, 0) > 0]
         return LIMIT_SHARE * min(limits) if limits else DEFAULT_CAP_SECONDS
 
-    @api.constrains("workload", *catalogue.PARAM_FIELDS, "tasks", "pool_size", *STRATEGY_FIELDS.values())
+    def _check_user_impact(self):
+        if not 1 <= self.probe_rate <= impact.MAX_RATE:
+            raise ValidationError(_("Probe requests / s must be between 1 and %(max)s.", max=impact.MAX_RATE))
+        predicted = self._predict()
+        if predicted > IDLE_SECONDS + MAX_BURST_SECONDS:
+            raise ValidationError(
+                _(
+                    "This burst would take about %(predicted).0f s on its channel, more than the %(cap)s s the "
+                    "probe follows it. Use fewer or shorter jobs.",
+                    predicted=predicted,
+                    cap=MAX_BURST_SECONDS,
+                )
+            )
+
+    @api.constrains(
+        "workload", *catalogue.PARAM_FIELDS, "tasks", "pool_size", *STRATEGY_FIELDS.values(), "kind", "probe_rate"
+    )
     def _check_experiment(self):
         for rec in self:
             if workloads.WORKLOADS[rec.workload].kind == workloads.KIND_CONTROL:
                 raise ValidationError(_("%s exercises failures, not speed: pick another workload.") % rec.workload)
+            if rec.kind == USER_IMPACT:
+                rec._check_user_impact()
+                continue
             predicted, cap = rec._predict(), self._duration_cap()
             if predicted > cap:
                 raise ValidationError(
@@ -247,6 +312,9 @@ class AsyncLabExperiment(models.Model):
             # number: they do not count in this one's figures.
             run = rec.run_count + 1
             rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False, "run_count": run})
+            if rec.kind == USER_IMPACT:
+                rec._start_user_impact()
+                continue
             rec.with_context(async_lab_run=run).with_delay(
                 channel=CHANNEL_CPU, max_retries=1, description=_("Async Lab experiment: %s") % rec.name
             )._job_run()
@@ -259,7 +327,8 @@ class AsyncLabExperiment(models.Model):
         if key not in PRESETS:
             raise ValidationError(_("Unknown preset %r; choose one of: %s") % (key, ", ".join(PRESETS)))
         name, workload, params, tasks = PRESETS[key]
-        experiment = self.create(dict(params, name=name, preset=key, workload=workload, tasks=tasks))
+        kind = USER_IMPACT if key == USER_IMPACT else "strategies"
+        experiment = self.create(dict(params, name=name, preset=key, workload=workload, tasks=tasks, kind=kind))
         experiment.action_run()
         return {"experiment_id": experiment.id}
 
@@ -548,6 +617,117 @@ class AsyncLabExperiment(models.Model):
         self.env["async_lab.stats"]._notify_dashboard("experiment", {"experiment_id": self.id})
 
     # ------------------------------------------------------------------
+    # User impact: a burst against a steady probe of interactive requests
+    # ------------------------------------------------------------------
+    def _start_user_impact(self):
+        """Run the measurement in a thread of this process once this transaction commits.
+
+        Not as a queue job: the job would hold an HTTP worker and a slot of
+        the root channel, the very resources it measures. The thread mostly
+        waits for the probe's answers; its requests are served by any worker.
+        """
+        dbname, uid, experiment_id = self.env.cr.dbname, self.env.uid, self.id
+
+        def start():
+            thread = threading.Thread(
+                target=_user_impact_thread,
+                args=(dbname, uid, experiment_id),
+                name="async_lab user impact %s" % experiment_id,
+                daemon=True,
+            )
+            thread.start()
+
+        self.env.cr.postcommit.add(start)
+
+    def _run_user_impact(self):
+        """Probe at rest, launch the burst, probe until it ends; store the figures. Commits as it goes."""
+        self.ensure_one()
+        cr = self.env.cr
+        busy = self._lab_busy()
+        if busy:
+            self._finish(error=busy)
+            return
+        self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
+        cr.commit()
+        session = self._probe_session()
+        try:
+            send = self._probe_request(session.sid)
+            idle = impact.probe(send, rate=self.probe_rate, done=lambda: False, max_seconds=IDLE_SECONDS)
+            burst, _uuids = self.env["async_lab.burst"].api_create_and_launch(
+                self.workload, self._user_params(), count=self.tasks, channel=self.impact_channel
+            )
+            cr.commit()
+            started = time.time()
+            during = impact.probe(
+                send, rate=self.probe_rate, done=lambda: burst._user_impact_finished(), max_seconds=MAX_BURST_SECONDS
+            )
+            ended = time.time()
+            held = burst._worker_time_share(started, ended, config["workers"])
+            result = dict(
+                impact.impact(idle, during, held),
+                burst_id=burst.id,
+                burst_seconds=round(ended - started, 3),
+                channel=self.impact_channel,
+                root_capacity=self.env["async_lab.stats"]._channel_capacity("root"),
+                http_workers=config["workers"] or None,
+            )
+
+            def ms(summary, key):
+                return round(summary[key] * 1000, 1) if summary.get(key) is not None else False
+
+            self.write(
+                {
+                    "impact": result,
+                    "idle_p50_ms": ms(idle, "p50"),
+                    "idle_p95_ms": ms(idle, "p95"),
+                    "burst_p50_ms": ms(during, "p50"),
+                    "burst_p95_ms": ms(during, "p95"),
+                    "workers_held": held if held is not None else False,
+                }
+            )
+            self._finish()
+        except Exception as exc:
+            _logger.exception("user impact %s failed", self.id)
+            cr.rollback()
+            self._finish(error="%s: %s" % (type(exc).__name__, exc))
+        finally:
+            http.root.session_store.delete(session)
+            cr.commit()
+
+    def _probe_session(self):
+        """A web session of this experiment's user, for the probe's requests only (deleted after)."""
+        session = http.root.session_store.new()
+        session.update(
+            http.get_default_session(),
+            db=self.env.cr.dbname,
+            uid=self.env.uid,
+            login=self.env.user.login,
+            context=dict(self.env.user.context_get()),
+        )
+        session.session_token = security.compute_session_token(session, self.env)
+        http.root.session_store.save(session)
+        return session
+
+    def _probe_request(self, sid):
+        """One interactive-like request: the web client's read of the user's own name, over JSON-RPC."""
+        url = "http://127.0.0.1:%s/web/dataset/call_kw/res.users/read" % config["http_port"]
+        body = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"model": "res.users", "method": "read", "args": [[self.env.uid], ["name"]], "kwargs": {}},
+        }
+
+        def send():
+            with requests.Session() as client:
+                client.trust_env = False  # loopback: never through a proxy
+                response = client.post(url, json=body, cookies={"session_id": sid}, timeout=PROBE_TIMEOUT)
+                response.raise_for_status()
+                if "error" in response.json():
+                    raise RuntimeError(response.json()["error"].get("message"))
+
+        return send
+
+    # ------------------------------------------------------------------
     # Cancel, reset, reconcile
     # ------------------------------------------------------------------
     def _cancel_run_jobs(self, reason):
@@ -594,12 +774,16 @@ class AsyncLabExperiment(models.Model):
                           AND j.async_lab_launch IS NOT DISTINCT FROM nullif(e.run_count, 0)
                           AND j.state IN ('failed', 'cancelled')
                         ORDER BY j.id DESC LIMIT 1)
+                      e.kind
                  FROM async_lab_experiment e
                 WHERE e.state IN ('queued', 'running') AND e.write_date < %s""",
             [ACTIVE_STATES, now - RECONCILE_GRACE],
         )
-        for experiment_id, active, why in self.env.cr.fetchall():
+        for experiment_id, active, why, kind in self.env.cr.fetchall():
             experiment = self.browse(experiment_id)
+            if kind == USER_IMPACT:
+                # Its burst's jobs are the burst's, not its own: it runs as long as its thread may.
+                active = experiment.write_date >= now - timedelta(seconds=IDLE_SECONDS + MAX_BURST_SECONDS + 60)
             if not active:
                 experiment._finish(
                     error=_(
@@ -634,6 +818,8 @@ class AsyncLabExperiment(models.Model):
             "tasks": experiment.tasks,
             "state": experiment.state,
             "environment": experiment.environment,
+            "kind": experiment.kind,
+            "impact": experiment._impact_summary(),
             "results": [
                 {
                     **{key: r[key] for key in RESULT_KEYS},
@@ -645,6 +831,90 @@ class AsyncLabExperiment(models.Model):
                 }
                 for r in experiment.result_ids
             ],
+        }
+
+    def _impact_summary(self):
+        """The figures of a user-impact run, as the API, the dashboard and the advisor show them; or None."""
+        self.ensure_one()
+        if self.kind != USER_IMPACT or not self.impact:
+            return None
+        return {
+            "experiment_id": self.id,
+            "finished_at": self.finished_at and self.finished_at.isoformat() + "Z",
+            "channel": self.impact.get("channel"),
+            "jobs": self.tasks,
+            "probe_rate": self.probe_rate,
+            "idle_p50_ms": self.idle_p50_ms,
+            "idle_p95_ms": self.idle_p95_ms,
+            "burst_p50_ms": self.burst_p50_ms,
+            "burst_p95_ms": self.burst_p95_ms,
+            "p95_ratio": self.impact.get("p95_ratio"),
+            "burst_seconds": self.impact.get("burst_seconds"),
+            "workers_held": self.impact.get("workers_held"),
+            "http_workers": self.impact.get("http_workers"),
+            "root_capacity": self.impact.get("root_capacity"),
+            "requests": (self.impact.get("idle") or {}).get("requests", 0)
+            + (self.impact.get("burst") or {}).get("requests", 0),
+            "errors": (self.impact.get("idle") or {}).get("errors", 0)
+            + (self.impact.get("burst") or {}).get("errors", 0),
+        }
+
+    @api.model
+    def _latest_impact(self):
+        """The last finished user-impact run's figures, or None (the advisor cites it)."""
+        experiment = self.sudo().search(
+            [("kind", "=", USER_IMPACT), ("state", "=", "done")], limit=1, order="finished_at desc, id desc"
+        )
+        return experiment._impact_summary() if experiment else None
+
+    @api.model
+    def api_user_impact(self, workload, params=None, tasks=40, channel=CHANNEL_IO, rate=5):
+        """Create a user-impact experiment from API input and run it; return it (Managers)."""
+        self._check_manager()
+        params = self._clean_params(workload, params or {})
+        unknown = set(params) - set(catalogue.PARAM_FIELDS)
+        if unknown:
+            raise ValidationError(_("Parameters not supported: %s") % ", ".join(sorted(unknown)))
+        if channel not in dict(catalogue.CHANNELS):
+            raise ValidationError(
+                _(
+                    "Unknown channel %(channel)r; choose one of: %(channels)s",
+                    channel=channel,
+                    channels=", ".join(dict(catalogue.CHANNELS)),
+                )
+            )
+        tasks = bounded("tasks", tasks, 1, strategies.MAX_TASKS, exact=True)
+        rate = bounded("rate", rate, 1, impact.MAX_RATE, exact=True)
+        experiment = self.create(
+            dict(
+                params,
+                name=_(
+                    "User impact: %(tasks)s × %(workload)s on %(channel)s",
+                    tasks=tasks,
+                    workload=workload,
+                    channel=channel,
+                ),
+                kind=USER_IMPACT,
+                workload=workload,
+                tasks=tasks,
+                impact_channel=channel,
+                probe_rate=rate,
+            )
+        )
+        experiment.action_run()
+        return experiment
+
+    def api_impact_status(self):
+        """A user-impact experiment's state and figures, for GET /async_lab/impact/<id>."""
+        self.ensure_one()
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "error": self.error or None,
+            "started_at": self.started_at and self.started_at.isoformat() + "Z",
+            "finished_at": self.finished_at and self.finished_at.isoformat() + "Z",
+            "impact": self._impact_summary(),
         }
 
     @api.model
@@ -684,3 +954,13 @@ class AsyncLabExperiment(models.Model):
         data = result.as_dict()
         data.update(served_by_pid=os.getpid(), request_seconds=round(time.perf_counter() - start, 6))
         return data
+
+
+def _user_impact_thread(dbname, uid, experiment_id):
+    """The user-impact run, in its own cursor (see ``_start_user_impact``)."""
+    try:
+        with Registry(dbname).cursor() as cr:
+            env = api.Environment(cr, uid, {})
+            env["async_lab.experiment"].browse(experiment_id)._run_user_impact()
+    except Exception:
+        _logger.exception("user impact %s could not run", experiment_id)

@@ -35,6 +35,8 @@ ROUTES = {
     ("/async_lab/whoami", "GET"): ("user", "/async_lab/whoami", None),
     ("/async_lab/stats", "GET"): ("user", "/async_lab/stats?window=5", None),
     ("/async_lab/advice", "GET"): ("user", "/async_lab/advice?window=5", None),
+    ("/async_lab/impact/<int:experiment_id>", "GET"): ("user", "/async_lab/impact/{impact_id}", None),
+    ("/async_lab/impact", "POST"): ("manager", "/async_lab/impact", {"params": {"ms": 1}, "tasks": 1, "rate": 1}),
     ("/async_lab/jobs/<string:uuid>", "GET"): ("user", "/async_lab/jobs/{job_uuid}", None),
     ("/async_lab/jobs/<string:uuid>/why", "GET"): ("user", "/async_lab/jobs/{job_uuid}/why", None),
     ("/async_lab/openapi.json", "GET"): ("user", "/async_lab/openapi.json", None),
@@ -101,6 +103,19 @@ METHODS = {
             env["queue.job"].sudo().search([("async_lab_burst_id", "!=", False)], limit=1).with_env(env).async_lab_why()
         ),
     ),
+    ("async_lab.experiment", "api_user_impact"): (
+        "manager",
+        lambda env: env["async_lab.experiment"].api_user_impact("io_sleep", {"ms": 1}, tasks=1, rate=1),
+    ),
+    ("async_lab.experiment", "api_impact_status"): (
+        "user",
+        lambda env: _as_caller(
+            env["async_lab.experiment"]
+            .sudo()
+            .create({"kind": "user_impact", "workload": "io_sleep", "ms": 1, "tasks": 1}),
+            env,
+        ).api_impact_status(),
+    ),
     ("async_lab.advisor", "get_advice"): ("user", lambda env: env["async_lab.advisor"].get_advice(5)),
     # queue.job's write is queue_job's right; async_lab only scrubs what it stores.
     ("queue.job", "write"): (
@@ -135,6 +150,11 @@ class TestAccessMatrix(HttpCase):
         manager = cls.users["lab_manager"]
         _burst, uuids = cls.env["async_lab.burst"].with_user(manager).api_create_and_launch("noop", {}, count=1)
         cls.job_uuid = uuids[0]
+        cls.impact_id = (
+            cls.env["async_lab.experiment"]
+            .create({"kind": "user_impact", "workload": "io_sleep", "ms": 1, "tasks": 1})
+            .id
+        )
 
     def rights(self, caller):
         return CALLERS[caller][1] if CALLERS[caller] else set()
@@ -165,7 +185,7 @@ class TestAccessMatrix(HttpCase):
         self.assertEqual(set(METHODS) - methods, set(), "rows of METHODS without a method")
 
     def call_route(self, path, body):
-        path = path.format(job_uuid=self.job_uuid)
+        path = path.format(job_uuid=self.job_uuid, impact_id=self.impact_id)
         if body == "jsonrpc":
             resp = self.url_open(
                 path,

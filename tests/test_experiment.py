@@ -2,17 +2,19 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import json
 import os
+from datetime import timezone
 from unittest.mock import patch
 
 import psycopg2
 
+from odoo import fields
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import config, mute_logger
 
 from ..lib import workloads
 from ..models.async_lab_experiment import PRESETS
-from .common import AsyncLabCase
+from .common import AsyncLabCase, at
 
 
 @tagged("at_install", "-post_install")
@@ -31,6 +33,7 @@ class TestExperiment(AsyncLabCase):
                 "I/O-bound: 16 × HTTP call",
                 "CPU-bound, GIL held: 8 × pure-Python loop",
                 "CPU-bound, GIL released: 8 × hashlib on 32 MB",
+                "User impact: 40 × 1 s jobs against a steady probe",
             ],
         )
         for key in PRESETS:
@@ -210,3 +213,56 @@ class TestRunApi(HttpCase):
                 resp = self.post(body)
                 self.assertEqual(resp.status_code, 400, resp.text)
                 self.assertTrue(resp.json()["error"]["message"])
+
+
+class TestUserImpact(AsyncLabCase):
+    """The user-impact preset's pieces; its run is tested on a real server (tests/integration/test_user_impact.py)."""
+
+    def test_api_bounds_and_queue(self):
+        Experiment = self.env["async_lab.experiment"].with_user(self.manager)
+        with self.assertRaisesRegex(ValidationError, "rate must be"):
+            Experiment.api_user_impact("io_sleep", {"ms": 10}, tasks=2, rate=500)
+        with self.assertRaisesRegex(ValidationError, "Unknown channel"):
+            Experiment.api_user_impact("io_sleep", {"ms": 10}, tasks=2, channel="root.nope")
+        with self.assertRaisesRegex(ValidationError, "more than the 120 s"):
+            Experiment.api_user_impact("io_sleep", {"ms": 10000}, tasks=64, channel="root.async_lab.serial")
+        experiment = Experiment.api_user_impact("io_sleep", {"ms": 10}, tasks=2, rate=3)
+        self.assertEqual((experiment.kind, experiment.state, experiment.probe_rate), ("user_impact", "queued", 3))
+        self.assertEqual(experiment.api_impact_status()["state"], "queued")
+        with self.assertRaises(AccessError):
+            self.env["async_lab.experiment"].with_user(self.user).api_user_impact("io_sleep", {"ms": 10}, tasks=2)
+
+    def test_share_of_worker_time_held_by_a_burst(self):
+        burst = self.Burst.create({"workload": "noop", "job_count": 2})
+        base = fields.Datetime.now().replace(microsecond=0)
+        # Two workers over 10 s; one job holds one for 4 s, another from 8 s to past the end (2 s counted).
+        self.insert_job("root", started=at(base, 1), done=at(base, 5), async_lab_burst_id=burst.id)
+        self.insert_job("root", state="started", started=at(base, 8), async_lab_burst_id=burst.id)
+        start = base.replace(tzinfo=timezone.utc).timestamp()
+        self.assertEqual(burst._worker_time_share(start, start + 10, 2), 0.3)
+        self.assertIsNone(burst._worker_time_share(start, start + 10, 0))
+
+    def test_the_latest_run_is_summarised_for_the_advisor(self):
+        experiment = self.env["async_lab.experiment"].create(
+            {"kind": "user_impact", "workload": "io_sleep", "ms": 10, "tasks": 4}
+        )
+        experiment.write(
+            {
+                "state": "done",
+                "finished_at": fields.Datetime.now(),
+                "idle_p95_ms": 20.0,
+                "burst_p95_ms": 900.0,
+                "impact": {
+                    "idle": {"requests": 25, "errors": 0, "p50": 0.01, "p95": 0.02},
+                    "burst": {"requests": 60, "errors": 1, "p50": 0.3, "p95": 0.9},
+                    "p95_ratio": 45.0,
+                    "workers_held": 0.66,
+                    "http_workers": 3,
+                    "root_capacity": 2,
+                    "channel": "root.async_lab.io",
+                },
+            }
+        )
+        latest = self.env["async_lab.experiment"]._latest_impact()
+        self.assertEqual((latest["experiment_id"], latest["requests"], latest["errors"]), (experiment.id, 85, 1))
+        self.assertEqual((latest["burst_p95_ms"], latest["workers_held"], latest["root_capacity"]), (900.0, 0.66, 2))
