@@ -174,7 +174,7 @@ class QueueJob(models.Model):
                 "Done: it waited %(created_enqueued)s s to be enqueued, %(enqueued_started)s s for a "
                 "worker, and ran %(started_done)s s."
             ),
-            "failed": _("Failed after %(retry)s tries: %(last_line)s"),
+            "failed": _("Failed on try %(retry)s: %(last_line)s"),
             "cancelled": _("Cancelled: it will not run."),
             "scheduled": _("Scheduled for later: it may run in %(in_seconds)s s (eta)."),
             "waiting_dependencies": _("Waiting for %(count)s job(s) it depends on to be done."),

@@ -4,7 +4,7 @@
 import { Component } from "@odoo/owl";
 import { useService } from "@web/core/utils/hooks";
 
-import { formatDuration } from "../utils/format";
+import { formatDuration, formatPercent } from "../utils/format";
 
 /** Efficiency (speedup ÷ ideal) from which a bar counts as good, then as poor. */
 const GOOD_EFFICIENCY = 0.75;
@@ -24,6 +24,16 @@ export class LabPanel extends Component {
     setup() {
         this.action = useService("action");
         this.formatDuration = formatDuration;
+    }
+
+    /** Milliseconds as the probe's figures are stored; "–" when none was measured. */
+    formatMs(ms) {
+        return ms || ms === 0 ? formatDuration(ms / 1000) : "–";
+    }
+
+    /** The share of HTTP worker time the burst's jobs held, as a percentage. */
+    heldPercent(impact) {
+        return formatPercent(impact.workers_held === null ? null : impact.workers_held * 100);
     }
 
     get latest() {

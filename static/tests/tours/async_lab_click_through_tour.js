@@ -163,7 +163,7 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
         },
         {
             content: "The timeline says why: it failed, with its exception's last line",
-            trigger: ".o_async_lab_why[data-code=failed] .o_async_lab_why_message:contains(Failed after)",
+            trigger: ".o_async_lab_why[data-code=failed] .o_async_lab_why_message:contains(Failed on try)",
             isCheck: true,
         },
         {
