@@ -1,7 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import doctest
-import json
 import time
 from datetime import timedelta
 from unittest.mock import patch
@@ -9,6 +8,8 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import BaseCase, HttpCase, tagged
+
+from odoo.addons.queue_job.delay import chain
 
 from ..lib import why
 from .common import AsyncLabCase, at
@@ -53,19 +54,23 @@ class TestWhy(AsyncLabCase):
         return job.async_lab_why()
 
     def test_scheduled(self):
-        found = self.reason(self.job(eta=at(self.now, 120)))
+        # As queue_job stores it: with_delay(eta=...).
+        job = self.env["res.partner"].with_delay(eta=120, channel="root.io").exists().db_record()
+        found = self.reason(job)
         self.assertEqual(found["code"], "scheduled")
         self.assertAlmostEqual(found["data"]["in_seconds"], 120, delta=5)
         self.assertIn("Scheduled", found["message"])
 
     def test_waiting_for_its_dependencies(self):
-        first = self.job(state="started", started=at(self.now, -5))
-        second = self.job(
-            state="wait_dependencies", dependencies=json.dumps({"depends_on": [first.uuid], "reverse_depends_on": []})
-        )
+        # A real chain: the second job waits for the first.
+        partner = self.env["res.partner"]
+        nodes = [partner.delayable(channel="root.io").exists(), partner.delayable(channel="root.io").exists()]
+        chain(*nodes).delay()
+        first, second = (node._generated_job.db_record() for node in nodes)
+        self.assertEqual(second.state, "wait_dependencies")
         found = self.reason(second)
         self.assertEqual(found["code"], "waiting_dependencies")
-        self.assertEqual([(d["uuid"], d["state"]) for d in found["data"]["dependencies"]], [(first.uuid, "started")])
+        self.assertEqual([(d["uuid"], d["state"]) for d in found["data"]["dependencies"]], [(first.uuid, "pending")])
 
     def test_channel_full_names_the_jobs_that_hold_it(self):
         running = [self.job(state="started", started=at(self.now, -i), worker_pid=1000 + i) for i in (3, 4)]
