@@ -773,7 +773,7 @@ class AsyncLabExperiment(models.Model):
                          FROM queue_job j WHERE j.async_lab_experiment_id = e.id
                           AND j.async_lab_launch IS NOT DISTINCT FROM nullif(e.run_count, 0)
                           AND j.state IN ('failed', 'cancelled')
-                        ORDER BY j.id DESC LIMIT 1)
+                        ORDER BY j.id DESC LIMIT 1),
                       e.kind
                  FROM async_lab_experiment e
                 WHERE e.state IN ('queued', 'running') AND e.write_date < %s""",

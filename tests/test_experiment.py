@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import json
 import os
-from datetime import timezone
+from datetime import timedelta, timezone
 from unittest.mock import patch
 
 import psycopg2
@@ -266,3 +266,15 @@ class TestUserImpact(AsyncLabCase):
         latest = self.env["async_lab.experiment"]._latest_impact()
         self.assertEqual((latest["experiment_id"], latest["requests"], latest["errors"]), (experiment.id, 85, 1))
         self.assertEqual((latest["burst_p95_ms"], latest["workers_held"], latest["root_capacity"]), (900.0, 0.66, 2))
+
+    def test_the_reconcile_leaves_a_measurement_alone_for_its_longest_run(self):
+        experiment = self.env["async_lab.experiment"].create(
+            {"kind": "user_impact", "workload": "io_sleep", "ms": 10, "tasks": 4}
+        )
+        experiment.write({"state": "running", "started_at": fields.Datetime.now()})
+        experiment.flush_recordset()
+        self.Burst._cron_reconcile(now=fields.Datetime.now() + timedelta(minutes=2))
+        self.assertEqual(experiment.state, "running")
+        self.Burst._cron_reconcile(now=fields.Datetime.now() + timedelta(minutes=10))
+        self.assertEqual(experiment.state, "failed")
+        self.assertIn("reconcile", experiment.error)

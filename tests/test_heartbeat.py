@@ -242,6 +242,8 @@ class TestPatchServer(BaseCase):
             self.assertEqual(method.__module__, process_tracker.__name__, f"{cls.__name__}.{name}")
 
     def test_patching_again_changes_nothing(self):
+        # pytest-odoo imports the addon without its post_load: patch once first, as the server did.
+        process_tracker.patch_server()
         before = self.methods()
         with mock.patch.object(os, "register_at_fork") as register_at_fork:
             process_tracker.patch_server()
