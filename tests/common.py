@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Shared fixtures of the addon's Odoo tests."""
 
+import doctest
 import logging
 import threading
 import traceback
@@ -98,6 +99,17 @@ class AsyncLabCase(TransactionCase):
             )
         )
         return self.env.cr.fetchone()[0]
+
+
+def assert_doctests(case, module, more_than=0):
+    """Run ``module``'s doctests in ``case``: more than ``more_than`` examples, none failing.
+
+    The minimum is the guard against a module whose examples silently stopped
+    being collected (a renamed ``__test__``, a docstring turned into a comment).
+    """
+    result = doctest.testmod(module)
+    case.assertGreater(result.attempted, more_than)
+    case.assertEqual(result.failed, 0)
 
 
 def at(base, seconds):

@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import json
 import os
 import socket
@@ -17,7 +16,7 @@ from odoo.addons.web.tests.test_js import qunit_error_checker
 from ..lib import dashboard as lib_dashboard
 from ..lib import theory
 from ..models import async_lab_dashboard
-from .common import AsyncLabCase, BurstJobRunner
+from .common import AsyncLabCase, BurstJobRunner, assert_doctests
 
 IO = "root.async_lab.io"
 SERIAL = "root.async_lab.serial"
@@ -32,9 +31,7 @@ class TestDashboardLib(BaseCase):
     """lib/dashboard.py: the process map and lanes, without a database."""
 
     def test_doctests(self):
-        result = doctest.testmod(lib_dashboard)
-        self.assertGreater(result.attempted, 15)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, lib_dashboard, more_than=15)
 
 
 @tagged("at_install", "-post_install")

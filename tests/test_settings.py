@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -9,16 +8,14 @@ from odoo.tests import BaseCase
 from odoo.tools import mute_logger
 
 from ..lib import processes, settings
-from .common import AsyncLabCase, now_minute
+from .common import AsyncLabCase, assert_doctests, now_minute
 
 BAD_VALUES = ("abc", "0", "-5", "1.5", "")
 
 
 class TestSettingsLib(BaseCase):
     def test_doctests(self):
-        result = doctest.testmod(settings)
-        self.assertFalse(result.failed)
-        self.assertGreater(result.attempted, 0)
+        assert_doctests(self, settings)
 
     def test_readme_lists_every_setting(self):
         readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
