@@ -5,6 +5,7 @@
 import doctest
 import logging
 import threading
+import time
 import traceback
 import uuid as uuidlib
 from datetime import timedelta
@@ -110,6 +111,38 @@ def assert_doctests(case, module, more_than=0):
     result = doctest.testmod(module)
     case.assertGreater(result.attempted, more_than)
     case.assertEqual(result.failed, 0)
+
+
+def heartbeat_snapshot(env, **kw):
+    """A process snapshot for ``async_lab.worker._heartbeat``: an HTTP worker on another host, and ``kw``."""
+    vals = {
+        "host": "elsewhere",
+        "pid": 4242,
+        "master_pid": 4000,
+        "role": "http",
+        "create_time": 1000.0,
+        "now": time.time(),
+        "rss_mb": 100.0,
+        "cpu_seconds": 1.0,
+        "cpu_percent": 5.0,
+        "requests": 3,
+        "jobs": 1,
+        "crons": 0,
+        "busy_since": None,
+        "exit_reason": None,
+        "threads": None,
+        "siblings": {},
+        "db": env.cr.dbname,
+        "limits": {
+            "limit_time_real": 120,
+            "limit_time_cpu": 60,
+            "limit_request": 65536,
+            "limit_memory_soft_mb": 2048,
+            "limit_memory_hard_mb": 2560,
+        },
+    }
+    vals.update(kw)
+    return vals
 
 
 def at(base, seconds):

@@ -8,7 +8,7 @@ from odoo.tests import BaseCase
 from odoo.tools import mute_logger
 
 from ..lib import processes, settings
-from .common import AsyncLabCase, assert_doctests, now_minute
+from .common import AsyncLabCase, assert_doctests, heartbeat_snapshot, now_minute
 
 BAD_VALUES = ("abc", "0", "-5", "1.5", "")
 
@@ -64,26 +64,7 @@ class TestSettings(AsyncLabCase):
         Worker = self.env["async_lab.worker"]
         now = time.time()
         Worker._heartbeat(
-            {
-                "host": "far",
-                "pid": 2,
-                "master_pid": 1,
-                "role": "http",
-                "create_time": 1000.0,
-                "now": now - processes.GONE_AFTER - 5,
-                "rss_mb": 100.0,
-                "cpu_seconds": 1.0,
-                "cpu_percent": 5.0,
-                "requests": 3,
-                "jobs": 1,
-                "crons": 0,
-                "busy_since": None,
-                "exit_reason": None,
-                "threads": None,
-                "siblings": {},
-                "db": self.env.cr.dbname,
-                "limits": {},
-            }
+            heartbeat_snapshot(self.env, host="far", pid=2, master_pid=1, now=now - processes.GONE_AFTER - 5, limits={})
         )
         Worker._age_other_hosts("here", now)
         for value in ("-5", "zero"):
