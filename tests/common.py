@@ -9,6 +9,7 @@ import time
 import traceback
 import uuid as uuidlib
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.http import db_filter
@@ -185,6 +186,25 @@ class BurstJobRunner:
         self._thread.join(timeout=30)
         if self._thread.is_alive():
             self.errors.append("the job runner thread did not stop within 30 s")
+
+    def run_tour(self, case, url, tour_name, timeout):
+        """``case.start_tour(...)`` as admin, with this runner running from its login to its end."""
+        authenticate = case.authenticate
+
+        def authenticate_then_run(*args, **kwargs):
+            # start_tour logs in with the test's own cursor, outside the lock
+            # that serialises the test cursors: only then may the runner
+            # thread start using the shared transaction.
+            result = authenticate(*args, **kwargs)
+            self.__enter__()
+            return result
+
+        try:
+            with patch.object(case, "authenticate", authenticate_then_run):
+                case.start_tour(url, tour_name, login="admin", timeout=timeout)
+        finally:
+            if self._thread.ident is not None:  # started
+                self.__exit__(None, None, None)
 
     def _loop(self):
         while not self._stop.wait(self.interval):

@@ -302,22 +302,7 @@ class TestDashboardTour(HttpCase):
         self.env["async_lab.worker"]._cron_refresh()  # records this (threaded) server process
         pid = os.getpid()
         runner = BurstJobRunner(self.registry)
-        authenticate = self.authenticate
-
-        def authenticate_then_run(*args, **kwargs):
-            # start_tour logs in with the test's own cursor, outside the lock
-            # that serialises the test cursors: only then may the runner
-            # thread start using the shared transaction.
-            result = authenticate(*args, **kwargs)
-            runner.__enter__()
-            return result
-
-        try:
-            with patch.object(self, "authenticate", authenticate_then_run):
-                self.start_tour(DASHBOARD_URL % pid, "async_lab_dashboard_tour", login="admin", timeout=180)
-        finally:
-            if runner._thread.ident is not None:  # started
-                runner.__exit__(None, None, None)
+        runner.run_tour(self, DASHBOARD_URL % pid, "async_lab_dashboard_tour", timeout=180)
         self.assertFalse(runner.errors, "\n".join(runner.errors))
         jobs = self.env["queue.job"].search([("async_lab_burst_id", "!=", False)])
         self.assertEqual(len(jobs), 3)
@@ -375,19 +360,7 @@ class TestClickThroughTour(HttpCase):
                 }
             )
         runner = LabRunner(self.registry)
-        authenticate = self.authenticate
-
-        def authenticate_then_run(*args, **kwargs):
-            result = authenticate(*args, **kwargs)
-            runner.__enter__()
-            return result
-
-        try:
-            with patch.object(self, "authenticate", authenticate_then_run):
-                self.start_tour(DASHBOARD_URL % os.getpid(), "async_lab_click_through_tour", login="admin", timeout=240)
-        finally:
-            if runner._thread.ident is not None:
-                runner.__exit__(None, None, None)
+        runner.run_tour(self, DASHBOARD_URL % os.getpid(), "async_lab_click_through_tour", timeout=240)
         self.assertFalse(runner.errors, "\n".join(runner.errors))
         jobs = self.env["queue.job"].search([("async_lab_burst_id", "!=", False)])
         self.assertEqual(sorted(jobs.mapped("state")), ["done"] * 3 + ["failed"] * 2)
