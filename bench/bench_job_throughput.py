@@ -45,8 +45,6 @@ drops the database at the end.
 """
 
 import argparse
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -63,21 +61,15 @@ FINISHED = ("done", "failed", "cancelled")
 SIDES = ("bursts", "bare")
 
 sys.path.insert(0, str(INTEGRATION))
-from odoo_server import OdooServer, connect, db_params, drop_database, ensure_modules  # noqa: E402
-
-
-# -- database -------------------------------------------------------------------------
-def load_registry(conf, db):
-    """An Odoo registry of ``db`` in this process, to enqueue the bare jobs.
-
-    ``--stop-after-init`` only keeps async_lab's process tracker from starting
-    a heartbeat thread here (it writes nothing from one-off processes).
-    """
-    import odoo
-    from odoo.modules.registry import Registry
-
-    odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
-    return Registry(db)
+from odoo_server import (  # noqa: E402
+    OdooServer,
+    bench_database,
+    connect,
+    db_params,
+    end_bench,
+    interrupt_on_sigterm,
+    load_registry,
+)
 
 
 # -- enqueueing ---------------------------------------------------------------------------
@@ -237,29 +229,22 @@ def report(rows, args):
 def main(argv=None):
     args = parse_args(argv)
     params = db_params(args.conf)
-    try:
-        ensure_modules(args.conf, params, args.db, ["async_lab"], update=["async_lab"] if args.update else [])
-    except ValueError as exc:
-        sys.exit("%s: choose another --db" % exc)
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    bench_database(args.conf, params, args.db, args.update)
+    interrupt_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_bench_jobs."))
-    server = conn = registry = None
-    failed = True
+    server = OdooServer(
+        args.conf,
+        args.db,
+        tmp,
+        workers=args.workers,
+        max_cron_threads=0,
+        channels=args.channels,
+        options={"log_level": args.log_level},
+    )
+    conn = registry = None
+    ok = False
     try:
         registry = load_registry(args.conf, args.db)
-        server = OdooServer(
-            args.conf,
-            args.db,
-            tmp,
-            workers=args.workers,
-            max_cron_threads=0,
-            channels=args.channels,
-            options={"log_level": args.log_level},
-        )
         server.start()
         conn = connect(params, args.db)
         ctx = {"server": server, "session": server.session(), "registry": registry, "cr": conn.cursor()}
@@ -285,20 +270,13 @@ def main(argv=None):
                     flush=True,
                 )
         report(rows, args)
-        failed = False
+        ok = True
     finally:
         if conn is not None:
             conn.close()
-        if server is not None:
-            server.stop()
         if registry is not None:
             registry.delete(args.db)
-        if args.drop:
-            drop_database(params, args.db)
-        if failed or args.keep_logs:
-            print("server config and log kept in %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        end_bench([server], params, [args.db], tmp, ok=ok, drop=args.drop, keep=args.keep_logs)
     return 0
 
 

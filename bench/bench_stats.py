@@ -58,7 +58,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from odoo_server import connect, db_params, drop_database, ensure_modules  # noqa: E402
+from odoo_server import bench_database, connect, db_params, drop_database, load_registry  # noqa: E402
 
 GOAL_P95_MS = 150.0
 GOAL_RATIO = 10.0
@@ -205,19 +205,6 @@ def generate(params, db, rows, order, days):
     conn.close()
     print("  done in %.0f s" % (time.monotonic() - started), flush=True)
     return now
-
-
-def load_registry(conf, db):
-    """An Odoo registry of ``db`` in this process.
-
-    ``--stop-after-init`` only keeps async_lab's process tracker from starting
-    a heartbeat thread here, which would write in the database while we time.
-    """
-    import odoo
-    from odoo.modules.registry import Registry
-
-    odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
-    return Registry(db)
 
 
 # -- the naive ORM baseline -----------------------------------------------------------------
@@ -435,10 +422,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     params = db_params(args.conf)
-    try:
-        ensure_modules(args.conf, params, args.db, ["async_lab"], update=["async_lab"] if args.update else [])
-    except ValueError as exc:
-        sys.exit("%s: choose another --db" % exc)
+    bench_database(args.conf, params, args.db, args.update)
     conn = connect(params, args.db)
     with conn.cursor() as cr:
         now, order, days = generated(cr)

@@ -50,7 +50,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tools"))
-from odoo_server import OdooServer, connect, db_params, end_bench, ensure_modules  # noqa: E402
+from odoo_server import OdooServer, bench_database, connect, db_params, end_bench  # noqa: E402
 
 CHANNELS = "root:4,root.async_lab:4,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
 CPU_PYTHON_PER_SECOND = 10_000_000  # loop iterations, roughly, on a slow core
@@ -407,7 +407,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     params = db_params(args.conf)
-    ensure_modules(args.conf, params, args.db, ["async_lab"], update=() if args.no_update else ["async_lab"])
+    bench_database(args.conf, params, args.db, not args.no_update)
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_chaos."))
     server = OdooServer(
         args.conf,
@@ -434,7 +434,7 @@ def main(argv=None):
         print(chaos.report())
     finally:
         end_bench(
-            server, params, args.db, tmp, ok=ok, drop=args.drop, keep=args.keep_logs, what="server log and config"
+            [server], params, [args.db], tmp, ok=ok, drop=args.drop, keep=args.keep_logs, what="server log and config"
         )
     return 0 if ok else 1
 

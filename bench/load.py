@@ -38,7 +38,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from odoo_server import OdooServer, connect, db_params, end_bench, ensure_modules  # noqa: E402
+from odoo_server import OdooServer, bench_database, connect, db_params, end_bench  # noqa: E402
 
 LOCUST_VENV = REPO / ".dev" / "locust"
 LOCUST = LOCUST_VENV / "bin" / "locust"
@@ -145,7 +145,7 @@ def main(argv=None):
     args = parse_args(argv)
     ensure_locust(args.locust_version)
     params = db_params(args.conf)
-    ensure_modules(args.conf, params, args.db, ["async_lab"], update=() if args.no_update else ["async_lab"])
+    bench_database(args.conf, params, args.db, not args.no_update)
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_load."))
     options = dict(log_level="info", **dict(opt.split("=", 1) for opt in args.option))
     server = OdooServer(
@@ -245,9 +245,9 @@ def main(argv=None):
         print("PASS" if ok else "FAIL")
     finally:
         end_bench(
-            server,
+            [server],
             params,
-            args.db,
+            [args.db],
             tmp,
             ok=ok,
             drop=args.drop,

@@ -236,12 +236,46 @@ def ensure_modules(conf, params, db, modules, update=()):
     return states
 
 
-def end_bench(server, params, db, tmp, *, ok, drop=False, keep=False, what="server config and log"):
-    """A bench's last step: stop its server, drop its database if asked, keep
-    its folder when asked or when it failed."""
-    server.stop()
+# -- benchmarks (bench/*.py) ---------------------------------------------------
+def bench_database(conf, params, db, update):
+    """Create the bench database ``db`` with async_lab, or reuse it, updated
+    to this checkout if ``update``; exit when ``db`` is no Odoo database."""
+    try:
+        ensure_modules(conf, params, db, ["async_lab"], update=["async_lab"] if update else [])
+    except ValueError as exc:
+        sys.exit("%s: choose another --db" % exc)
+
+
+def load_registry(conf, db):
+    """An Odoo registry of ``db`` in this process.
+
+    ``--stop-after-init`` keeps async_lab's process tracker from starting a
+    heartbeat thread here: a one-off process writes nothing in the database.
+    """
+    import odoo  # here: the integration tests never load Odoo in their own process
+    from odoo.modules.registry import Registry
+
+    odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
+    return Registry(db)
+
+
+def interrupt_on_sigterm():
+    """End the bench on SIGTERM as on Ctrl-C, through its ``finally`` clauses."""
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
+def end_bench(servers, params, dbs, tmp, *, ok, drop=False, keep=False, what="server config and log"):
+    """A bench's last step: stop its servers, drop its databases if asked,
+    keep its folder when asked or when it failed."""
+    for server in servers:
+        server.stop()
     if drop:
-        drop_database(params, db)
+        for db in dbs:
+            drop_database(params, db)
     if keep or not ok:
         print("%s kept in %s" % (what, tmp))
     else:
