@@ -155,6 +155,28 @@ class OdooServer:
             pass
 
 
+# -- bursts ---------------------------------------------------------------------
+def post_burst(server, session, **body):
+    """POST /async_lab/jobs as ``session``: the JSON of its 202 answer."""
+    resp = session.post(server.url + "/async_lab/jobs", json=body, timeout=30)
+    assert resp.status_code == 202, resp.text
+    return resp.json()
+
+
+def wait_for_bursts_done(server, db_cursor, burst_ids, count, *, timeout, interval, what):
+    """Wait until the ``count`` jobs of ``burst_ids`` are done; fail at the first failed one."""
+
+    def all_done():
+        db_cursor.execute(
+            "SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) GROUP BY state", [burst_ids]
+        )
+        states = dict(db_cursor.fetchall())
+        assert not states.get("failed"), states
+        return states.get("done") == count
+
+    server.wait_for(all_done, timeout=timeout, interval=interval, what=what)
+
+
 # -- databases (shared by the integration tests and the benchmarks) -----------
 BASE_COMMAND_OPTIONS = [
     "--stop-after-init",
