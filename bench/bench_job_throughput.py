@@ -63,12 +63,14 @@ SIDES = ("bursts", "bare")
 sys.path.insert(0, str(INTEGRATION))
 from odoo_server import (  # noqa: E402
     OdooServer,
+    add_database_options,
     bench_database,
     connect,
     db_params,
     end_bench,
     interrupt_on_sigterm,
     load_registry,
+    run_bench,
 )
 
 
@@ -146,22 +148,7 @@ def parse_args(argv=None):
         "jobs of queue_job's _test_job (one prefork server, alternating rounds). Goal: ratio >= %.2f." % GOAL,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--conf",
-        type=Path,
-        default=REPO / ".dev" / "odoo.conf",
-        help="base Odoo config (database server, addons path); `make bootstrap` writes it",
-    )
-    parser.add_argument(
-        "--db", default="async_lab_bench_jobs", help="bench database: created with async_lab if missing, else reused"
-    )
-    parser.add_argument(
-        "--no-update",
-        dest="update",
-        action="store_false",
-        help="reuse the database as is, without updating async_lab to this checkout first (update: %(default)s)",
-    )
-    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    add_database_options(parser, "async_lab_bench_jobs")
     parser.add_argument("--jobs", type=int, default=300, help="jobs per round (a burst holds at most 1000)")
     parser.add_argument("--rounds", type=int, default=4, help="measured rounds per side")
     parser.add_argument("--warmup-jobs", type=int, default=30, help="jobs of the unmeasured warm-up of each side")
@@ -281,7 +268,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_bench(main)

@@ -75,6 +75,7 @@ from odoo_server import (  # noqa: E402
     ensure_modules,
     interrupt_on_sigterm,
     module_states,
+    run_bench,
 )
 
 #: The baseline database has what async_lab depends on, and not async_lab.
@@ -508,7 +509,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_bench(main)

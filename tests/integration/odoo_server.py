@@ -259,6 +259,24 @@ def ensure_modules(conf, params, db, modules, update=()):
 
 
 # -- benchmarks (bench/*.py) ---------------------------------------------------
+def add_database_options(parser, db):
+    """The options of a bench on one database: --conf, --db, --no-update (``args.update``), --drop."""
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        default=REPO / ".dev" / "odoo.conf",
+        help="base Odoo config (database server, addons path); `make bootstrap` writes it",
+    )
+    parser.add_argument("--db", default=db, help="bench database: created with async_lab if missing, else reused")
+    parser.add_argument(
+        "--no-update",
+        dest="update",
+        action="store_false",
+        help="reuse the database as is, without updating async_lab to this checkout first (update: %(default)s)",
+    )
+    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+
+
 def bench_database(conf, params, db, update):
     """Create the bench database ``db`` with async_lab, or reuse it, updated
     to this checkout if ``update``; exit when ``db`` is no Odoo database."""
@@ -302,3 +320,11 @@ def end_bench(servers, params, dbs, tmp, *, ok, drop=False, keep=False, what="se
         print("%s kept in %s" % (what, tmp))
     else:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_bench(main):
+    """``sys.exit(main())``, with status 130 when interrupted (Ctrl-C, or SIGTERM after ``interrupt_on_sigterm``)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
