@@ -6,13 +6,13 @@ In prefork mode the web client opens ``/websocket`` on the HTTP port unless a
 proxy routes that path to ``gevent_port``. A dev server (``make run``) has no
 such proxy, so every page load has an HTTP worker refuse the upgrade: the bus
 raises ``RuntimeError("Couldn't bind the websocket...")`` and ``odoo.http``
-logs it as "Exception during request handling." with a full traceback, about
-160 of them per session. Nothing is broken: the client falls back to polling,
-and the fix belongs to the deployment (the proxy), not to the code. So this
-filter, on the ``odoo.http`` logger only, turns that one exact message into
-one WARNING line per process, without traceback, that says what to do; the
-repeats are dropped unless ``odoo.http`` logs at DEBUG. Every other record
-passes untouched.
+logs it as "Exception during request handling." with a full traceback.
+Nothing is broken: the client falls back to polling, and the fix belongs to
+the deployment (the proxy), not to the code. So this filter, on the
+``odoo.http`` logger only, turns that one exact message into one WARNING line
+per process, without traceback, that says what to do; the repeats are
+dropped unless ``odoo.http`` logs at DEBUG. Every other record passes
+untouched.
 """
 
 import logging

@@ -45,8 +45,6 @@ drops the database at the end.
 """
 
 import argparse
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -63,21 +61,17 @@ FINISHED = ("done", "failed", "cancelled")
 SIDES = ("bursts", "bare")
 
 sys.path.insert(0, str(INTEGRATION))
-from odoo_server import OdooServer, connect, db_params, drop_database, ensure_modules  # noqa: E402
-
-
-# -- database -------------------------------------------------------------------------
-def load_registry(conf, db):
-    """An Odoo registry of ``db`` in this process, to enqueue the bare jobs.
-
-    ``--stop-after-init`` only keeps async_lab's process tracker from starting
-    a heartbeat thread here (it writes nothing from one-off processes).
-    """
-    import odoo
-    from odoo.modules.registry import Registry
-
-    odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
-    return Registry(db)
+from odoo_server import (  # noqa: E402
+    OdooServer,
+    add_database_options,
+    bench_database,
+    connect,
+    db_params,
+    end_bench,
+    interrupt_on_sigterm,
+    load_registry,
+    run_bench,
+)
 
 
 # -- enqueueing ---------------------------------------------------------------------------
@@ -154,22 +148,7 @@ def parse_args(argv=None):
         "jobs of queue_job's _test_job (one prefork server, alternating rounds). Goal: ratio >= %.2f." % GOAL,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--conf",
-        type=Path,
-        default=REPO / ".dev" / "odoo.conf",
-        help="base Odoo config (database server, addons path); `make bootstrap` writes it",
-    )
-    parser.add_argument(
-        "--db", default="async_lab_bench_jobs", help="bench database: created with async_lab if missing, else reused"
-    )
-    parser.add_argument(
-        "--no-update",
-        dest="update",
-        action="store_false",
-        help="reuse the database as is, without updating async_lab to this checkout first (update: %(default)s)",
-    )
-    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    add_database_options(parser, "async_lab_bench_jobs")
     parser.add_argument("--jobs", type=int, default=300, help="jobs per round (a burst holds at most 1000)")
     parser.add_argument("--rounds", type=int, default=4, help="measured rounds per side")
     parser.add_argument("--warmup-jobs", type=int, default=30, help="jobs of the unmeasured warm-up of each side")
@@ -237,29 +216,22 @@ def report(rows, args):
 def main(argv=None):
     args = parse_args(argv)
     params = db_params(args.conf)
-    try:
-        ensure_modules(args.conf, params, args.db, ["async_lab"], update=["async_lab"] if args.update else [])
-    except ValueError as exc:
-        sys.exit("%s: choose another --db" % exc)
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    bench_database(args.conf, params, args.db, args.update)
+    interrupt_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_bench_jobs."))
-    server = conn = registry = None
-    failed = True
+    server = OdooServer(
+        args.conf,
+        args.db,
+        tmp,
+        workers=args.workers,
+        max_cron_threads=0,
+        channels=args.channels,
+        options={"log_level": args.log_level},
+    )
+    conn = registry = None
+    ok = False
     try:
         registry = load_registry(args.conf, args.db)
-        server = OdooServer(
-            args.conf,
-            args.db,
-            tmp,
-            workers=args.workers,
-            max_cron_threads=0,
-            channels=args.channels,
-            options={"log_level": args.log_level},
-        )
         server.start()
         conn = connect(params, args.db)
         ctx = {"server": server, "session": server.session(), "registry": registry, "cr": conn.cursor()}
@@ -285,25 +257,15 @@ def main(argv=None):
                     flush=True,
                 )
         report(rows, args)
-        failed = False
+        ok = True
     finally:
         if conn is not None:
             conn.close()
-        if server is not None:
-            server.stop()
         if registry is not None:
             registry.delete(args.db)
-        if args.drop:
-            drop_database(params, args.db)
-        if failed or args.keep_logs:
-            print("server config and log kept in %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        end_bench([server], params, [args.db], tmp, ok=ok, drop=args.drop, keep=args.keep_logs)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_bench(main)

@@ -57,7 +57,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -68,7 +67,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 INTEGRATION = REPO / "tests" / "integration"
 sys.path.insert(0, str(INTEGRATION))
-from odoo_server import OdooServer, db_params, drop_database, ensure_modules, module_states  # noqa: E402
+from odoo_server import (  # noqa: E402
+    OdooServer,
+    db_params,
+    drop_database,
+    end_bench,
+    ensure_modules,
+    interrupt_on_sigterm,
+    module_states,
+    run_bench,
+)
 
 #: The baseline database has what async_lab depends on, and not async_lab.
 BASELINE_MODULES = ",".join(ast.literal_eval((REPO / "__manifest__.py").read_text())["depends"])
@@ -439,16 +447,12 @@ def main(argv=None):
         print("A/A check: both servers serve %s, so 'with' is a second baseline server" % args.db_without)
     else:
         ensure_database(args.conf, params, args.db_with, with_async_lab=True, update=args.update)
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    interrupt_on_sigterm()
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_bench_overhead."))
     servers = {}
     load = None
-    failed = True
+    ok = False
     try:
         for side, db in (("with", args.db_with), ("without", args.db_without)):
             server = OdooServer(
@@ -485,25 +489,24 @@ def main(argv=None):
         load = LoadGenerator(multiprocessing.get_context("spawn"), args.clients)
         rows = run_rounds(servers, cookies, load, args)
         report(rows, load_before)
-        failed = False
+        ok = True
     finally:
         if load:
             load.close()
         for server in servers.values():
             signal_group(server, signal.SIGCONT)  # a stopped group would not see SIGTERM
-            server.stop()
-        if args.drop:
-            for db in {args.db_with, args.db_without}:
-                drop_database(params, db)
-        if failed or args.keep_logs:
-            print("server configs and logs kept in %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        end_bench(
+            servers.values(),
+            params,
+            {args.db_with, args.db_without},
+            tmp,
+            ok=ok,
+            drop=args.drop,
+            keep=args.keep_logs,
+            what="server configs and logs",
+        )
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_bench(main)

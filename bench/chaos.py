@@ -50,7 +50,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tools"))
-from odoo_server import OdooServer, connect, db_params, end_bench, ensure_modules  # noqa: E402
+from odoo_server import OdooServer, add_database_options, bench_database, connect, db_params, end_bench  # noqa: E402
 
 CHANNELS = "root:4,root.async_lab:4,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
 CPU_PYTHON_PER_SECOND = 10_000_000  # loop iterations, roughly, on a slow core
@@ -391,15 +391,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--conf", default=str(REPO / ".dev" / "odoo.conf"))
-    parser.add_argument("--db", default="async_lab_bench_chaos")
+    add_database_options(parser, "async_lab_bench_chaos")
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of HTTP workers")
     parser.add_argument("--workers", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=150, help="seconds of work per channel")
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between two faults")
-    parser.add_argument("--no-update", action="store_true")
-    parser.add_argument("--drop", action="store_true", help="drop the bench database at the end")
     parser.add_argument("--keep-logs", action="store_true")
     return parser.parse_args(argv)
 
@@ -407,7 +404,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     params = db_params(args.conf)
-    ensure_modules(args.conf, params, args.db, ["async_lab"], update=() if args.no_update else ["async_lab"])
+    bench_database(args.conf, params, args.db, args.update)
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_chaos."))
     server = OdooServer(
         args.conf,
@@ -434,7 +431,7 @@ def main(argv=None):
         print(chaos.report())
     finally:
         end_bench(
-            server, params, args.db, tmp, ok=ok, drop=args.drop, keep=args.keep_logs, what="server log and config"
+            [server], params, [args.db], tmp, ok=ok, drop=args.drop, keep=args.keep_logs, what="server log and config"
         )
     return 0 if ok else 1
 

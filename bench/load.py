@@ -38,7 +38,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from odoo_server import OdooServer, connect, db_params, end_bench, ensure_modules  # noqa: E402
+from odoo_server import OdooServer, add_database_options, bench_database, connect, db_params, end_bench  # noqa: E402
 
 LOCUST_VENV = REPO / ".dev" / "locust"
 LOCUST = LOCUST_VENV / "bin" / "locust"
@@ -121,8 +121,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--conf", default=str(REPO / ".dev" / "odoo.conf"))
-    parser.add_argument("--db", default="async_lab_bench_load")
+    add_database_options(parser, "async_lab_bench_load")
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=3)
@@ -135,8 +134,6 @@ def parse_args(argv=None):
         help="an Odoo option of the server, e.g. limit_request=200",
     )
     parser.add_argument("--locust-version", default="2.47.0")
-    parser.add_argument("--no-update", action="store_true")
-    parser.add_argument("--drop", action="store_true")
     parser.add_argument("--keep-logs", action="store_true")
     return parser.parse_args(argv)
 
@@ -145,7 +142,7 @@ def main(argv=None):
     args = parse_args(argv)
     ensure_locust(args.locust_version)
     params = db_params(args.conf)
-    ensure_modules(args.conf, params, args.db, ["async_lab"], update=() if args.no_update else ["async_lab"])
+    bench_database(args.conf, params, args.db, args.update)
     tmp = Path(tempfile.mkdtemp(prefix="async_lab_load."))
     options = dict(log_level="info", **dict(opt.split("=", 1) for opt in args.option))
     server = OdooServer(
@@ -245,9 +242,9 @@ def main(argv=None):
         print("PASS" if ok else "FAIL")
     finally:
         end_bench(
-            server,
+            [server],
             params,
-            args.db,
+            [args.db],
             tmp,
             ok=ok,
             drop=args.drop,

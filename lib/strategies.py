@@ -60,9 +60,9 @@ MAX_POOL_SIZE = 64
 _TASKS = Param("tasks", 1, MAX_TASKS, "tasks per run")
 _POOL_SIZE = Param("pool_size", 1, MAX_POOL_SIZE, "workers of the pool")
 
-# Seconds for a spawned worker to be ready, used only by predict_seconds.
-# A bare interpreter starts in about 0.05 s, but a spawned child also
-# re-imports the parent's main script: under odoo-bin that imports odoo.
+# Seconds for a spawned worker to be ready, an estimate used only by
+# predict_seconds: a spawned child re-imports the parent's main script, and
+# under odoo-bin that imports odoo.
 PROCESS_START_SECONDS = 0.7
 
 # Longest wait for spawned workers to start. Past it the run goes on: a
@@ -494,8 +494,8 @@ def warm_up(workload, params, tasks):
 
     What the tasks share warms up before the first timed run, so that the
     strategy that happens to come first does not pay for it alone: above
-    all the server's HTTP workers, whose first request on a database costs
-    about half a second (io_http calls them ``tasks`` at a time). Every
+    all the server's HTTP workers, whose first request on a database is
+    slow (io_http calls them ``tasks`` at a time). Every
     parameter is at its minimum (1 ms, one loop, 1 MiB). Control workloads
     (which fail on purpose) are not warmed up; a failure here is only
     logged, since the timed runs report it anyway.
@@ -515,14 +515,15 @@ def compare(workload, params, tasks, strategies, pool_size=None, cores=None, ser
     """Run ``workload`` with each strategy and score it against ``sequential``.
 
     ``sequential`` is always measured, as the baseline, and is the first
-    row: twice, first and last, and the faster run counts (a single run
-    timed while the CPU was busy elsewhere, or its cache cold, made every
+    row: twice, first and last, and the faster run counts (one run timed
+    while the CPU is busy elsewhere, or its cache cold, would make every
     other strategy look faster than it can be). The other strategies follow
-    in the order given, after an untimed :func:`warm_up`. ``cores`` defaults to :func:`usable_cores`;
-    ``server_slots`` is how many calls the server that the tasks call answers
-    at once (see :func:`score`). Return one :func:`score` dict per run. At
-    the ``deadline`` (a ``time.monotonic()`` instant) the run in progress is
-    cut (its row is ``timed_out``) and the strategies after it are not run.
+    in the order given, after an untimed :func:`warm_up`. ``cores``
+    defaults to :func:`usable_cores`; ``server_slots`` is how many calls the
+    server that the tasks call answers at once (see :func:`score`). Return
+    one :func:`score` dict per run. At the ``deadline`` (a
+    ``time.monotonic()`` instant) the run in progress is cut (its row is
+    ``timed_out``) and the strategies after it are not run.
     """
     for strategy in strategies:
         _check_strategy(strategy, LOCAL_STRATEGIES)

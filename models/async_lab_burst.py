@@ -394,11 +394,11 @@ class AsyncLabBurst(models.Model):
         """Tell dashboards that jobs finished, throttled (see _job_notify_interval).
 
         A bus notification opens a PostgreSQL connection after commit (Odoo
-        does not pool the ones to "postgres"): one per job would cost a
-        no-op job a third of its time, one per second per worker still about
-        5 % of the throughput (bench/bench_job_throughput.py). The payload's
-        ``settle_ms`` tells dashboards when to refresh once more, for the
-        jobs that finish during the silence after the last notification.
+        does not pool the ones to "postgres"), which costs a short job much
+        of its time: so one notification per interval, not one per job. The
+        payload's ``settle_ms`` tells dashboards when to refresh once more,
+        for the jobs that finish during the silence after the last
+        notification.
         """
         now, dbname = time.monotonic(), self.env.cr.dbname
         if now < _next_job_notify.get(dbname, float("-inf")):

@@ -28,9 +28,8 @@ DASHBOARD_CHANNEL = "async_lab.dashboard"
 #: The start of the name of the function :meth:`AsyncLabStats.get_stats`
 #: calls (:meth:`AsyncLabStats._stats_function`): its two statements
 #: (:meth:`AsyncLabStats._channels_query`, :meth:`AsyncLabStats._stats_query`)
-#: in one round trip, and PL/pgSQL keeps their plans for the connection (at
-#: 1M jobs, parsing and planning them on every call took about half as long
-#: as running them).
+#: in one round trip, planned once per connection (PL/pgSQL keeps the plans)
+#: instead of at every call.
 STATS_FUNCTION = "async_lab_job_stats_"
 #: Namespace of the advisory lock under which a stats function is created.
 STATS_FUNCTION_LOCK = 0x616C7366  # "alsf"
@@ -288,7 +287,7 @@ class AsyncLabStats(models.AbstractModel):
         not change the best plan (index scans of the window). And they are
         never JIT-compiled: a generic plan's estimates grow with queue_job,
         and on a large table they would cross ``jit_above_cost``, compiling
-        a statement of a few milliseconds on every call.
+        a short statement on every call.
         """
         rest = SQL(
             """(p_config text[], p_since timestamp, p_now timestamp, p_start timestamp, p_last_minute timestamp)
@@ -338,11 +337,10 @@ class AsyncLabStats(models.AbstractModel):
         The stage durations are the expressions of the done-jobs index
         (:data:`~odoo.addons.async_lab.models.queue_job.DONE_STAGES`), so the
         scan reads them instead of computing them; ``date_part()`` gives
-        float8, several times faster to sort than ``extract()``'s numeric.
-        The live minutes start at a scalar subquery, so that their rows are a
-        range between two known values, which the planner expects to be a
-        small share of queue_job (as a join on ``live``, it expected a third
-        of it, and set up a hash table for 300,000 minutes on every call).
+        float8, cheaper to sort than ``extract()``'s numeric. The live
+        minutes start at a scalar subquery, not a join on ``live``: their
+        rows are then a range between two known values, which the planner
+        rightly expects to be a small share of queue_job.
         """
         return SQL(
             """

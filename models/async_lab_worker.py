@@ -141,8 +141,9 @@ class AsyncLabWorker(models.Model):
         """Insert or refresh one process row; return its id.
 
         ``final``: the last note of a process that exits on its own: its row
-        is gone from now on. A gone row is never updated again (None). The first exit reason written stays (the
-        master's "server_stop" before the worker's own "stopped").
+        is gone from now on. A gone row is never updated again (None). The
+        first exit reason written stays (the master's "server_stop" before
+        the worker's own "stopped").
         """
         now = to_datetime(vals["now"])
         limits = vals.get("limits") or {}

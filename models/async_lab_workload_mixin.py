@@ -38,10 +38,10 @@ class AsyncLabWorkloadMixin(models.AbstractModel):
     """
 
     _name = "async_lab.workload.mixin"
-    # The parameters are settings, not quantities: group rows add none of them.
     _description = "Async Lab workload and parameters"
 
     workload = fields.Selection(catalogue.workload_selection(), required=True, default=catalogue.DEFAULT_WORKLOAD)
+    # The parameters are settings, not quantities: group rows add none of them.
     ms = fields.Integer(
         "Milliseconds",
         default=param_default("ms"),

@@ -2,11 +2,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Shared fixtures of the addon's Odoo tests."""
 
+import doctest
 import logging
 import threading
+import time
 import traceback
 import uuid as uuidlib
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.http import db_filter
@@ -100,6 +103,49 @@ class AsyncLabCase(TransactionCase):
         return self.env.cr.fetchone()[0]
 
 
+def assert_doctests(case, module, more_than=0):
+    """Run ``module``'s doctests in ``case``: more than ``more_than`` examples, none failing.
+
+    The minimum is the guard against a module whose examples silently stopped
+    being collected (a renamed ``__test__``, a docstring turned into a comment).
+    """
+    result = doctest.testmod(module)
+    case.assertGreater(result.attempted, more_than)
+    case.assertEqual(result.failed, 0)
+
+
+def heartbeat_snapshot(env, **kw):
+    """A process snapshot for ``async_lab.worker._heartbeat``: an HTTP worker on another host, and ``kw``."""
+    vals = {
+        "host": "elsewhere",
+        "pid": 4242,
+        "master_pid": 4000,
+        "role": "http",
+        "create_time": 1000.0,
+        "now": time.time(),
+        "rss_mb": 100.0,
+        "cpu_seconds": 1.0,
+        "cpu_percent": 5.0,
+        "requests": 3,
+        "jobs": 1,
+        "crons": 0,
+        "busy_since": None,
+        "exit_reason": None,
+        "threads": None,
+        "siblings": {},
+        "db": env.cr.dbname,
+        "limits": {
+            "limit_time_real": 120,
+            "limit_time_cpu": 60,
+            "limit_request": 65536,
+            "limit_memory_soft_mb": 2048,
+            "limit_memory_hard_mb": 2560,
+        },
+    }
+    vals.update(kw)
+    return vals
+
+
 def at(base, seconds):
     return base + timedelta(seconds=seconds)
 
@@ -140,6 +186,25 @@ class BurstJobRunner:
         self._thread.join(timeout=30)
         if self._thread.is_alive():
             self.errors.append("the job runner thread did not stop within 30 s")
+
+    def run_tour(self, case, url, tour_name, timeout):
+        """``case.start_tour(...)`` as admin, with this runner running from its login to its end."""
+        authenticate = case.authenticate
+
+        def authenticate_then_run(*args, **kwargs):
+            # start_tour logs in with the test's own cursor, outside the lock
+            # that serialises the test cursors: only then may the runner
+            # thread start using the shared transaction.
+            result = authenticate(*args, **kwargs)
+            self.__enter__()
+            return result
+
+        try:
+            with patch.object(case, "authenticate", authenticate_then_run):
+                case.start_tour(url, tour_name, login="admin", timeout=timeout)
+        finally:
+            if self._thread.ident is not None:  # started
+                self.__exit__(None, None, None)
 
     def _loop(self):
         while not self._stop.wait(self.interval):

@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import json
 import os
 import socket
@@ -17,7 +16,7 @@ from odoo.addons.web.tests.test_js import qunit_error_checker
 from ..lib import dashboard as lib_dashboard
 from ..lib import theory
 from ..models import async_lab_dashboard
-from .common import AsyncLabCase, BurstJobRunner
+from .common import AsyncLabCase, BurstJobRunner, assert_doctests
 
 IO = "root.async_lab.io"
 SERIAL = "root.async_lab.serial"
@@ -32,9 +31,7 @@ class TestDashboardLib(BaseCase):
     """lib/dashboard.py: the process map and lanes, without a database."""
 
     def test_doctests(self):
-        result = doctest.testmod(lib_dashboard)
-        self.assertGreater(result.attempted, 15)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, lib_dashboard, more_than=15)
 
 
 @tagged("at_install", "-post_install")
@@ -305,22 +302,7 @@ class TestDashboardTour(HttpCase):
         self.env["async_lab.worker"]._cron_refresh()  # records this (threaded) server process
         pid = os.getpid()
         runner = BurstJobRunner(self.registry)
-        authenticate = self.authenticate
-
-        def authenticate_then_run(*args, **kwargs):
-            # start_tour logs in with the test's own cursor, outside the lock
-            # that serialises the test cursors: only then may the runner
-            # thread start using the shared transaction.
-            result = authenticate(*args, **kwargs)
-            runner.__enter__()
-            return result
-
-        try:
-            with patch.object(self, "authenticate", authenticate_then_run):
-                self.start_tour(DASHBOARD_URL % pid, "async_lab_dashboard_tour", login="admin", timeout=180)
-        finally:
-            if runner._thread.ident is not None:  # started
-                runner.__exit__(None, None, None)
+        runner.run_tour(self, DASHBOARD_URL % pid, "async_lab_dashboard_tour", timeout=180)
         self.assertFalse(runner.errors, "\n".join(runner.errors))
         jobs = self.env["queue.job"].search([("async_lab_burst_id", "!=", False)])
         self.assertEqual(len(jobs), 3)
@@ -378,19 +360,7 @@ class TestClickThroughTour(HttpCase):
                 }
             )
         runner = LabRunner(self.registry)
-        authenticate = self.authenticate
-
-        def authenticate_then_run(*args, **kwargs):
-            result = authenticate(*args, **kwargs)
-            runner.__enter__()
-            return result
-
-        try:
-            with patch.object(self, "authenticate", authenticate_then_run):
-                self.start_tour(DASHBOARD_URL % os.getpid(), "async_lab_click_through_tour", login="admin", timeout=240)
-        finally:
-            if runner._thread.ident is not None:
-                runner.__exit__(None, None, None)
+        runner.run_tour(self, DASHBOARD_URL % os.getpid(), "async_lab_click_through_tour", timeout=240)
         self.assertFalse(runner.errors, "\n".join(runner.errors))
         jobs = self.env["queue.job"].search([("async_lab_burst_id", "!=", False)])
         self.assertEqual(sorted(jobs.mapped("state")), ["done"] * 3 + ["failed"] * 2)

@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import os
 import time
 from datetime import timedelta
@@ -17,16 +16,14 @@ from odoo.addons.queue_job.jobrunner.runner import PG_ADVISORY_LOCK_ID
 from .. import process_tracker
 from ..lib import deployment
 from ..models import async_lab_deployment
-from .common import TEST_COMMAND, UnsafeTestRun, refuse_unsafe_test_run
+from .common import TEST_COMMAND, UnsafeTestRun, assert_doctests, refuse_unsafe_test_run
 
 
 class TestDeploymentLib(BaseCase):
     """lib/deployment.py: which databases the runner and the HTTP side serve."""
 
     def test_doctests(self):
-        result = doctest.testmod(deployment)
-        self.assertGreater(result.attempted, 10)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, deployment, more_than=10)
 
 
 @tagged("at_install", "-post_install")

@@ -8,7 +8,6 @@ fast; schemathesis does the same from the OpenAPI description against a real
 prefork server (tests/integration/test_openapi_schemathesis.py).
 """
 
-import doctest
 import json
 import re
 from urllib.parse import urlencode
@@ -21,6 +20,7 @@ from odoo.tools import mute_logger
 
 from ..controllers import main, openapi
 from ..lib import strategies, workloads
+from .common import assert_doctests
 from .test_access import ROUTES
 
 EXAMPLES = 50
@@ -140,9 +140,7 @@ class TestFuzz(HttpCase):
                     self.assertWellFormed(resp, case)
 
     def test_doctests(self):
-        result = doctest.testmod(main)
-        self.assertGreater(result.attempted, 0)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, main)
 
     def test_openapi_describes_every_route(self):
         described = self.url_open("/async_lab/openapi.json").json()

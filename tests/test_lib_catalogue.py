@@ -1,19 +1,17 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 
 from odoo.tests import BaseCase
 
 from ..lib import catalogue, workloads
+from .common import assert_doctests
 
 
 class TestCatalogue(BaseCase):
     """The workloads and channels the lab offers, without a database."""
 
     def test_doctests(self):
-        result = doctest.testmod(catalogue)
-        self.assertGreater(result.attempted, 5)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, catalogue, more_than=5)
 
     def test_every_kind_has_a_channel_of_the_lab(self):
         channels = dict(catalogue.CHANNELS)

@@ -1,19 +1,17 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 
 from odoo.tests import BaseCase
 
 from ..lib import processes
+from .common import assert_doctests
 
 
 class TestProcesses(BaseCase):
     """Role detection, staleness and respawn pairing, without a database."""
 
     def test_doctests(self):
-        result = doctest.testmod(processes)
-        self.assertGreater(result.attempted, 10)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, processes, more_than=10)
 
     def test_role_needs_evidence_not_pid_order(self):
         # The lowest PID is not "the master" and the highest not "the runner".

@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import json
 import multiprocessing
 import os
@@ -16,6 +15,7 @@ from odoo.tests.common import get_db_name
 from ..lib import strategies, workloads
 from ..lib.strategies import ASYNCIO, PROCESSES, QUEUE_JOB, SEQUENTIAL, THREADS, RunResult
 from ..lib.workloads import WorkloadError
+from .common import assert_doctests
 
 # Runs of a CPU-parallel physics test before it gives up (see best_of). A
 # busy machine no longer inflates the speedups through a slow baseline (the
@@ -46,9 +46,7 @@ class TestStrategies(BaseCase):
         return {"n": int(self.calibration[workloads.CPU_PYTHON_RATE] * seconds)}
 
     def test_doctests(self):
-        results = doctest.testmod(strategies)
-        self.assertGreater(results.attempted, 0)
-        self.assertEqual(results.failed, 0)
+        assert_doctests(self, strategies)
 
     def test_bounds(self):
         cases = [

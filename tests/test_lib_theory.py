@@ -1,19 +1,17 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 
 from odoo.tests import BaseCase
 
 from ..lib import theory
+from .common import assert_doctests
 
 
 class TestTheory(BaseCase):
     """lib/theory.py: the ideal speedups and the verdicts."""
 
     def test_doctests(self):
-        results = doctest.testmod(theory)
-        self.assertGreater(results.attempted, 0)
-        self.assertEqual(results.failed, 0)
+        assert_doctests(self, theory)
 
     def test_ideal_speedup_table(self):
         # strategy, kind, tasks, cores, pool_size, capacity -> ideal

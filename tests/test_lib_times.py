@@ -1,14 +1,12 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 
 from odoo.tests import BaseCase
 
 from ..lib import times
+from .common import assert_doctests
 
 
 class TestTimes(BaseCase):
     def test_doctests(self):
-        result = doctest.testmod(times)
-        self.assertGreater(result.attempted, 3)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, times, more_than=3)

@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import os
 import threading
 import time
@@ -11,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 from odoo.tests import BaseCase
 
 from ..lib import strategies, tokens, workloads
+from .common import assert_doctests
 
 
 class _RecordingHandler(BaseHTTPRequestHandler):
@@ -47,9 +47,7 @@ class TestSelfCallTokens(BaseCase):
         self.server.calls.clear()
 
     def test_doctests(self):
-        result = doctest.testmod(tokens)
-        self.assertGreater(result.attempted, 0)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, tokens)
 
     def assertSignedCall(self, path, token, ms):
         self.assertNotIn("key", path)

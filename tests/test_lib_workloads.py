@@ -1,7 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import asyncio
-import doctest
 import hashlib
 import os
 import pickle
@@ -19,6 +18,7 @@ from odoo.tests.common import get_db_name
 
 from ..lib import workloads
 from ..lib.workloads import TransientError, WorkloadError, WorkloadFailure
+from .common import assert_doctests
 
 
 class _SlowHandler(BaseHTTPRequestHandler):
@@ -62,9 +62,7 @@ class TestWorkloads(BaseCase):
         cls.base_url = f"http://127.0.0.1:{cls.server.server_address[1]}"
 
     def test_doctests(self):
-        results = doctest.testmod(workloads)
-        self.assertGreater(results.attempted, 0)
-        self.assertEqual(results.failed, 0)
+        assert_doctests(self, workloads)
 
     def test_registry(self):
         self.assertEqual(

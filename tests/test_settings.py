@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -9,16 +8,14 @@ from odoo.tests import BaseCase
 from odoo.tools import mute_logger
 
 from ..lib import processes, settings
-from .common import AsyncLabCase, now_minute
+from .common import AsyncLabCase, assert_doctests, heartbeat_snapshot, now_minute
 
 BAD_VALUES = ("abc", "0", "-5", "1.5", "")
 
 
 class TestSettingsLib(BaseCase):
     def test_doctests(self):
-        result = doctest.testmod(settings)
-        self.assertFalse(result.failed)
-        self.assertGreater(result.attempted, 0)
+        assert_doctests(self, settings)
 
     def test_readme_lists_every_setting(self):
         readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
@@ -67,26 +64,7 @@ class TestSettings(AsyncLabCase):
         Worker = self.env["async_lab.worker"]
         now = time.time()
         Worker._heartbeat(
-            {
-                "host": "far",
-                "pid": 2,
-                "master_pid": 1,
-                "role": "http",
-                "create_time": 1000.0,
-                "now": now - processes.GONE_AFTER - 5,
-                "rss_mb": 100.0,
-                "cpu_seconds": 1.0,
-                "cpu_percent": 5.0,
-                "requests": 3,
-                "jobs": 1,
-                "crons": 0,
-                "busy_since": None,
-                "exit_reason": None,
-                "threads": None,
-                "siblings": {},
-                "db": self.env.cr.dbname,
-                "limits": {},
-            }
+            heartbeat_snapshot(self.env, host="far", pid=2, master_pid=1, now=now - processes.GONE_AFTER - 5, limits={})
         )
         Worker._age_other_hosts("here", now)
         for value in ("-5", "zero"):

@@ -59,6 +59,12 @@ class TestViews(AsyncLabCase):
             },
         )
 
+    def create_gone_worker(self, pid, **vals):
+        """A gone HTTP worker of master 103690 on host "vm"."""
+        return self.env["async_lab.worker"].create(
+            {"host": "vm", "pid": pid, "master_pid": 103690, "role": "http", "state": "gone", **vals}
+        )
+
     def test_last_hour_of_metrics_is_the_last_hour_in_utc(self):
         Metric = self.env["async_lab.metric"]
         Metric.search([]).unlink()
@@ -76,18 +82,7 @@ class TestViews(AsyncLabCase):
     def test_group_rows_show_only_what_adds_up(self):
         Worker = self.env["async_lab.worker"]
         for pid, cpu in ((103695, 40.0), (103696, 60.0)):
-            Worker.create(
-                {
-                    "host": "vm",
-                    "pid": pid,
-                    "master_pid": 103690,
-                    "role": "http",
-                    "state": "gone",
-                    "cpu_percent": cpu,
-                    "jobs": 3,
-                    "requests": 10,
-                }
-            )
+            self.create_gone_worker(pid, cpu_percent=cpu, jobs=3, requests=10)
         fields = ["pid", "master_pid", "cpu_percent", "limit_request", "jobs", "requests"]
         (group,) = Worker.read_group([("host", "=", "vm")], fields, ["host"])
         self.assertEqual((group["jobs"], group["requests"]), (6, 20))
@@ -114,17 +109,7 @@ class TestViews(AsyncLabCase):
     def test_identifiers_never_add_up_in_group_rows(self):
         Worker = self.env["async_lab.worker"]
         for pid in (103695, 103696):
-            Worker.create(
-                {
-                    "host": "vm",
-                    "pid": pid,
-                    "master_pid": 103690,
-                    "role": "http",
-                    "state": "gone",
-                    "create_time": 1000.0 + pid,
-                    "jobs": 3,
-                }
-            )
+            self.create_gone_worker(pid, create_time=1000.0 + pid, jobs=3)
         fields = ["pid", "master_pid", "create_time", "jobs"]
         for groupby in (["host", "role"], ["role"], ["master_pid"]):
             (group,) = Worker.read_group([("host", "=", "vm")], fields, groupby, lazy=False)

@@ -11,6 +11,7 @@ from odoo.tests import TransactionCase, tagged
 
 from ..lib import processes
 from ..process_tracker import tracker
+from .common import heartbeat_snapshot
 
 
 @tagged("at_install", "-post_install")
@@ -25,34 +26,7 @@ class TestWorkerRegistry(TransactionCase):
         cls.me = psutil.Process()
 
     def snap(self, **kw):
-        vals = {
-            "host": "elsewhere",
-            "pid": 4242,
-            "master_pid": 4000,
-            "role": "http",
-            "create_time": 1000.0,
-            "now": time.time(),
-            "rss_mb": 100.0,
-            "cpu_seconds": 1.0,
-            "cpu_percent": 5.0,
-            "requests": 3,
-            "jobs": 1,
-            "crons": 0,
-            "busy_since": None,
-            "exit_reason": None,
-            "threads": None,
-            "siblings": {},
-            "db": self.env.cr.dbname,
-            "limits": {
-                "limit_time_real": 120,
-                "limit_time_cpu": 60,
-                "limit_request": 65536,
-                "limit_memory_soft_mb": 2048,
-                "limit_memory_hard_mb": 2560,
-            },
-        }
-        vals.update(kw)
-        return vals
+        return heartbeat_snapshot(self.env, **kw)
 
     def find(self, host, pid, create_time=None):
         domain = [("host", "=", host), ("pid", "=", pid)]

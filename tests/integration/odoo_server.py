@@ -155,6 +155,28 @@ class OdooServer:
             pass
 
 
+# -- bursts ---------------------------------------------------------------------
+def post_burst(server, session, **body):
+    """POST /async_lab/jobs as ``session``: the JSON of its 202 answer."""
+    resp = session.post(server.url + "/async_lab/jobs", json=body, timeout=30)
+    assert resp.status_code == 202, resp.text
+    return resp.json()
+
+
+def wait_for_bursts_done(server, db_cursor, burst_ids, count, *, timeout, interval, what):
+    """Wait until the ``count`` jobs of ``burst_ids`` are done; fail at the first failed one."""
+
+    def all_done():
+        db_cursor.execute(
+            "SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) GROUP BY state", [burst_ids]
+        )
+        states = dict(db_cursor.fetchall())
+        assert not states.get("failed"), states
+        return states.get("done") == count
+
+    server.wait_for(all_done, timeout=timeout, interval=interval, what=what)
+
+
 # -- databases (shared by the integration tests and the benchmarks) -----------
 BASE_COMMAND_OPTIONS = [
     "--stop-after-init",
@@ -236,13 +258,73 @@ def ensure_modules(conf, params, db, modules, update=()):
     return states
 
 
-def end_bench(server, params, db, tmp, *, ok, drop=False, keep=False, what="server config and log"):
-    """A bench's last step: stop its server, drop its database if asked, keep
-    its folder when asked or when it failed."""
-    server.stop()
+# -- benchmarks (bench/*.py) ---------------------------------------------------
+def add_database_options(parser, db):
+    """The options of a bench on one database: --conf, --db, --no-update (``args.update``), --drop."""
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        default=REPO / ".dev" / "odoo.conf",
+        help="base Odoo config (database server, addons path); `make bootstrap` writes it",
+    )
+    parser.add_argument("--db", default=db, help="bench database: created with async_lab if missing, else reused")
+    parser.add_argument(
+        "--no-update",
+        dest="update",
+        action="store_false",
+        help="reuse the database as is, without updating async_lab to this checkout first (update: %(default)s)",
+    )
+    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+
+
+def bench_database(conf, params, db, update):
+    """Create the bench database ``db`` with async_lab, or reuse it, updated
+    to this checkout if ``update``; exit when ``db`` is no Odoo database."""
+    try:
+        ensure_modules(conf, params, db, ["async_lab"], update=["async_lab"] if update else [])
+    except ValueError as exc:
+        sys.exit("%s: choose another --db" % exc)
+
+
+def load_registry(conf, db):
+    """An Odoo registry of ``db`` in this process.
+
+    ``--stop-after-init`` keeps async_lab's process tracker from starting a
+    heartbeat thread here: a one-off process writes nothing in the database.
+    """
+    import odoo  # here: the integration tests never load Odoo in their own process
+    from odoo.modules.registry import Registry
+
+    odoo.tools.config.parse_config(["-c", str(conf), "-d", db, "--stop-after-init", "--log-level=warn"])
+    return Registry(db)
+
+
+def interrupt_on_sigterm():
+    """End the bench on SIGTERM as on Ctrl-C, through its ``finally`` clauses."""
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
+def end_bench(servers, params, dbs, tmp, *, ok, drop=False, keep=False, what="server config and log"):
+    """A bench's last step: stop its servers, drop its databases if asked,
+    keep its folder when asked or when it failed."""
+    for server in servers:
+        server.stop()
     if drop:
-        drop_database(params, db)
+        for db in dbs:
+            drop_database(params, db)
     if keep or not ok:
         print("%s kept in %s" % (what, tmp))
     else:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_bench(main):
+    """``sys.exit(main())``, with status 130 when interrupted (Ctrl-C, or SIGTERM after ``interrupt_on_sigterm``)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -4,7 +4,7 @@
 
 import configparser
 
-from odoo_server import REPO
+from odoo_server import REPO, post_burst
 
 #: Root capacity 3 for 3 HTTP workers; the io channel gets capacity 1.
 SATURATING = "root:3,root.async_lab:3,root.async_lab.io:1,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
@@ -36,12 +36,6 @@ def reported(server, session, window=15):
         return data if node_of(data, server) else None
 
     return server.wait_for(check, timeout=30, what="the server's configuration reported")
-
-
-def post_burst(server, session, **body):
-    resp = session.post(server.url + "/async_lab/jobs", json=body, timeout=30)
-    assert resp.status_code == 202, resp.text
-    return resp.json()
 
 
 def test_root_capacity_saturation_and_durations_near_the_limit(make_server, db_cursor):

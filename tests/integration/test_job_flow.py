@@ -4,13 +4,9 @@
 
 from itertools import pairwise
 
+from odoo_server import post_burst, wait_for_bursts_done
+
 CHANNELS = "root:2,root.async_lab:2,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
-
-
-def post_burst(server, session, **body):
-    resp = session.post(server.url + "/async_lab/jobs", json=body, timeout=30)
-    assert resp.status_code == 202, resp.text
-    return resp.json()
 
 
 def test_sixty_jobs_across_io_cpu_and_serial(make_server, db_cursor):
@@ -26,15 +22,7 @@ def test_sixty_jobs_across_io_cpu_and_serial(make_server, db_cursor):
     ids = [b["burst_id"] for b in bursts]
     assert sum(len(b["job_uuids"]) for b in bursts) == 60
 
-    def all_done():
-        db_cursor.execute(
-            "SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = ANY(%s) GROUP BY state", [ids]
-        )
-        states = dict(db_cursor.fetchall())
-        assert not states.get("failed"), states
-        return states.get("done") == 60
-
-    server.wait_for(all_done, timeout=180, interval=1, what="60 jobs done")
+    wait_for_bursts_done(server, db_cursor, ids, 60, timeout=180, interval=1, what="60 jobs done")
 
     # The background pattern's poll URL tells the same.
     job = session.get(server.url + bursts[0]["status_url"], timeout=30).json()

@@ -4,27 +4,16 @@
 
 import re
 
+from odoo_server import post_burst, wait_for_bursts_done
+
 CHANNELS = "root:2,root.async_lab:2,root.async_lab.io:2"
 
 
 def test_io_http_jobs_and_inline_runs_call_back_with_a_header_token(make_server, db_cursor):
     server = make_server(workers=3, max_cron_threads=0, channels=CHANNELS)
     session = server.session()
-    resp = session.post(
-        server.url + "/async_lab/jobs", json={"workload": "io_http", "params": {"ms": 20}, "count": 4}, timeout=30
-    )
-    assert resp.status_code == 202, resp.text
-    burst_id = resp.json()["burst_id"]
-
-    def all_done():
-        db_cursor.execute(
-            "SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = %s GROUP BY state", [burst_id]
-        )
-        states = dict(db_cursor.fetchall())
-        assert not states.get("failed"), states
-        return states.get("done") == 4
-
-    server.wait_for(all_done, timeout=120, interval=0.5, what="4 io_http jobs done")
+    burst_id = post_burst(server, session, workload="io_http", params={"ms": 20}, count=4)["burst_id"]
+    wait_for_bursts_done(server, db_cursor, [burst_id], 4, timeout=120, interval=0.5, what="4 io_http jobs done")
     run = session.post(
         server.url + "/async_lab/run",
         timeout=60,
