@@ -1,7 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import configparser
-import doctest
 from pathlib import Path
 
 from odoo.tests import BaseCase
@@ -9,6 +8,7 @@ from odoo.tests import BaseCase
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 
 from ..lib import advisor
+from .common import assert_doctests
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "odoo.conf.example"
 MIB = 1024 * 1024
@@ -39,9 +39,7 @@ class TestAdvisor(BaseCase):
     """The advisor's rules, on plain values."""
 
     def test_doctests(self):
-        result = doctest.testmod(advisor)
-        self.assertGreater(result.attempted, 40)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, advisor, more_than=40)
 
     def test_the_example_configuration_gets_no_finding(self):
         load = {

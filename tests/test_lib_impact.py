@@ -1,20 +1,18 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import time
 
 from odoo.tests import BaseCase
 
 from ..lib import impact
+from .common import assert_doctests
 
 
 class TestImpactProbe(BaseCase):
     """The user-impact probe, on a real clock."""
 
     def test_doctests(self):
-        result = doctest.testmod(impact)
-        self.assertGreater(result.attempted, 5)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, impact, more_than=5)
 
     def test_steady_rate_and_latency_of_a_quick_server(self):
         result = impact.probe(lambda: time.sleep(0.01), rate=40, done=lambda: False, max_seconds=0.5)

@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import doctest
 import time
 from datetime import timedelta
 from unittest.mock import patch
@@ -12,7 +11,7 @@ from odoo.tests import BaseCase, HttpCase, tagged
 from odoo.addons.queue_job.delay import chain
 
 from ..lib import why
-from .common import AsyncLabCase, at
+from .common import AsyncLabCase, assert_doctests, at
 
 CONFIG = {
     "root": {"name": "root", "capacity": 4},
@@ -23,9 +22,7 @@ CONFIG = {
 
 class TestWhyRules(BaseCase):
     def test_doctests(self):
-        result = doctest.testmod(why)
-        self.assertGreater(result.attempted, 20)
-        self.assertEqual(result.failed, 0)
+        assert_doctests(self, why, more_than=20)
 
 
 class TestWhy(AsyncLabCase):

@@ -4,7 +4,7 @@
 
 import configparser
 
-from odoo_server import REPO, post_burst
+from odoo_server import REPO, post_burst, wait_for_bursts_done
 
 #: Root capacity 3 for 3 HTTP workers; the io channel gets capacity 1.
 SATURATING = "root:3,root.async_lab:3,root.async_lab.io:1,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
@@ -44,13 +44,10 @@ def test_root_capacity_saturation_and_durations_near_the_limit(make_server, db_c
     # 150 jobs of 0.5 s on a channel of capacity 1, within the minute: rho = 150 × 0.5 / 60 = 1.25.
     post_burst(server, session, workload="io_sleep", params={"ms": 500}, count=150, channel="root.async_lab.io")
     # Jobs of 4.2 s under limit_time_real = 5 s: 84 % of the limit.
-    post_burst(server, session, workload="io_sleep", params={"ms": 4200}, count=2, channel="root.async_lab.serial")
-
-    def slow_jobs_done():
-        db_cursor.execute("SELECT count(*) FROM queue_job WHERE channel = 'root.async_lab.serial' AND state = 'done'")
-        return db_cursor.fetchone()[0] >= 2
-
-    server.wait_for(slow_jobs_done, timeout=60, interval=1, what="the slow jobs done")
+    slow = post_burst(
+        server, session, workload="io_sleep", params={"ms": 4200}, count=2, channel="root.async_lab.serial"
+    )
+    wait_for_bursts_done(server, db_cursor, [slow["burst_id"]], 2, timeout=60, interval=1, what="the slow jobs done")
     found = findings_of(reported(server, session, window=1), server)
 
     root = found["root_capacity_ge_workers"]
