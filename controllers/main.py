@@ -339,6 +339,8 @@ class AsyncLabController(http.Controller):
 
     @api_route("/async_lab/impact/<int:experiment_id>", methods=["GET"])
     def impact_read(self, experiment_id):
+        if not 0 < experiment_id < 2**31:  # PostgreSQL ids are int4: larger ones name no record
+            raise ApiError(404, "not_found", "No user-impact experiment %s." % experiment_id)
         experiment = request.env["async_lab.experiment"].search(
             [("id", "=", experiment_id), ("kind", "=", "user_impact")], limit=1
         )

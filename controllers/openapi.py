@@ -324,7 +324,14 @@ def spec(max_io_ms=5000):
                 "200",
                 _ref("Impact"),
                 read + ("404",),
-                parameters=[{"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                parameters=[
+                    {
+                        "name": "experiment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    }
+                ],
             )
         },
         "/async_lab/run": {
