@@ -14,7 +14,7 @@ method   route                       what (who)
 GET      /async_lab/whoami           the process and thread serving the call
 POST     /async_lab/jobs             enqueue a burst; 202 and poll (Manager)
 GET      /async_lab/jobs/<uuid>      one job of a burst
-GET      /async_lab/jobs/<uuid>/why  why a job is not running (any job the caller may read)
+GET      /async_lab/jobs/<uuid>/why  why a job is not running (User: lab jobs; Job Queue Manager: any)
 GET      /async_lab/stats            the stats payload (``async_lab.stats``)
 GET      /async_lab/advice           the capacity advisor's findings
 POST     /async_lab/impact           measure what a burst costs users; 202 and poll (Manager)
@@ -46,7 +46,7 @@ from odoo.http import request
 
 from ..lib import tokens, workloads
 from ..lib.catalogue import CHANNEL_IO
-from ..lib.groups import GROUP_MANAGER, GROUP_USER
+from ..lib.groups import GROUP_MANAGER, GROUP_QUEUE_JOB_MANAGER, GROUP_USER
 from ..lib.times import iso
 from ..models.async_lab_advisor import ADVICE_WINDOW
 from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
@@ -100,7 +100,8 @@ def error_response(status, code, message):
 def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw):
     """An http route answering JSON, whose errors are 4xx JSON, never a 500.
 
-    ``group`` is the group the caller needs; anonymous callers get 401 (the
+    ``group`` is the group the caller needs (a tuple: any one of them);
+    anonymous callers get 401 (the
     route itself is ``auth="public"``, so that Odoo does not redirect them to
     the login page), unless ``signed`` lets the route check a self-call's
     token itself. ``query`` names the query parameters the route takes: any
@@ -108,6 +109,7 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw)
     input loses nothing and writes nothing.
     """
     allowed_query = IGNORED_QUERY | set(query)
+    groups = group if isinstance(group, tuple) else (group,) if group else ()
 
     def decorator(func):
         @http.route(route, type="http", auth="public", methods=methods, csrf=False, save_session=False, **kw)
@@ -116,8 +118,10 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw)
             try:
                 if request.env.user._is_public() and not signed:
                     raise ApiError(401, "unauthorized", "Log in first: this API needs an Odoo session.")
-                if group and not request.env.user._is_public() and not request.env.user.has_group(group):
-                    raise ApiError(403, "forbidden", "This needs the %s group." % request.env.ref(group).full_name)
+                user = request.env.user
+                if groups and not user._is_public() and not any(user.has_group(g) for g in groups):
+                    names = " or ".join(request.env.ref(g).full_name for g in groups)
+                    raise ApiError(403, "forbidden", "This needs the %s group." % names)
                 unknown = sorted(set(request.httprequest.args) - allowed_query)
                 if unknown:
                     raise ApiError(
@@ -361,8 +365,9 @@ class AsyncLabController(http.Controller):
         data.update(retry=job.retry, burst_id=job.async_lab_burst_id.id)
         return request.make_json_response(data)
 
-    @api_route("/async_lab/jobs/<string:uuid>/why", methods=["GET"])
+    @api_route("/async_lab/jobs/<string:uuid>/why", methods=["GET"], group=(GROUP_USER, GROUP_QUEUE_JOB_MANAGER))
     def jobs_why(self, uuid):
+        # queue_job's form shows why too: its managers may ask without the Async Lab group.
         # As the caller: Async Lab users find lab jobs, queue_job managers every job.
         job = request.env["queue.job"].search([("uuid", "=", uuid)], limit=1)
         if not job:

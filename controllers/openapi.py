@@ -287,6 +287,9 @@ def spec(max_io_ms=5000):
                 _ref("Why"),
                 read + ("404",),
                 parameters=[{"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}],
+                security_note="Async Lab / User (the lab's jobs), or Job Queue Manager (every job). Other jobs "
+                "that the answer names (running, busy, dependencies, blocking) are the ones the caller may read; "
+                "the others are only counted (others).",
             )
         },
         "/async_lab/stats": {

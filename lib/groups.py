@@ -8,3 +8,5 @@ bursts and experiments, cancel and reset them.
 
 GROUP_USER = "async_lab.async_lab_group_user"
 GROUP_MANAGER = "async_lab.async_lab_group_manager"
+#: queue_job's group: its managers read every job, the lab's and the others.
+GROUP_QUEUE_JOB_MANAGER = "queue_job.group_queue_job_manager"

@@ -17,7 +17,7 @@ the model's (translated). Times are epoch seconds.
                    "sequential", "running" ([{"uuid", "worker_pid", "date_started", "channel"}]
                    on the channel and the ones it counts against), "blocking" (a failed
                    job of a sequential channel, or None), "p95" (run time), "ahead" (jobs
-                   dispatched before it)}
+                   dispatched before it, counted up to MAX_AHEAD + 1)}
     http:         {"workers", "busy" ([{"pid", "busy_since", "job"}])}: alive HTTP workers
     worker:       {"state", "last_seen"} of the process that runs it, None if unknown
     lock_free:    no live transaction holds the job's lock (queue_job_lock)
@@ -27,6 +27,9 @@ the model's (translated). Times are epoch seconds.
 DEAD_JOB_AGE = 10
 #: ...in its loop, which wakes on a notification or at the latest after this.
 RUNNER_LOOP = 60
+#: Jobs ahead of a pending job are counted up to this, and beyond it given as
+#: "more than MAX_AHEAD" (``ahead_capped``): a count must not scan a huge queue.
+MAX_AHEAD = 10000
 
 CODES = (
     "done",
@@ -134,6 +137,10 @@ def _pending(facts, job, now):
     >>> r = _pending({"runner": {"alive": True}, "channel": ch}, {}, 10.0)
     >>> r["code"], r["data"]["running"][0]["running_seconds"]
     ('channel_full', 9.0)
+    >>> ch = dict(ch, running=[], ahead=MAX_AHEAD + 1)
+    >>> r = _pending({"runner": {"alive": True}, "channel": ch}, {}, 10.0)["data"]
+    >>> r["ahead"], r["ahead_capped"]
+    (10000, True)
     """
     eta = job.get("eta")
     if eta is not None and eta > now:
@@ -151,7 +158,14 @@ def _pending(facts, job, now):
             for r in running
         ]
         return reason("channel_full", channel=channel["name"], capacity=capacity, running=occupied)
-    return reason("pending", channel=channel["name"], ahead=channel.get("ahead") or 0, capacity=capacity)
+    ahead = channel.get("ahead") or 0
+    return reason(
+        "pending",
+        channel=channel["name"],
+        ahead=min(ahead, MAX_AHEAD),
+        ahead_capped=ahead > MAX_AHEAD,
+        capacity=capacity,
+    )
 
 
 def _enqueued(facts, job, now):

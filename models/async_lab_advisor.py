@@ -100,6 +100,34 @@ class AsyncLabAdvisor(models.AbstractModel):
         }
 
     @api.model
+    def _runner_channels(self):
+        """``(channels, source)``: the job runner's channels, ``{full name: config}`` as the runner parses them.
+
+        queue_job's runner is the only reader of its channel configuration, and
+        it runs in one node (the one whose runner holds queue_job's lock; a
+        second node's runner stands by), whose configuration may differ from
+        this process's. Its node is found as the stats find the runner: the
+        alive job runner seen last, else the last one seen at all; its
+        configuration is what that node's processes report ("runner").
+        Without a runner node that reported one, this process's own ("local").
+        """
+        self.env["async_lab.worker"].flush_model()
+        self.env.cr.execute(
+            """WITH runner AS (
+                   SELECT host, master_pid FROM async_lab_worker
+                    WHERE role = 'jobrunner' OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb)
+                    ORDER BY state = 'alive' DESC, last_seen DESC LIMIT 1
+               )
+               SELECT w.server_config FROM async_lab_worker w JOIN runner r USING (host, master_pid)
+                WHERE w.self_reported AND w.server_config IS NOT NULL
+                ORDER BY w.state = 'alive' DESC, w.last_seen DESC LIMIT 1"""
+        )
+        row = self.env.cr.fetchone()
+        if row:
+            return self._conf(row[0])["channels"] or {}, "runner"
+        return advisor.normalise(self.env["async_lab.stats"]._channel_config()[1]), "local"
+
+    @api.model
     def _conf(self, seen):
         """One node's configuration for the rules, its channels parsed as the runner does."""
         conf = dict(seen)

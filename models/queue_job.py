@@ -1,5 +1,7 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
+
 from odoo import _, fields, models
 from odoo.tools import SQL
 from odoo.tools.sql import index_exists
@@ -7,8 +9,12 @@ from odoo.tools.sql import index_exists
 from odoo.addons.queue_job.job import CANCELLED, DONE, ENQUEUED, FAILED, PENDING, STARTED, WAIT_DEPENDENCIES
 
 from ..lib import why
+from ..lib.advisor import full_name
+from ..lib.groups import GROUP_QUEUE_JOB_MANAGER
 from ..lib.times import to_epoch
 from ..lib.tokens import scrub_urls
+
+_logger = logging.getLogger(__name__)
 
 #: queue_job's states of a job still to run or running.
 ACTIVE_STATES = (WAIT_DEPENDENCIES, PENDING, ENQUEUED, STARTED)
@@ -100,8 +106,19 @@ class QueueJob(models.Model):
     )
 
     def _compute_async_lab_why(self):
+        """The banner of queue_job's form: it must never keep the form from opening.
+
+        A failure is logged, and leaves the banner empty; it is rolled back
+        to a savepoint, so that the read goes on.
+        """
         for job in self:
-            found = job.async_lab_why() if job.id else {"code": False, "message": False}
+            found = {"code": False, "message": False}
+            if job.id:
+                try:
+                    with self.env.cr.savepoint(flush=False):  # no flush: this is a read
+                        found = job.async_lab_why()
+                except Exception:
+                    _logger.exception("async_lab: cannot tell why job %s is not running", job.id)
             job.async_lab_why_code, job.async_lab_why_message = found["code"], found["message"]
 
     def write(self, vals):
@@ -144,7 +161,9 @@ class QueueJob(models.Model):
         """``{"uuid", "state", "code", "message", "data"}``: the first reason that holds the job back.
 
         For anyone who may read the job (Async Lab users read lab jobs,
-        queue_job managers every job); the facts are then read as superuser.
+        queue_job managers every job); the facts are then read as superuser,
+        and the other jobs they name filtered to the ones the caller may read
+        (:meth:`_async_lab_why_readable`).
         """
         self.ensure_one()
         self.check_access_rights("read")
@@ -152,13 +171,45 @@ class QueueJob(models.Model):
         job = self.sudo()
         facts = job._async_lab_why_facts()
         found = why.first_reason(facts)
+        data = self._async_lab_why_readable(found["data"])
         return {
             "uuid": job.uuid,
             "state": job.state,
             "code": found["code"],
-            "message": self._async_lab_why_message(found["code"], found["data"]),
-            "data": found["data"],
+            "message": self._async_lab_why_message(found["code"], data),
+            "data": data,
         }
+
+    def _async_lab_why_readable(self, data):
+        """``data`` naming only the jobs the caller may read.
+
+        Other jobs' uuids, PIDs and names are business data: the caller sees
+        them only if ``queue.job`` gives them to them (its record rules: Async
+        Lab users read lab jobs, queue_job managers every job). The jobs
+        holding a channel (``running``), the workers busy with a job
+        (``busy``) and the dependencies keep the readable ones; the others are
+        counted in ``others``. A blocking job that is not readable keeps its
+        keys, empty, with ``hidden``.
+        """
+        lists = {"running": "uuid", "busy": "job", "dependencies": "uuid"}
+        named = {item.get(key) for name, key in lists.items() for item in data.get(name) or []}
+        blocking = data.get("blocking")
+        if blocking:
+            named.add(blocking.get("uuid"))
+        named.discard(None)
+        if self.env.su or self.env.user.has_group(GROUP_QUEUE_JOB_MANAGER):
+            readable = named
+        else:
+            readable = set(self.search([("uuid", "in", list(named))]).mapped("uuid")) if named else set()
+        data = dict(data)
+        for name, key in lists.items():
+            if name in data:
+                items = data[name] or []
+                shown = [item for item in items if item.get(key) is None or item[key] in readable]
+                data[name], data["others"] = shown, len(items) - len(shown)
+        if blocking and blocking.get("uuid") not in readable:
+            data["blocking"] = dict(dict.fromkeys(blocking), hidden=True)
+        return data
 
     def _async_lab_why_message(self, code, data):
         """The sentence of a "why" code, translated, with the reason's figures."""
@@ -166,7 +217,7 @@ class QueueJob(models.Model):
         values = {
             **{name: stages.get(name) for name in why.STAGES_NAMES},
             **data,
-            "count": len(data.get("dependencies") or data.get("running") or []),
+            "count": len(data.get("dependencies") or data.get("running") or []) + (data.get("others") or 0),
             "last_line": data.get("last_line") or data.get("exception"),
         }
         templates = {
@@ -205,11 +256,20 @@ class QueueJob(models.Model):
             ),
             "running": _("Running for %(running_seconds)s s on process %(worker_pid)s."),
         }
+        if code == "pending" and data.get("ahead_capped"):
+            templates["pending"] = _(
+                "Pending in %(channel)s with more than %(ahead)s jobs before it: the runner sends it when its "
+                "turn comes."
+            )
         return templates[code] % values
 
     def _async_lab_why_facts(self):
-        """The facts :func:`why.first_reason` needs, as plain values (epoch seconds)."""
-        Stats = self.env["async_lab.stats"]
+        """The facts :func:`why.first_reason` needs, as plain values (epoch seconds).
+
+        Only the facts of the job's state are gathered: its channel's queue
+        when pending, the HTTP workers when enqueued, the channel's p95 run
+        time when started. The runner is alive if it holds queue_job's lock.
+        """
         now = to_epoch(fields.Datetime.now())
         epoch = to_epoch
         job = {
@@ -235,11 +295,15 @@ class QueueJob(models.Model):
             others = self.search([("uuid", "in", depends_on)])
             facts["dependencies"] = [{"uuid": o.uuid, "state": o.state, "name": o.name} for o in others]
             return facts
-        facts["runner"] = {"alive": self.env["async_lab.advisor"]._runner_alive(Stats.get_stats(1))}
-        facts["channel"] = self._async_lab_channel_facts(now)
-        facts["http"] = self._async_lab_http_facts()
+        facts["runner"] = {"alive": self.env["async_lab.deployment"]._runner_lock_held()}
+        if self.state == "pending":
+            facts["channel"] = self._async_lab_channel_facts(now)
+        if self.state == "enqueued":
+            facts["http"] = self._async_lab_http_facts()
         if self.state in ("enqueued", "started"):
             facts["lock_free"] = self._async_lab_lock_free()
+        if self.state == "started":
+            facts["channel"] = {"p95": self._async_lab_p95()}
         if self.state == "started" and self.worker_pid:
             self.env.cr.execute(
                 """SELECT state, last_seen FROM async_lab_worker WHERE pid = %s
@@ -251,9 +315,15 @@ class QueueJob(models.Model):
         return facts
 
     def _async_lab_channel_facts(self, now):
-        """The job's channel: the capacity that binds it, the jobs that hold it, the queue before it."""
-        Stats = self.env["async_lab.stats"]
-        _text, config = Stats._channel_config()
+        """The job's channel: the capacity that binds it, the jobs that hold it, the queue before it.
+
+        Capacities are the job runner's (:meth:`AsyncLabAdvisor._runner_channels`),
+        by full channel name; a job's channel is stored as given (``sub`` or
+        ``root.sub``), and the runner reads both as ``root.sub``.
+        """
+        config, _source = self.env["async_lab.advisor"]._runner_channels()
+        channel = full_name(self.channel or "root")
+        spellings = list({self.channel or "root", channel, channel.removeprefix("root.")})
         self.flush_model()
         self.env.cr.execute(
             """SELECT uuid, worker_pid, date_started, channel, state FROM queue_job
@@ -261,11 +331,11 @@ class QueueJob(models.Model):
             [MAX_RUNNING_SHOWN * 10],
         )
         active = [
-            {"uuid": u, "worker_pid": p, "date_started": to_epoch(d), "channel": c, "state": st}
+            {"uuid": u, "worker_pid": p, "date_started": to_epoch(d), "channel": full_name(c or "root"), "state": st}
             for u, p, d, c, st in self.env.cr.fetchall()
         ]
         # The deepest channel on its path that is full is the one that holds it back.
-        parts = (self.channel or "root").split(".")
+        parts = channel.split(".")
         binding = None
         for depth in range(len(parts), 0, -1):
             name = ".".join(parts[:depth])
@@ -277,30 +347,35 @@ class QueueJob(models.Model):
                 binding = {"name": name, "capacity": int(capacity), "running": running[:MAX_RUNNING_SHOWN]}
                 if len(running) >= int(capacity):
                     break
-        binding = binding or {"name": self.channel, "capacity": None, "running": []}
-        own = config.get(self.channel) or {}
+        binding = binding or {"name": channel, "capacity": None, "running": []}
+        own = config.get(channel) or {}
         blocking = None
         if own.get("sequential"):
             self.env.cr.execute(
-                "SELECT uuid, exc_name FROM queue_job WHERE channel = %s AND state = 'failed' ORDER BY id LIMIT 1",
-                [self.channel],
+                "SELECT uuid, exc_name FROM queue_job WHERE channel = ANY(%s) AND state = 'failed' ORDER BY id LIMIT 1",
+                [spellings],
             )
             row = self.env.cr.fetchone()
             blocking = {"uuid": row[0], "exception": row[1]} if row else None
+        # Counted up to one past the bound: a huge queue is "more than MAX_AHEAD".
         self.env.cr.execute(
-            """SELECT count(*) FROM queue_job WHERE state = 'pending' AND channel = %s
-                  AND (priority < %s OR (priority = %s AND id < %s))""",
-            [self.channel, self.priority, self.priority, self.id],
+            """SELECT count(*) FROM (
+                   SELECT 1 FROM queue_job WHERE state = 'pending' AND channel = ANY(%s)
+                      AND (priority < %s OR (priority = %s AND id < %s)) LIMIT %s) AS ahead""",
+            [spellings, self.priority, self.priority, self.id, why.MAX_AHEAD + 1],
         )
-        ahead = self.env.cr.fetchone()[0]
-        stats = next((c for c in Stats.get_stats(WHY_P95_WINDOW)["channels"] if c["name"] == self.channel), None)
         return {
             **binding,
             "sequential": bool(own.get("sequential")),
             "blocking": blocking,
-            "ahead": ahead,
-            "p95": stats["latency"]["started_done"]["p95"] if stats else None,
+            "ahead": self.env.cr.fetchone()[0],
         }
+
+    def _async_lab_p95(self):
+        """The p95 run time of the job's channel over the last WHY_P95_WINDOW minutes (the stats'), or None."""
+        stats = self.env["async_lab.stats"].get_stats(WHY_P95_WINDOW)
+        found = next((c for c in stats["channels"] if c["name"] == self.channel), None)
+        return found["latency"]["started_done"]["p95"] if found else None
 
     def _async_lab_http_facts(self):
         """The alive HTTP workers, and what the busy ones do."""

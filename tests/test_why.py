@@ -6,18 +6,21 @@ from unittest.mock import patch
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import BaseCase, HttpCase, tagged
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.queue_job.delay import chain
 
 from ..lib import why
 from .common import AsyncLabCase, assert_doctests, at
 
-CONFIG = {
-    "root": {"name": "root", "capacity": 4},
-    "root.io": {"name": "root.io", "capacity": 2},
-    "root.serial": {"name": "root.serial", "capacity": 1, "sequential": True},
-}
+#: The job runner's channels, as its node reports them: short names are the runner's too (io is root.io).
+RUNNER_CHANNELS = "root:4,io:2,serial:1:sequential"
+#: This process's own channels, which are not the runner's: no test's answer may come from them.
+LOCAL_CONFIG = (
+    "root:8,root.io:5",
+    {"root": {"name": "root", "capacity": 8}, "root.io": {"name": "root.io", "capacity": 5}},
+)
 
 
 class TestWhyRules(BaseCase):
@@ -30,17 +33,39 @@ class TestWhy(AsyncLabCase):
 
     def setUp(self):
         super().setUp()
-        self.env.cr.execute("UPDATE async_lab_worker SET state = 'gone' WHERE state != 'gone'")
-        Stats = type(self.env["async_lab.stats"])
-        Advisor = type(self.env["async_lab.advisor"])
+        self.env.cr.execute("DELETE FROM async_lab_worker")
+        self.Stats = type(self.env["async_lab.stats"])
+        self.Deployment = type(self.env["async_lab.deployment"])
         for target, attr, value in (
-            (Stats, "_channel_config", ("", CONFIG)),
-            (Advisor, "_runner_alive", True),
+            (self.Stats, "_channel_config", LOCAL_CONFIG),
+            (self.Deployment, "_runner_lock_held", True),
         ):
             patcher = patch.object(target, attr, return_value=value)
             patcher.start()
             self.addCleanup(patcher.stop)
         self.now = fields.Datetime.now()
+        self.node("runner-host", 700, RUNNER_CHANNELS, runner=True)
+        self.burst = self.Burst.create({"workload": "noop", "job_count": 1})
+
+    def node(self, host, master, channels, runner=False, seen=None):
+        """A node's heartbeats: an HTTP worker reporting its configuration, and its job runner if any."""
+        now = seen or time.time()
+        conf = {"workers": 2, "server_wide_modules": ["base", "web", "queue_job"], "channels": channels}
+        Worker = self.env["async_lab.worker"]
+        report = {"host": host, "master_pid": master, "now": now, "db": self.env.cr.dbname}
+        Worker._upsert(
+            dict(report, pid=master + 1, role="http", create_time=1.0 + master, server_config=conf), self_reported=True
+        )
+        if runner:
+            Worker._upsert(
+                dict(report, pid=master + 2, role="jobrunner", create_time=2.0 + master), self_reported=False
+            )
+
+    def lab(self, *jobs):
+        """Make ``jobs`` lab jobs (of a burst): Async Lab users may read them."""
+        for job in jobs:
+            job.sudo().async_lab_burst_id = self.burst
+        return jobs
 
     def job(self, channel="root.io", state="pending", **kw):
         job_id = self.insert_job(channel, state=state, created=kw.pop("created", at(self.now, -30)), **kw)
@@ -98,8 +123,102 @@ class TestWhy(AsyncLabCase):
         self.assertEqual((found["code"], found["data"]["ahead"]), ("pending", 2))
 
     def test_no_job_runner(self):
-        with patch.object(type(self.env["async_lab.advisor"]), "_runner_alive", return_value=False):
+        # A runner serves the database if it holds queue_job's lock in it: a heartbeat alone is not enough.
+        with patch.object(self.Deployment, "_runner_lock_held", return_value=False):
             self.assertEqual(self.reason(self.job())["code"], "runner_not_alive")
+
+    def test_capacities_are_the_job_runner_nodes(self):
+        # Another node, seen later, without a runner: its channels do not bind the jobs.
+        self.node("web-host", 800, "root:4,io:5", seen=time.time() + 5)
+        self.node("runner-host", 700, "root:4,io:1", runner=True)
+        self.job(state="started", started=at(self.now, -3), worker_pid=1003)
+        found = self.reason(self.job())
+        self.assertEqual(found["code"], "channel_full", found)
+        self.assertEqual((found["data"]["channel"], found["data"]["capacity"]), ("root.io", 1))
+        # A job stored with the short name is in the same channel, as the runner reads it.
+        found = self.reason(self.job(channel="io"))
+        self.assertEqual((found["code"], found["data"]["channel"]), ("channel_full", "root.io"))
+
+    def test_a_stopped_runner_nodes_channels_still_count(self):
+        self.node("runner-host", 700, "root:4,io:1", runner=True, seen=time.time() - 600)
+        self.env.cr.execute("UPDATE async_lab_worker SET state = 'gone'")
+        self.node("web-host", 800, "root:4,io:5")
+        self.job(state="started", started=at(self.now, -3))
+        found = self.reason(self.job())
+        self.assertEqual((found["code"], found["data"]["capacity"]), ("channel_full", 1))
+
+    def test_without_a_runner_node_this_process_channels(self):
+        self.env.cr.execute("DELETE FROM async_lab_worker")
+        for _i in range(4):
+            self.job(state="started", started=at(self.now, -3))
+        found = self.reason(self.job())
+        self.assertEqual((found["code"], found["data"]["capacity"]), ("pending", 5))
+
+    def test_the_queue_ahead_is_counted_up_to_a_bound(self):
+        self.env.cr.execute(
+            """INSERT INTO queue_job (uuid, state, channel, priority, model_name, method_name, name,
+                                      date_created, retry, max_retries, user_id, company_id)
+               SELECT gen_random_uuid()::text, 'pending', 'root.io', 5, 'res.partner', 'exists', 'ahead',
+                      %s, 0, 5, %s, %s
+                 FROM generate_series(1, %s)""",
+            [at(self.now, -60), self.env.uid, self.env.company.id, why.MAX_AHEAD + 2],
+        )
+        found = self.reason(self.job())
+        self.assertEqual(
+            (found["code"], found["data"]["ahead"], found["data"]["ahead_capped"]), ("pending", 10000, True)
+        )
+        self.assertIn("more than 10000 jobs", found["message"])
+
+    def test_hidden_jobs_holding_the_channel_are_only_counted(self):
+        business = self.job(state="started", started=at(self.now, -4), worker_pid=1004, model_name="res.partner")
+        (lab,) = self.lab(self.job(state="started", started=at(self.now, -3), worker_pid=1003))
+        (waiting,) = self.lab(self.job())
+        found = waiting.with_user(self.user).async_lab_why()
+        self.assertEqual(found["code"], "channel_full")
+        self.assertEqual([(r["uuid"], r["worker_pid"]) for r in found["data"]["running"]], [(lab.uuid, 1003)])
+        self.assertEqual(found["data"]["others"], 1)
+        self.assertIn("2 of 2", found["message"])
+        self.assertNotIn(business.uuid, str(found))
+        # A queue_job manager sees them all.
+        qj_manager = new_test_user(self.env, "why_qj", groups="base.group_user,queue_job.group_queue_job_manager")
+        waiting.invalidate_recordset()
+        found = waiting.with_user(qj_manager).async_lab_why()
+        self.assertEqual({r["uuid"] for r in found["data"]["running"]}, {lab.uuid, business.uuid})
+        self.assertEqual(found["data"]["others"], 0)
+
+    def test_workers_busy_with_hidden_jobs_are_only_counted(self):
+        self.env.cr.execute("UPDATE async_lab_worker SET state = 'gone'")  # the runner node's idle worker
+        Worker = self.env["async_lab.worker"]
+        for pid in (2001, 2002):
+            Worker._upsert(
+                {
+                    "host": "h",
+                    "pid": pid,
+                    "master_pid": 2000,
+                    "role": "http",
+                    "create_time": 1.0 * pid,
+                    "now": time.time(),
+                    "busy_since": time.time() - 5,
+                },
+                self_reported=True,
+            )
+        business = self.job(state="started", started=at(self.now, -5), worker_pid=2001, model_name="res.partner")
+        (lab,) = self.lab(self.job(state="started", started=at(self.now, -5), worker_pid=2002))
+        (enqueued,) = self.lab(self.job(state="enqueued", enqueued=at(self.now, -2)))
+        found = enqueued.with_user(self.user).async_lab_why()
+        self.assertEqual(found["code"], "no_free_worker")
+        self.assertEqual([(b["pid"], b["job"]) for b in found["data"]["busy"]], [(2002, lab.uuid)])
+        self.assertEqual((found["data"]["others"], found["data"]["busy_with_jobs"]), (1, 2))
+        self.assertNotIn(business.uuid, str(found))
+
+    def test_a_hidden_blocking_job_is_not_named(self):
+        failed = self.job(channel="root.serial", state="failed", started=at(self.now, -10), exc_name="SecretError")
+        (waiting,) = self.lab(self.job(channel="root.serial"))
+        found = waiting.with_user(self.user).async_lab_why()
+        self.assertEqual(found["code"], "sequential_blocked")
+        self.assertEqual(found["data"]["blocking"], {"uuid": None, "exception": None, "hidden": True})
+        self.assertNotIn(failed.uuid, str(found))
+        self.assertNotIn("SecretError", str(found))
 
     def test_started_on_a_process_the_map_knows_is_gone(self):
         self.env["async_lab.worker"]._upsert(
@@ -123,6 +242,33 @@ class TestWhy(AsyncLabCase):
         found = self.reason(self.job(state="started", started=at(self.now, -30), worker_pid=4322))
         self.assertEqual(found["code"], "running_long")
         self.assertAlmostEqual(found["data"]["p95"], 1.0, places=2)
+
+    def test_the_form_reads_no_stats_but_a_started_jobs_p95(self):
+        """The banner is computed on every read of queue_job's form: only a started job needs the stats."""
+        pending, started = self.job(), self.job(state="started", started=at(self.now, -1))
+        with patch.object(self.Stats, "get_stats", autospec=True, side_effect=self.Stats.get_stats) as get_stats:
+            pending.invalidate_recordset()
+            self.assertEqual(pending.async_lab_why_code, "pending")
+            self.assertEqual(get_stats.call_count, 0)
+            started.invalidate_recordset()
+            self.assertIn(started.async_lab_why_code, ("running", "worker_gone"))
+            self.assertEqual(get_stats.call_count, 1)
+
+    def test_the_form_opens_when_why_fails(self):
+        job = self.job()
+
+        def broken(*args, **kwargs):
+            self.env.cr.execute("SELECT 1 / 0")
+
+        with (
+            patch.object(type(self.env["queue.job"]), "_async_lab_why_facts", broken),
+            self.assertLogs("odoo.addons.async_lab.models.queue_job", "ERROR"),
+            mute_logger("odoo.sql_db"),
+        ):
+            job.invalidate_recordset()
+            self.assertEqual((job.async_lab_why_code, job.async_lab_why_message), (False, False))
+        # The transaction goes on.
+        self.assertEqual(job.read(["state"])[0]["state"], "pending")
 
     def test_failed_gives_the_last_line_of_its_exception(self):
         job = self.job(
@@ -171,6 +317,25 @@ class TestWhyRoute(HttpCase):
         self.assertEqual((data["uuid"], data["code"]), (job.uuid, "done"))
         response = self.url_open("/async_lab/jobs/no-such-job/why")
         self.assertEqual((response.status_code, response.json()["error"]["code"]), (404, "not_found"))
+
+    def test_queue_job_managers_ask_of_any_job(self):
+        """queue_job's form shows why of every job: its managers need no Async Lab group."""
+        job = self.env["res.partner"].with_delay().exists().db_record()
+        expected = {
+            "why_route_qj": ("base.group_user,queue_job.group_queue_job_manager", 200),
+            "why_route_lab": ("base.group_user,async_lab.async_lab_group_user", 404),
+            "why_route_internal": ("base.group_user", 403),
+        }
+        for login, (groups, status) in expected.items():
+            with self.subTest(login=login):
+                new_test_user(self.env, login, groups=groups)
+                self.authenticate(login, login)
+                response = self.url_open("/async_lab/jobs/%s/why" % job.uuid)
+                self.assertEqual(response.status_code, status, response.text)
+                if status == 200:
+                    self.assertEqual(response.json()["uuid"], job.uuid)
+                unknown = self.url_open("/async_lab/jobs/no-such-job/why").status_code
+                self.assertEqual(unknown, 403 if status == 403 else 404)
 
 
 class TestWhyOnTheJobForm(AsyncLabCase):
