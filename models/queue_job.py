@@ -166,7 +166,7 @@ class QueueJob(models.Model):
         values = {
             **{name: stages.get(name) for name in why.STAGES_NAMES},
             **data,
-            "count": len(data.get("dependencies") or data.get("running") or []),
+            "count": data.get("running_count") or len(data.get("dependencies") or data.get("running") or []),
             "last_line": data.get("last_line") or data.get("exception"),
         }
         templates = {
@@ -205,6 +205,15 @@ class QueueJob(models.Model):
             ),
             "running": _("Running for %(running_seconds)s s on process %(worker_pid)s."),
         }
+        if code == "worker_gone" and data.get("requeued_within") is None:
+            # No requeue time while a transaction still holds the job's lock: say so, never "within None s".
+            return (
+                _(
+                    "Started on process %(worker_pid)s, which is gone, but a transaction still holds the job's "
+                    "lock: queue_job's runner requeues it once the lock is free, then it is %(then)s."
+                )
+                % values
+            )
         return templates[code] % values
 
     def _async_lab_why_facts(self):
@@ -255,29 +264,40 @@ class QueueJob(models.Model):
         Stats = self.env["async_lab.stats"]
         _text, config = Stats._channel_config()
         self.flush_model()
-        self.env.cr.execute(
-            """SELECT uuid, worker_pid, date_started, channel, state FROM queue_job
-                WHERE state IN ('enqueued', 'started') ORDER BY date_started NULLS LAST LIMIT %s""",
-            [MAX_RUNNING_SHOWN * 10],
-        )
-        active = [
-            {"uuid": u, "worker_pid": p, "date_started": to_epoch(d), "channel": c, "state": st}
-            for u, p, d, c, st in self.env.cr.fetchall()
-        ]
-        # The deepest channel on its path that is full is the one that holds it back.
+        # The jobs each channel on its path runs (its own and its sub-channels'), counted in SQL.
         parts = (self.channel or "root").split(".")
+        path = [".".join(parts[:depth]) for depth in range(len(parts), 0, -1)]
+        self.env.cr.execute(
+            """SELECT p.name, count(j.id) FROM unnest(%s::varchar[]) AS p(name)
+                 LEFT JOIN queue_job j ON j.state IN ('enqueued', 'started')
+                       AND (j.channel = p.name OR left(j.channel, length(p.name) + 1) = p.name || '.')
+                GROUP BY p.name""",
+            [path],
+        )
+        counts = dict(self.env.cr.fetchall())
+        # The deepest channel on its path that is full is the one that holds it back.
         binding = None
-        for depth in range(len(parts), 0, -1):
-            name = ".".join(parts[:depth])
+        for name in path:
             capacity = (config.get(name) or {}).get("capacity")
             if not capacity:
-                continue
-            running = [j for j in active if j["channel"] == name or j["channel"].startswith(name + ".")]
-            if binding is None or len(running) >= int(capacity):
-                binding = {"name": name, "capacity": int(capacity), "running": running[:MAX_RUNNING_SHOWN]}
-                if len(running) >= int(capacity):
+                continue  # not configured, or 0: no bound of its own
+            if binding is None or counts[name] >= int(capacity):
+                binding = {"name": name, "capacity": int(capacity), "running_count": counts[name]}
+                if counts[name] >= int(capacity):
                     break
-        binding = binding or {"name": self.channel, "capacity": None, "running": []}
+        if binding:
+            self.env.cr.execute(
+                """SELECT uuid, worker_pid, date_started, channel, state FROM queue_job
+                    WHERE state IN ('enqueued', 'started')
+                      AND (channel = %s OR left(channel, length(%s) + 1) = %s || '.')
+                    ORDER BY date_started NULLS LAST LIMIT %s""",
+                [binding["name"]] * 3 + [MAX_RUNNING_SHOWN],
+            )
+            binding["running"] = [
+                {"uuid": u, "worker_pid": p, "date_started": to_epoch(d), "channel": c, "state": st}
+                for u, p, d, c, st in self.env.cr.fetchall()
+            ]
+        binding = binding or {"name": self.channel, "capacity": None, "running": [], "running_count": 0}
         own = config.get(self.channel) or {}
         blocking = None
         if own.get("sequential"):
