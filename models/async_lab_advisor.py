@@ -229,10 +229,15 @@ class AsyncLabAdvisor(models.AbstractModel):
         of done and failed jobs serve it.
         """
         self.env["queue.job"].flush_model()
+        self.env.cr.execute(self._channel_load_query(since, now, channels))
+        return self.env.cr.fetchall()
+
+    @api.model
+    def _channel_load_query(self, since, now, channels):
+        """The statement of :meth:`_channel_load`."""
         run = SQL(DONE_STAGES["started_done"])
-        self.env.cr.execute(
-            SQL(
-                """SELECT channel, sum(arrivals), max(mean), sum(busy), max(running_max), max(killed)
+        return SQL(
+            """SELECT channel, sum(arrivals), max(mean), sum(busy), max(running_max), max(killed)
                      FROM (
                        SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s) AS arrivals,
                               avg(%(run)s) AS mean,
@@ -267,14 +272,12 @@ class AsyncLabAdvisor(models.AbstractModel):
                         GROUP BY job.channel
                      ) AS parts
                     GROUP BY channel""",
-                since=since,
-                now=now,
-                run=run,
-                channels=sorted(channels),
-                active=list(ACTIVE_STATES),
-            )
+            since=since,
+            now=now,
+            run=run,
+            channels=sorted(channels),
+            active=list(ACTIVE_STATES),
         )
-        return self.env.cr.fetchall()
 
     @api.model
     def _users_online(self, now):
