@@ -935,11 +935,11 @@ CHECKED = (
     "root capacity below the HTTP workers, and above 1",
     "no sub-channel above its parent",
     "db_maxconn and max_connections against the processes' connections",
-    "p95 job durations below limit_time_real",
-    "utilisation below 1 on every channel",
-    "workers near 2 × cores + 1",
-    "limit_memory_soft above the workers' memory",
-    "crons on time",
+    "job durations (p95, and jobs still running) below limit_time_real, none killed by the watchdog",
+    "utilisation below 1 on every channel and parent",
+    "workers near 2 × cores + 1 (cores within the cgroup's CPU quota)",
+    "limit_memory_soft above the workers' virtual memory",
+    "crons within their interval",
     "HTTP workers left to users",
 )
 
