@@ -386,12 +386,18 @@ def connections_needed(conf):
 
     >>> connections_needed({"workers": 4, "max_cron_threads": 1, "server_wide_modules": ["queue_job"]})
     14
+
+    A node whose channels start with ``root:0`` starts no runner:
+
+    >>> connections_needed({"workers": 4, "max_cron_threads": 1, "server_wide_modules": ["queue_job"],
+    ...                     "channels_text": "root:0"})
+    12
     >>> connections_needed({"workers": 0, "max_cron_threads": 2, "server_wide_modules": []})
     6
     """
     per = CONNECTIONS_PER_PROCESS
     workers, crons = conf.get("workers") or 0, conf.get("max_cron_threads") or 0
-    runner = per["jobrunner"] if "queue_job" in (conf.get("server_wide_modules") or []) else 0
+    runner = per["jobrunner"] if runner_enabled(conf) else 0
     if workers:
         return workers * per["http"] + crons * per["cron"] + runner + per["gevent"]
     # Threaded: one process, one pool, one HTTP thread at a time counted.

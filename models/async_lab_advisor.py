@@ -268,7 +268,7 @@ class AsyncLabAdvisor(models.AbstractModel):
                           AND job.date_started >= %(since)s AND job.worker_pid IS NOT NULL
                           AND EXISTS(SELECT 1 FROM async_lab_worker w
                                       WHERE w.pid = job.worker_pid AND w.exit_reason = 'time_limit_real'
-                                        AND w.started_at <= job.date_started)
+                                        AND w.started_at <= job.date_started AND w.gone_at >= job.date_started)
                         GROUP BY job.channel
                      ) AS parts
                     GROUP BY channel""",
