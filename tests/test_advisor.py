@@ -201,7 +201,7 @@ class TestAdvisorModel(AsyncLabCase):
                 "master_pid": 100,
                 "role": "http",
                 "create_time": 1555.0,
-                "now": time.time(),
+                "now": time.time() - 60,  # gone a minute ago
                 "exit_reason": "time_limit_real",
                 "db": self.env.cr.dbname,
             },
@@ -211,11 +211,14 @@ class TestAdvisorModel(AsyncLabCase):
         now = utcnow()
         self.insert_job("root.killed", state="pending", created=at(now, -300), started=at(now, -250), worker_pid=555)
         self.insert_job("root.long", state="started", created=at(now, -200), started=at(now, -110), worker_pid=101)
+        # PID 555 again, a process of its own started after the killed one was gone: not a killed job.
+        self.insert_job("root.reused", state="pending", created=at(now, -30), started=at(now, -20), worker_pid=555)
         advice = self.Advisor.get_advice(now=now)
         near = {f["evidence"]["channel"]: f for f in advice["findings"] if f["code"] == "job_duration_near_limit"}
         self.assertEqual(near["root.killed"]["severity"], "critical")
         self.assertEqual(near["root.killed"]["evidence"]["killed_by_watchdog"], 1)
         self.assertAlmostEqual(near["root.long"]["evidence"]["running_seconds"], 110, delta=1)
+        self.assertNotIn("root.reused", near)
 
     def test_the_memory_rule_reads_the_workers_virtual_memory(self):
         # RSS 200 MiB, far below the soft limit; but Odoo compares the virtual size.
