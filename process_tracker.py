@@ -234,7 +234,8 @@ class ProcessTracker:
         """The configuration this process sees (read once: it does not change while it runs)."""
         if self._server_config is None:
             options = dict(config.options, server_wide_modules=odoo.conf.server_wide_modules)
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            cores = processes.usable_cpus(affinity, **processes.read_cgroup_cpu())
             self._server_config = processes.server_config(options, _channels(), cores)
         return self._server_config
 

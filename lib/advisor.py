@@ -13,21 +13,32 @@ inputs; nothing here reads a cursor or the clock.
 
     workers, max_cron_threads, db_maxconn, limit_time_real, limit_time_cpu,
     limit_memory_soft, limit_memory_hard (bytes), limit_request,
-    server_wide_modules (list), proxy_mode, gevent_port, cpu_count,
+    server_wide_modules (list), proxy_mode, gevent_port, cpu_count (the
+    cores the process may use, its cgroup's CPU quota included),
     channels ({name: queue_job's parsed config}, None when the host runs no
     job runner or its channels are unknown), channels_text (as configured)
 
+In queue_job's channels a capacity of 0 means unbounded, except that
+channels starting with ``root:0`` disable the job runner on that node.
+
 ``load``, what was measured over ``window`` seconds::
 
-    channels: {name: {"arrivals", "done", "mean", "p50", "p95", "backlog"}}
-              (durations in seconds: the time a job ran)
-    runner_alive, runner_hosts, http_busy_with_jobs (0..1, or None),
-    http_rss (bytes of each live HTTP worker), crons_late ([(name, seconds)]),
+    channels: {name: {"arrivals", "done", "mean", "p50", "p95", "backlog",
+                      "running_max", "killed"}}
+              (durations in seconds: the time a job ran; running_max, the
+              longest run of a job still started; killed, jobs of the window
+              whose worker the watchdog killed)
+    runner_alive, runner_hosts, runner_nodes (labels of the nodes whose job
+    runner serves the database), http_busy_with_jobs (0..1, or None),
+    http_rss, http_vms (bytes of each live HTTP worker: resident, virtual),
+    crons_late ([(name, seconds late, interval seconds)]),
     users_online, pg_max_connections, pg_reserved_connections,
     pg_other_connections, user_impact (the latest "user impact" run, or None)
 """
 
 import math
+
+from .channels import effective_capacity
 
 SEVERITIES = ("critical", "warning", "info")
 
@@ -38,8 +49,15 @@ NEAR_LIMIT = 0.8
 #: queue_job's lock); the cron worker's LISTEN connection and its job; the
 #: runner's connection per database and its own.
 CONNECTIONS_PER_PROCESS = {"http": 2, "cron": 2, "jobrunner": 2, "gevent": 2}
-#: Late crons worth a finding: overdue by more than this many seconds.
-CRON_LATE_AFTER = 300
+#: A cron is late when its next call is overdue by more than its whole
+#: interval (it missed a call), and by more than this many seconds: a cron
+#: worker polls every 60 s (+ up to 10 s), so a one-minute cron is often a
+#: minute behind without anything wrong.
+CRON_LATE_AFTER = 120
+#: Seconds in one unit of ``ir.cron.interval_type`` (a month counted as 30 days).
+CRON_INTERVAL_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400, "months": 30 * 86400}
+#: The target utilisation of a channel's proposed capacity.
+TARGET_RHO = 0.8
 #: Share of HTTP workers held by jobs that leaves users waiting.
 JOBS_HOLD_WORKERS = 0.75
 #: Users online at once beyond which threaded mode (one process, one GIL) is
@@ -82,22 +100,68 @@ def normalise(channels):
 
 
 def capacity_of(channels, name):
-    """A channel's configured capacity (its own, not its ancestors'), or None."""
+    """A channel's own configured capacity, or None: not configured, or unbounded.
+
+    queue_job reads a capacity of 0 as "no bound of its own".
+
+    >>> conf = normalise({"root": {"capacity": 4}, "root.a": {"capacity": 0}})
+    >>> capacity_of(conf, "root"), capacity_of(conf, "root.a"), capacity_of(conf, "root.b")
+    (4, None, None)
+    """
     config = channels.get(name)
-    return int(config.get("capacity") or 1) if config else None
+    return int(config["capacity"]) if config and config.get("capacity") else None
 
 
 def bound_capacity(channels, name):
-    """How many jobs of ``name`` may run at once: the least capacity on its path.
+    """How many jobs of ``name`` may run at once: the least capacity on its path (None: unbounded).
 
     >>> conf = normalise({"root": {"capacity": 4}, "root.a": {"capacity": 6}, "root.a.s": {"capacity": 1}})
     >>> bound_capacity(conf, "root.a"), bound_capacity(conf, "root.a.s"), bound_capacity(conf, "root.b")
     (4, 1, 4)
+    >>> bound_capacity(normalise({"root": {"capacity": 4}, "root.a": {"capacity": 0}}), "root.a")
+    4
     """
-    parts = name.split(".")
-    bounds = [capacity_of(channels, ".".join(parts[:depth])) for depth in range(1, len(parts) + 1)]
-    bounds = [b for b in bounds if b is not None]
-    return min(bounds) if bounds else None
+    return effective_capacity(channels, name)
+
+
+def runner_enabled(conf):
+    """Whether this node starts queue_job's job runner: queue_job is server-wide and the
+    channels do not start with ``root:0`` (queue_job's own test, on the configured text).
+
+    >>> conf = {"server_wide_modules": ["base", "web", "queue_job"], "channels_text": "root:2"}
+    >>> runner_enabled(conf), runner_enabled(dict(conf, channels_text=" root:0,root.a:1"))
+    (True, False)
+    >>> runner_enabled(dict(conf, server_wide_modules=["base", "web"]))
+    False
+    >>> runner_enabled({"server_wide_modules": ["queue_job"], "channels": normalise({"root": {"capacity": 0}})})
+    False
+    """
+    if "queue_job" not in (conf.get("server_wide_modules") or []):
+        return False
+    text = conf.get("channels_text")
+    if text is not None:
+        return not text.strip().startswith("root:0")
+    root = (conf.get("channels") or {}).get("root")
+    return not (root and root.get("capacity") == 0)
+
+
+def judges_channels(conf, load, host):
+    """Whether the channel rules judge ``host``: the capacities that count are those of the
+    node whose job runner serves the database (``load["runner_nodes"]``). When no runner is
+    known to serve it, every node that would start one is judged (one of them will).
+
+    >>> conf = {"server_wide_modules": ["queue_job"], "channels_text": "root:2", "channels": {"root": {}}}
+    >>> judges_channels(conf, {"runner_nodes": ["a"]}, "a"), judges_channels(conf, {"runner_nodes": ["a"]}, "b")
+    (True, False)
+    >>> judges_channels(conf, {}, "b"), judges_channels(dict(conf, channels_text="root:0"), {}, "b")
+    (True, False)
+    """
+    if not conf.get("channels"):
+        return False
+    nodes = load.get("runner_nodes")
+    if nodes:
+        return host in nodes
+    return runner_enabled(conf)
 
 
 def channels_line(channels, **capacities):
@@ -116,7 +180,7 @@ def channels_line(channels, **capacities):
     items = []
     for name in sorted(channels, key=lambda n: (n != "root", n)):
         config = channels[name]
-        parts = [name, str(changed.get(name, capacity_of(channels, name)))]
+        parts = [name, str(changed.get(name, config.get("capacity", 1)))]
         for key, value in sorted(config.items()):
             if key in ("name", "capacity"):
                 continue
@@ -130,10 +194,26 @@ def channels_line(channels, **capacities):
 def free_root(workers):
     """The root capacity that leaves users at least a third of the HTTP workers (one at least).
 
+    With one HTTP worker no root capacity leaves one free (0 would disable the
+    runner): None, and the fix is more workers (:func:`workers_for_root`).
+
     >>> [free_root(w) for w in (1, 2, 3, 4, 9, 16)]
-    [1, 1, 2, 2, 6, 10]
+    [None, 1, 2, 2, 6, 10]
     """
-    return max(1, workers - max(1, math.ceil(workers / 3)))
+    root = workers - max(1, math.ceil(workers / 3))
+    return root if root >= 1 else None
+
+
+def workers_for_root(root):
+    """The fewest HTTP workers for which a root capacity of ``root`` leaves users their share.
+
+    >>> [workers_for_root(r) for r in (1, 2, 4, 6)]
+    [2, 3, 6, 9]
+    """
+    workers = root + 1
+    while (free_root(workers) or 0) < root:
+        workers += 1
+    return workers
 
 
 # ---------------------------------------------------------------------------
@@ -144,9 +224,14 @@ def free_root(workers):
 def check_server_wide(conf, load, host):
     """queue_job must be loaded server-wide for its job runner to exist.
 
+    Critical when no runner serves the database; when one is alive on another
+    node, only information (a node without a runner is a valid setup).
+
     >>> conf = {"server_wide_modules": ["base", "web"], "channels": None}
-    >>> [f["code"] for f in check_server_wide(conf, {"runner_alive": False}, "h")]
-    ['queue_job_not_server_wide']
+    >>> [(f["code"], f["severity"]) for f in check_server_wide(conf, {"runner_alive": False}, "h")]
+    [('queue_job_not_server_wide', 'critical')]
+    >>> [(f["code"], f["severity"]) for f in check_server_wide(conf, {"runner_alive": True}, "h")]
+    [('queue_job_not_server_wide', 'info')]
     >>> check_server_wide(dict(conf, server_wide_modules=["base", "web", "queue_job"]), {}, "h")
     []
     """
@@ -154,12 +239,17 @@ def check_server_wide(conf, load, host):
     if "queue_job" in modules:
         return []
     fixed = modules + ["queue_job"]
+    elsewhere = bool(load.get("runner_alive"))
     return [
         finding(
             "queue_job_not_server_wide",
-            "critical" if not load.get("runner_alive") else "warning",
+            "info" if elsewhere else "critical",
             "queue_job is not loaded server-wide on this host, so it runs no job runner: "
-            "if no other host runs one, jobs stay pending forever.",
+            + (
+                "the runner of another node serves the database."
+                if elsewhere
+                else "no other host runs one, so jobs stay pending forever."
+            ),
             {"server_wide_modules": modules, "runner_alive_elsewhere": bool(load.get("runner_alive"))},
             "server_wide_modules = %s" % ",".join(fixed),
             host,
@@ -207,11 +297,19 @@ def check_root_capacity(conf, load, host):
 
     >>> check_root_capacity({"workers": 2, "channels": normalise({"root": {"capacity": 1}})}, {}, "h")
     []
+
+    One worker: no root capacity leaves users a worker, so the fix is more workers.
+
+    >>> [(f["code"], f["fix"]) for f in check_root_capacity(dict(conf, workers=1, channels=normalise(
+    ...     {"root": {"capacity": 1}})), {}, "h")]
+    [('root_capacity_ge_workers', 'workers = 2')]
     """
     channels = conf.get("channels")
     if not channels or "root" not in channels:
         return []
     workers, root = conf.get("workers") or 0, capacity_of(channels, "root")
+    if root is None:  # root:0 disables the runner: not judged here
+        return []
     findings = []
     if workers and root >= workers:
         evidence = {"root_capacity": root, "http_workers": workers}
@@ -226,9 +324,12 @@ def check_root_capacity(conf, load, host):
                 "root_capacity_ge_workers",
                 "critical",
                 "Root channel capacity %d is not below the %d HTTP workers: a burst of jobs can take "
-                "every worker, and users wait." % (root, workers),
+                "every worker, and users wait%s."
+                % (root, workers, "" if free_root(workers) else " (raise workers: one worker leaves none to spare)"),
                 evidence,
-                channels_line(channels, root=free_root(workers)),
+                channels_line(channels, root=free_root(workers))
+                if free_root(workers)
+                else "workers = %d" % workers_for_root(root),
                 host,
             )
         )
@@ -252,6 +353,11 @@ def check_sub_channels(conf, load, host):
     >>> conf = {"channels": normalise({"root": {"capacity": 2}, "root.io": {"capacity": 5}})}
     >>> [(f["code"], f["fix"]) for f in check_sub_channels(conf, {}, "h")]
     [('channel_above_parent', 'channels = root:2,root.io:2')]
+
+    Capacity 0 is unbounded (bound by the parent), not above it:
+
+    >>> check_sub_channels({"channels": normalise({"root": {"capacity": 2}, "root.io": {"capacity": 0}})}, {}, "h")
+    []
     """
     channels = conf.get("channels") or {}
     findings = []
@@ -260,7 +366,7 @@ def check_sub_channels(conf, load, host):
             continue
         parent = name.rsplit(".", 1)[0]
         own, bound = capacity_of(channels, name), bound_capacity(channels, parent)
-        if bound is not None and own > bound:
+        if own is not None and bound is not None and own > bound:
             findings.append(
                 finding(
                     "channel_above_parent",
@@ -280,12 +386,18 @@ def connections_needed(conf):
 
     >>> connections_needed({"workers": 4, "max_cron_threads": 1, "server_wide_modules": ["queue_job"]})
     14
+
+    A node whose channels start with ``root:0`` starts no runner:
+
+    >>> connections_needed({"workers": 4, "max_cron_threads": 1, "server_wide_modules": ["queue_job"],
+    ...                     "channels_text": "root:0"})
+    12
     >>> connections_needed({"workers": 0, "max_cron_threads": 2, "server_wide_modules": []})
     6
     """
     per = CONNECTIONS_PER_PROCESS
     workers, crons = conf.get("workers") or 0, conf.get("max_cron_threads") or 0
-    runner = per["jobrunner"] if "queue_job" in (conf.get("server_wide_modules") or []) else 0
+    runner = per["jobrunner"] if runner_enabled(conf) else 0
     if workers:
         return workers * per["http"] + crons * per["cron"] + runner + per["gevent"]
     # Threaded: one process, one pool, one HTTP thread at a time counted.
@@ -351,29 +463,64 @@ def check_connections(conf, load, host):
 
 
 def check_job_durations(conf, load, host):
-    """A channel whose p95 run time is near limit_time_real: its jobs get killed and retried.
+    """A channel whose jobs run near limit_time_real, or past it: the watchdog kills them, and
+    queue_job retries them until it fails them ("found dead").
+
+    The duration is the p95 of the done jobs, or the run so far of a job still
+    started, whichever is longer; a channel whose every job is killed has no
+    done job, so jobs whose worker the watchdog killed count on their own.
 
     >>> conf = {"workers": 4, "limit_time_real": 120}
     >>> load = {"channels": {"root.cpu": {"p95": 100.0, "done": 20}, "root.io": {"p95": 2.0, "done": 20}}}
     >>> [(f["code"], f["severity"], f["fix"]) for f in check_job_durations(conf, load, "h")]
     [('job_duration_near_limit', 'warning', 'limit_time_real = 200')]
+
+    No job finishes, one has run 150 s so far, and three were killed:
+
+    >>> load = {"channels": {"root.cpu": {"p95": None, "done": 0, "running_max": 150.0, "killed": 3}}}
+    >>> [(f["severity"], f["evidence"]["killed_by_watchdog"], f["fix"]) for f in check_job_durations(conf, load, "h")]
+    [('critical', 3, 'limit_time_real = 300')]
     """
     limit = conf.get("limit_time_real")
     if not conf.get("workers") or not limit:
         return []  # threaded mode has no watchdog
     findings = []
     for name, stats in sorted((load.get("channels") or {}).items()):
-        p95 = stats.get("p95")
-        if p95 is None or p95 < NEAR_LIMIT * limit:
+        p95, running, killed = stats.get("p95"), stats.get("running_max"), stats.get("killed") or 0
+        longest = max(p95 or 0.0, running or 0.0)
+        if not killed and longest < NEAR_LIMIT * limit:
             continue
+        if killed:
+            title = (
+                "The watchdog killed %d job(s) of %s at limit_time_real (%d s): queue_job retries them, "
+                "then fails them as found dead." % (killed, name, limit)
+            )
+        else:
+            title = (
+                "Jobs of %s run %.0f s%s, %d%% of limit_time_real (%d s): the watchdog kills the "
+                "slowest, and queue_job retries them."
+                % (
+                    name,
+                    longest,
+                    " at p95" if (p95 or 0) >= (running or 0) else " (one still running)",
+                    round(100 * longest / limit),
+                    limit,
+                )
+            )
         findings.append(
             finding(
                 "job_duration_near_limit",
-                "critical" if p95 >= limit else "warning",
-                "Jobs of %s run %.0f s at p95, %d%% of limit_time_real (%d s): the watchdog kills the "
-                "slowest, and queue_job retries them." % (name, p95, round(100 * p95 / limit), limit),
-                {"channel": name, "p95_seconds": round(p95, 1), "limit_time_real": limit, "jobs": stats.get("done")},
-                "limit_time_real = %d" % math.ceil(p95 * 2),
+                "critical" if killed or longest >= limit else "warning",
+                title,
+                {
+                    "channel": name,
+                    "p95_seconds": round(p95, 1) if p95 is not None else None,
+                    "running_seconds": round(running, 1) if running is not None else None,
+                    "killed_by_watchdog": killed,
+                    "limit_time_real": limit,
+                    "jobs": stats.get("done"),
+                },
+                "limit_time_real = %d" % math.ceil(max(longest, limit if killed else 0) * 2),
                 host,
             )
         )
@@ -411,50 +558,149 @@ def drain_seconds(backlog, arrivals, window, mean, capacity):
     return round(backlog / spare, 1)
 
 
+def channel_loads(channels, measured):
+    """The load of each channel with a capacity of its own: its jobs' and its sub-channels'.
+
+    A child's running jobs count against its parent, so a parent's load is the
+    sum of its sub-channels' (and its own jobs'). ``work`` is the seconds of
+    running that arrived (arrivals × mean run time, from the channels with a
+    mean); ``sub_channels`` the measured channels summed.
+
+    >>> conf = normalise({"root": {"capacity": 4}, "root.a": {"capacity": 2}})
+    >>> loads = channel_loads(conf, {"root.a": {"arrivals": 60, "mean": 1.0, "backlog": 2},
+    ...                              "root.b": {"arrivals": 30, "mean": 2.0, "backlog": 1}})
+    >>> sorted(loads)
+    ['root', 'root.a']
+    >>> loads["root"]["arrivals"], loads["root"]["work"], loads["root"]["backlog"], loads["root"]["sub_channels"]
+    (90, 120.0, 3, ['root.a', 'root.b'])
+    """
+    measured = {full_name(name): stats for name, stats in (measured or {}).items()}
+    names = set()
+    for name in measured:
+        parts = name.split(".")
+        names.update(".".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    loads = {}
+    for name in sorted(names):
+        if capacity_of(channels, name) is None:
+            continue  # no bound of its own: its load is judged on the channel that bounds it
+        subs = sorted(m for m in measured if m == name or m.startswith(name + "."))
+        timed = [measured[m] for m in subs if measured[m].get("mean") and measured[m].get("arrivals")]
+        arrivals = sum(stats["arrivals"] for stats in timed)
+        if not arrivals:
+            continue
+        loads[name] = {
+            "arrivals": arrivals,
+            "work": sum(stats["arrivals"] * stats["mean"] for stats in timed),
+            "backlog": sum(measured[m].get("backlog") or 0 for m in subs),
+            "sub_channels": subs,
+        }
+    return loads
+
+
+def proposed_capacities(channels, name, needed, workers):
+    """``{full name: capacity}`` giving ``name`` ``needed`` slots: it and each ancestor below
+    ``needed`` are raised, none above :func:`free_root` of the HTTP workers (prefork only).
+
+    >>> conf = normalise({"root": {"capacity": 2}, "root.io": {"capacity": 1}})
+    >>> proposed_capacities(conf, "root.io", 4, 0), proposed_capacities(conf, "root.io", 4, 4)
+    ({'root': 4, 'root.io': 4}, {'root': 2, 'root.io': 2})
+    """
+    parts = name.split(".")
+    changes = {}
+    for depth in range(1, len(parts) + 1):
+        ancestor = ".".join(parts[:depth])
+        own = capacity_of(channels, ancestor)
+        if ancestor == name or (own is not None and own < needed):
+            changes[ancestor] = needed
+    if workers:
+        cap = free_root(workers) or capacity_of(channels, "root") or 1
+        changes = {n: min(capacity, cap) for n, capacity in changes.items()}
+    return changes
+
+
 def check_utilisation(conf, load, host):
     """Utilisation ρ ≥ 1 on a channel over the window: by Little's law its queue grows.
+
+    Judged on each channel with a capacity of its own, a parent on the sum of
+    its sub-channels' load. The fix brings ρ to 0.8 where the HTTP workers
+    allow it (the root capacity stays at :func:`free_root`); ``drain_seconds``
+    is the backlog's drain time at the proposed capacity.
 
     >>> conf = {"channels": normalise({"root": {"capacity": 4}, "root.io": {"capacity": 2}})}
     >>> load = {"window": 600, "channels": {"root.io": {"arrivals": 600, "mean": 3.0, "done": 400, "backlog": 200}}}
     >>> [f] = check_utilisation(conf, load, "h")
     >>> f["code"], f["evidence"]["rho"], f["evidence"]["queue_growth_per_minute"], f["fix"]
     ('channel_saturated', 1.5, 20.0, 'channels = root:4,root.io:4')
+    >>> f["evidence"]["proposed_capacity"], f["evidence"]["drain_seconds"]
+    (4, 600.0)
+
+    Two sub-channels within their own capacity saturate their parent:
+
+    >>> conf = {"channels": normalise({"root": {"capacity": 2}, "root.a": {"capacity": 2},
+    ...                                "root.b": {"capacity": 2}})}
+    >>> busy = {"arrivals": 60, "mean": 1.5}
+    >>> load = {"window": 60, "channels": {"root.a": busy, "root.b": busy}}
+    >>> [(f["evidence"]["channel"], f["evidence"]["rho"], f["fix"]) for f in check_utilisation(conf, load, "h")]
+    [('root', 1.5, 'channels = root:4,root.a:2,root.b:2')]
+
+    With 3 HTTP workers the root capacity stops at 2: the rest takes more workers.
+
+    >>> [f] = check_utilisation(dict(conf, workers=3), load, "h")
+    >>> f["fix"], f["evidence"]["proposed_capacity"], f["evidence"]["workers_needed"]
+    ('workers = 6', 2, 6)
     """
     channels = conf.get("channels")
     window = load.get("window") or 0
     if not channels or not window:
         return []
+    workers = conf.get("workers") or 0
     findings = []
-    for name, stats in sorted((load.get("channels") or {}).items()):
-        capacity = bound_capacity(channels, full_name(name))
-        mean, arrivals = stats.get("mean"), stats.get("arrivals") or 0
-        if not capacity or not mean or not arrivals:
-            continue
+    loads = channel_loads(channels, load.get("channels"))
+    for name, stats in sorted(loads.items()):
+        capacity = bound_capacity(channels, name)
+        if any(
+            other.startswith(name + ".")
+            and loads[other]["sub_channels"] == stats["sub_channels"]
+            and bound_capacity(channels, other) == capacity
+            for other in loads
+        ):
+            continue  # the same jobs against the same bound: judged on the deeper channel, whose fix covers this one
+        arrivals, work, backlog = stats["arrivals"], stats["work"], stats["backlog"]
+        mean = work / arrivals
         rho, growth = utilisation(arrivals, window, mean, capacity)
         if rho < 1:
             continue
-        needed = math.ceil(arrivals / window * mean / 0.8)
-        root = capacity_of(channels, "root") or needed
-        fix = channels_line(channels, **{full_name(name).replace(".", "__"): needed})
-        if needed > root:
-            fix = channels_line(channels, root=needed, **{full_name(name).replace(".", "__"): needed})
+        needed = math.ceil(work / window / TARGET_RHO)
+        changes = proposed_capacities(channels, name, needed, workers)
+        fixed = dict(channels, **{n: dict(channels.get(n) or {}, capacity=c) for n, c in changes.items()})
+        proposed = bound_capacity(fixed, name)
+        evidence = {
+            "channel": name,
+            "rho": rho,
+            "arrivals_per_minute": round(arrivals / window * 60, 2),
+            "mean_seconds": round(mean, 3),
+            "capacity": capacity,
+            "queue_growth_per_minute": growth,
+            "backlog": backlog,
+            "drain_seconds": drain_seconds(backlog, arrivals, window, mean, proposed),
+            "proposed_capacity": proposed,
+            "window_seconds": window,
+        }
+        if stats["sub_channels"] != [name]:
+            evidence["sub_channels"] = stats["sub_channels"]
+        if proposed < needed:
+            evidence["workers_needed"] = workers_for_root(needed)
+        if proposed <= capacity:
+            fix = "workers = %d" % workers_for_root(needed)
+        else:
+            fix = channels_line(channels, **{n.replace(".", "__"): c for n, c in changes.items()})
         findings.append(
             finding(
                 "channel_saturated",
                 "critical" if rho >= 1.5 else "warning",
                 "Channel %s receives more work than it can run (ρ = %.2f): its queue grows by %.0f jobs "
                 "a minute." % (name, rho, growth),
-                {
-                    "channel": name,
-                    "rho": rho,
-                    "arrivals_per_minute": round(arrivals / window * 60, 2),
-                    "mean_seconds": round(mean, 3),
-                    "capacity": capacity,
-                    "queue_growth_per_minute": growth,
-                    "backlog": stats.get("backlog") or 0,
-                    "drain_seconds": drain_seconds(stats.get("backlog") or 0, arrivals, window, mean, capacity),
-                    "window_seconds": window,
-                },
+                evidence,
                 fix,
                 host,
             )
@@ -521,57 +767,125 @@ def check_threaded(conf, load, host):
     ]
 
 
+def memory_line(size):
+    """``size`` bytes × 1.5, rounded up to 64 MiB: a limit with headroom.
+
+    >>> memory_line(250 * 1024 * 1024) // (1024 * 1024)
+    384
+    """
+    step = 64 * 1024 * 1024
+    return int(math.ceil(size * 1.5 / step) * step)
+
+
 def check_memory(conf, load, host):
-    """limit_memory_soft below the workers' measured RSS: they recycle after nearly every request.
+    """limit_memory_soft below the workers' measured virtual memory: they recycle after nearly every request.
+
+    Odoo's prefork compares limit_memory_soft (and RLIMIT_AS, limit_memory_hard)
+    with a worker's virtual size (VMS, ``psutil``'s ``memory_info().vms``), not
+    its RSS. A soft limit raised to or past the hard limit takes the hard limit
+    up with it (otherwise RLIMIT_AS kills the worker first).
 
     >>> mib = 1024 * 1024
-    >>> conf = {"workers": 2, "limit_memory_soft": 200 * mib}
-    >>> [(f["code"], f["fix"]) for f in check_memory(conf, {"http_rss": [250 * mib, 180 * mib]}, "h")]
+    >>> conf = {"workers": 2, "limit_memory_soft": 200 * mib, "limit_memory_hard": 2560 * mib}
+    >>> [(f["code"], f["fix"]) for f in check_memory(conf, {"http_vms": [250 * mib, 180 * mib]}, "h")]
     [('memory_soft_below_rss', 'limit_memory_soft = 402653184')]
+    >>> check_memory(conf, {"http_vms": [150 * mib], "http_rss": [250 * mib]}, "h")
+    []
+    >>> [f["fix"] for f in check_memory(dict(conf, limit_memory_hard=300 * mib), {"http_vms": [250 * mib]}, "h")]
+    ['limit_memory_soft = 402653184\\nlimit_memory_hard = 536870912']
     """
-    soft, rss = conf.get("limit_memory_soft"), [r for r in load.get("http_rss") or [] if r]
-    if not conf.get("workers") or not soft or not rss or max(rss) < soft:
+    soft, vms = conf.get("limit_memory_soft"), [v for v in load.get("http_vms") or [] if v]
+    if not conf.get("workers") or not soft or not vms or max(vms) < soft:
         return []
-    above = sum(1 for r in rss if r >= soft)
-    fix = int(math.ceil(max(rss) * 1.5 / (64 * 1024 * 1024)) * 64 * 1024 * 1024)
+    above = sum(1 for v in vms if v >= soft)
+    fix = memory_line(max(vms))
+    hard = conf.get("limit_memory_hard") or 0  # 0: no RLIMIT_AS
+    lines = ["limit_memory_soft = %d" % fix]
+    evidence = {"limit_memory_soft": soft, "vms_max": max(vms), "workers_above": above, "workers": len(vms)}
+    if hard:
+        evidence["limit_memory_hard"] = hard
+    if hard and fix >= hard:
+        lines.append("limit_memory_hard = %d" % memory_line(fix * 5 // 6))  # 1.25 × the soft limit
+    rss = [r for r in load.get("http_rss") or [] if r]
+    if rss:
+        evidence["rss_max"] = max(rss)
     return [
         finding(
             "memory_soft_below_rss",
             "warning",
-            "%d of %d HTTP workers use more memory than limit_memory_soft (%d MiB): each recycles after "
-            "its current request." % (above, len(rss), soft // (1024 * 1024)),
-            {"limit_memory_soft": soft, "rss_max": max(rss), "workers_above": above, "workers": len(rss)},
-            "limit_memory_soft = %d" % fix,
+            "%d of %d HTTP workers use more virtual memory than limit_memory_soft (%d MiB): each recycles "
+            "after its current request." % (above, len(vms), soft // (1024 * 1024)),
+            evidence,
+            "\n".join(lines),
             host,
         )
     ]
 
 
-def check_crons(conf, load, host):
-    """Active crons overdue by minutes: the cron workers cannot keep up, or none runs.
+def cron_interval(number, unit):
+    """Seconds between two calls of a cron (``interval_number``, ``interval_type``).
 
-    >>> [f["code"] for f in check_crons({"max_cron_threads": 1}, {"crons_late": [("Mail", 900)]}, "h")]
-    ['crons_late']
-    >>> check_crons({"max_cron_threads": 1}, {"crons_late": [("Mail", 30)]}, "h")
-    []
+    >>> cron_interval(5, "minutes"), cron_interval(1, "days"), cron_interval(1, "months")
+    (300, 86400, 2592000)
     """
-    late = [(name, seconds) for name, seconds in load.get("crons_late") or [] if seconds > CRON_LATE_AFTER]
-    if not late:
+    return int(number or 1) * CRON_INTERVAL_SECONDS.get(unit, 60)
+
+
+def late_crons(crons_late):
+    """The crons that are late: overdue by more than their whole interval (a call missed),
+    and by more than ``CRON_LATE_AFTER`` seconds (a cron worker's polling).
+
+    >>> late_crons([("every minute", 100, 60), ("every minute", 150, 60), ("hourly", 1800, 3600)])
+    [('every minute', 150, 60)]
+    """
+    return [
+        (name, seconds, interval)
+        for name, seconds, interval in crons_late or []
+        if seconds > max(interval or 0, CRON_LATE_AFTER)
+    ]
+
+
+def check_crons(hosts, load):
+    """Active crons late by more than their interval: the database's cron workers cannot keep up, or none runs.
+
+    Any node's cron workers run any cron of the database, so the capacity is
+    the sum of ``max_cron_threads`` over the live nodes; a database-wide
+    finding (``host`` None), whose fix adds a cron worker on the node with the fewest.
+
+    >>> hosts = {"a": {"max_cron_threads": 1}, "b": {"max_cron_threads": 2}}
+    >>> [f] = check_crons(hosts, {"crons_late": [("Mail", 900, 60)]})
+    >>> f["code"], f["severity"], f["host"], f["evidence"]["max_cron_threads"], f["fix"], f["evidence"]["fix_node"]
+    ('crons_late', 'warning', None, 3, 'max_cron_threads = 2', 'a')
+    >>> check_crons(hosts, {"crons_late": [("Daily", 900, 86400)]})
+    []
+    >>> [f["severity"] for f in check_crons({"a": {"max_cron_threads": 0}}, {"crons_late": [("Mail", 900, 60)]})]
+    ['critical']
+    """
+    late = late_crons(load.get("crons_late"))
+    if not late or not hosts:
         return []
-    threads = conf.get("max_cron_threads") or 0
+    by_node = {node: conf.get("max_cron_threads") or 0 for node, conf in sorted(hosts.items())}
+    threads = sum(by_node.values())
+    fewest = min(by_node, key=lambda node: (by_node[node], node))
     return [
         finding(
             "crons_late",
             "warning" if threads else "critical",
-            "%d scheduled action(s) are overdue, the worst by %d minutes: %s."
+            "%d scheduled action(s) are late by more than their interval, the worst by %d minutes: %s."
             % (
                 len(late),
-                max(s for _n, s in late) // 60,
-                "no cron worker runs them (max_cron_threads = 0)" if not threads else "the cron workers are busy",
+                max(s for _n, s, _i in late) // 60,
+                "no cron worker runs them (max_cron_threads = 0 on every node)"
+                if not threads
+                else "the %d cron worker(s) of the database are busy" % threads,
             ),
-            {"late": [{"cron": n, "late_seconds": int(s)} for n, s in late], "max_cron_threads": threads},
-            "max_cron_threads = %d" % (threads + 1),
-            host,
+            {
+                "late": [{"cron": n, "late_seconds": int(s), "interval_seconds": int(i)} for n, s, i in late],
+                "max_cron_threads": threads,
+                "max_cron_threads_by_node": by_node,
+                "fix_node": fewest,
+            },
+            "max_cron_threads = %d" % (by_node[fewest] + 1),
         )
     ]
 
@@ -586,11 +900,8 @@ def check_jobs_hold_workers(conf, load, host):
     if share is None or not conf.get("workers") or share < JOBS_HOLD_WORKERS:
         return []
     channels = conf.get("channels") or {}
-    fix = (
-        channels_line(channels, root=free_root(conf["workers"]))
-        if "root" in channels
-        else "workers = %d" % (conf["workers"] + 2)
-    )
+    root = free_root(conf["workers"])
+    fix = channels_line(channels, root=root) if root and "root" in channels else "workers = %d" % (conf["workers"] + 2)
     return [
         finding(
             "jobs_hold_workers",
@@ -607,19 +918,22 @@ def check_jobs_hold_workers(conf, load, host):
 #: Rules on one node's configuration and load: ``rule(conf, load, host)``.
 RULES = (
     check_server_wide,
-    check_root_capacity,
-    check_sub_channels,
     check_connections,
-    check_job_durations,
-    check_utilisation,
     check_workers,
     check_threaded,
     check_memory,
-    check_crons,
+)
+#: Rules on the job runner's channels, judged only on the node whose runner
+#: serves the database (:func:`judges_channels`): ``rule(conf, load, host)``.
+CHANNEL_RULES = (
+    check_root_capacity,
+    check_sub_channels,
+    check_job_durations,
+    check_utilisation,
     check_jobs_hold_workers,
 )
 #: Rules on the database as a whole: ``rule(hosts, load)``.
-DATABASE_RULES = (check_runner,)
+DATABASE_RULES = (check_runner, check_crons)
 
 #: What a healthy host was checked for, as the "nothing to fix" answer says.
 CHECKED = (
@@ -627,11 +941,11 @@ CHECKED = (
     "root capacity below the HTTP workers, and above 1",
     "no sub-channel above its parent",
     "db_maxconn and max_connections against the processes' connections",
-    "p95 job durations below limit_time_real",
-    "utilisation below 1 on every channel",
-    "workers near 2 × cores + 1",
-    "limit_memory_soft above the workers' memory",
-    "crons on time",
+    "job durations (p95, and jobs still running) below limit_time_real, none killed by the watchdog",
+    "utilisation below 1 on every channel and parent",
+    "workers near 2 × cores + 1 (cores within the cgroup's CPU quota)",
+    "limit_memory_soft above the workers' virtual memory",
+    "crons within their interval",
     "HTTP workers left to users",
 )
 
@@ -649,6 +963,13 @@ def advise(hosts, load):
     []
     >>> [f["code"] for f in advise({"h": dict(conf, workers=4)}, {"runner_alive": True})]
     ['root_capacity_ge_workers', 'workers_vs_cores']
+
+    The channels are judged on the node whose runner serves the database only:
+
+    >>> found = advise({"a": dict(conf, workers=4), "b": dict(conf, workers=4)},
+    ...                {"runner_alive": True, "runner_nodes": ["b"]})
+    >>> [(f["code"], f["host"]) for f in found if f["severity"] == "critical"]
+    [('root_capacity_ge_workers', 'b')]
     """
     findings = []
     for rule in DATABASE_RULES:
@@ -657,4 +978,7 @@ def advise(hosts, load):
         host_load = dict(load, **(load.get("by_host") or {}).get(host, {}))
         for rule in RULES:
             findings.extend(rule(conf, host_load, host))
+        if judges_channels(conf, host_load, host):
+            for rule in CHANNEL_RULES:
+                findings.extend(rule(conf, host_load, host))
     return worst_first(findings)

@@ -193,12 +193,66 @@ SERVER_OPTIONS = (
 )
 
 
+#: Files of the CPU quota of this process's cgroup, v2 then v1.
+CGROUP_CPU_FILES = {
+    "cpu_max": "/sys/fs/cgroup/cpu.max",
+    "cfs_quota_us": "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    "cfs_period_us": "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+}
+
+
+def usable_cpus(affinity, cpu_max=None, cfs_quota_us=None, cfs_period_us=None):
+    r"""The cores a process may use: its CPU affinity, bounded by its cgroup's CPU quota.
+
+    ``cpu_max`` is cgroup v2's ``cpu.max`` (``"<quota> <period>"``, quota
+    ``max`` when unlimited), ``cfs_quota_us``/``cfs_period_us`` cgroup v1's
+    (quota ``-1`` when unlimited), as the files hold them (None when absent).
+    A quota of 1.5 CPUs keeps two cores busy part of the time: rounded up.
+
+    >>> usable_cpus(8), usable_cpus(8, cpu_max="max 100000\n"), usable_cpus(8, cpu_max="200000 100000\n")
+    (8, 8, 2)
+    >>> usable_cpus(8, cpu_max="150000 100000"), usable_cpus(2, cpu_max="400000 100000")
+    (2, 2)
+    >>> usable_cpus(8, cfs_quota_us="300000\n", cfs_period_us="100000\n")
+    3
+    >>> usable_cpus(8, cfs_quota_us="-1", cfs_period_us="100000")
+    8
+    >>> usable_cpus(4, cpu_max="50000 100000"), usable_cpus(4, cpu_max="garbage")
+    (1, 4)
+    """
+    quota = period = None
+    try:
+        if cpu_max:
+            text_quota, text_period = cpu_max.split()[:2]
+            if text_quota != "max":
+                quota, period = int(text_quota), int(text_period)
+        elif cfs_quota_us and cfs_period_us:
+            quota, period = int(cfs_quota_us), int(cfs_period_us)
+    except ValueError:  # unreadable: no quota known
+        quota = None
+    if not quota or quota < 0 or not period:
+        return affinity
+    return max(1, min(affinity, -(-quota // period)))
+
+
+def read_cgroup_cpu(files=None):
+    """The contents of :data:`CGROUP_CPU_FILES` that exist, for :func:`usable_cpus`."""
+    contents = {}
+    for key, path in (files or CGROUP_CPU_FILES).items():
+        try:
+            with open(path, encoding="ascii") as f:
+                contents[key] = f.read()
+        except (OSError, ValueError):
+            continue
+    return contents
+
+
 def server_config(config, channels, cpu_count):
     """The configuration a process sees, as the heartbeat reports it.
 
     ``config`` is Odoo's (``odoo.tools.config``), ``channels`` the job
     runner's channel configuration as queue_job reads it (environment first),
-    ``cpu_count`` the cores this process may use.
+    ``cpu_count`` the cores this process may use (:func:`usable_cpus`).
 
     >>> conf = {"workers": 4, "max_cron_threads": 1, "db_maxconn": 64, "server_wide_modules": "base,web,queue_job",
     ...         "limit_time_real": 120, "proxy_mode": False, "gevent_port": 8072}
@@ -312,18 +366,21 @@ def cpu_percent(prev, current):
 
 def sample(proc):
     """What ``proc`` (a ``psutil.Process``) is and costs now, read in one go:
-    its ``create_time``, resident memory (``rss_mb``) and CPU time
+    its ``create_time``, resident memory (``rss_mb``), virtual memory
+    (``vms_mb``, what Odoo's memory limits are compared with) and CPU time
     (``cpu_seconds``, user and system).
 
     >>> import psutil
     >>> sorted(sample(psutil.Process()))
-    ['cpu_seconds', 'create_time', 'rss_mb']
+    ['cpu_seconds', 'create_time', 'rss_mb', 'vms_mb']
     """
     with proc.oneshot():
         cpu = proc.cpu_times()
+        memory = proc.memory_info()
         return {
             "create_time": proc.create_time(),
-            "rss_mb": round(proc.memory_info().rss / 2**20, 1),
+            "rss_mb": round(memory.rss / 2**20, 1),
+            "vms_mb": round(memory.vms / 2**20, 1),
             "cpu_seconds": round(cpu.user + cpu.system, 2),
         }
 

@@ -150,14 +150,15 @@ def _pending(facts, job, now):
     channel = facts["channel"]
     if channel.get("sequential") and channel.get("blocking"):
         return reason("sequential_blocked", channel=channel["name"], blocking=channel["blocking"])
-    running = channel.get("running") or []
+    running = channel.get("running") or []  # the first few, to show
+    count = channel.get("running_count", len(running))
     capacity = channel.get("capacity")
-    if capacity is not None and len(running) >= capacity:
+    if capacity is not None and count >= capacity:
         occupied = [
             dict(r, running_seconds=round(now - r["date_started"], 1) if r.get("date_started") is not None else None)
             for r in running
         ]
-        return reason("channel_full", channel=channel["name"], capacity=capacity, running=occupied)
+        return reason("channel_full", channel=channel["name"], capacity=capacity, running=occupied, running_count=count)
     ahead = channel.get("ahead") or 0
     return reason(
         "pending",

@@ -8,6 +8,7 @@ from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
+from odoo.addons.queue_job.jobrunner.runner import PG_ADVISORY_LOCK_ID
 
 from ..lib import advisor
 from ..lib.groups import GROUP_USER
@@ -58,7 +59,10 @@ class AsyncLabAdvisor(models.AbstractModel):
                 "runner_alive": load["runner_alive"],
                 "http_busy_with_jobs": load["http_busy_with_jobs"],
                 "users_online": load["users_online"],
-                "crons_late": [{"cron": n, "late_seconds": int(s)} for n, s in load["crons_late"]],
+                "crons_late": [
+                    {"cron": n, "late_seconds": int(s), "interval_seconds": int(i)} for n, s, i in load["crons_late"]
+                ],
+                "runner_nodes": load["runner_nodes"],
                 "pg_max_connections": load["pg_max_connections"],
                 "user_impact": load["user_impact"],
                 "channels": load["channels"],
@@ -72,25 +76,29 @@ class AsyncLabAdvisor(models.AbstractModel):
     # ------------------------------------------------------------------
     @api.model
     def _nodes(self):
-        """``{label: {"host", "master_pid", "conf", "http_rss"}}`` of the nodes alive now.
+        """``{label: {"host", "master_pid", "conf", "http_rss", "http_vms"}}`` of the nodes alive now.
 
         A node is one Odoo master; its configuration is what its own processes
         report. Two nodes on one host are told apart by their master's PID.
         """
         self.env["async_lab.worker"].flush_model()
         self.env.cr.execute(
-            """SELECT host, master_pid, role, rss_mb, server_config
+            """SELECT host, master_pid, role, rss_mb, vms_mb, server_config
                  FROM async_lab_worker
                 WHERE state = 'alive' AND self_reported AND server_config IS NOT NULL
                 ORDER BY host, master_pid, role = 'http' DESC, last_seen DESC"""
         )
         nodes = {}
-        for host, master, role, rss_mb, seen in self.env.cr.fetchall():
-            node = nodes.setdefault((host, master), {"host": host, "master_pid": master, "conf": None, "http_rss": []})
+        for host, master, role, rss_mb, vms_mb, seen in self.env.cr.fetchall():
+            node = nodes.setdefault(
+                (host, master), {"host": host, "master_pid": master, "conf": None, "http_rss": [], "http_vms": []}
+            )
             if node["conf"] is None:
                 node["conf"] = self._conf(seen)
             if role == "http" and rss_mb:
                 node["http_rss"].append(int(rss_mb * MIB))
+            if role == "http" and vms_mb:
+                node["http_vms"].append(int(vms_mb * MIB))
         per_host = defaultdict(int)
         for host, _master in nodes:
             per_host[host] += 1
@@ -147,39 +155,80 @@ class AsyncLabAdvisor(models.AbstractModel):
     @api.model
     def _load(self, stats, nodes, window, now):
         since = now - timedelta(minutes=window)
+        empty = {"done": 0, "p50": None, "p95": None, "backlog": 0, "arrivals": 0, "mean": None}
         channels = {}
         for row in stats["channels"]:
             run = row["latency"]["started_done"]
-            channels[row["name"]] = {
-                "done": row["done"],
-                "p50": run["p50"],
-                "p95": run["p95"],
-                "backlog": row["pending"] + row["enqueued"],
-                "arrivals": 0,
-                "mean": None,
-            }
-        busy = 0.0
-        for channel, arrivals, mean, busy_seconds in self._channel_load(since, now):
-            entry = channels.setdefault(
-                channel, {"done": 0, "p50": None, "p95": None, "backlog": 0, "arrivals": 0, "mean": None}
+            channels[row["name"]] = dict(
+                empty, done=row["done"], p50=run["p50"], p95=run["p95"], backlog=row["pending"] + row["enqueued"]
             )
+        busy = 0.0
+        for channel, arrivals, mean, busy_seconds, running_max, killed in self._channel_load(since, now, channels):
+            entry = channels.setdefault(channel, dict(empty))
             entry["arrivals"] += arrivals or 0
             if mean is not None:
                 entry["mean"] = round(mean, 4)
+            entry["running_max"] = round(running_max, 1) if running_max is not None else None
+            entry["killed"] = killed or 0
             busy += busy_seconds or 0.0
         http_workers = sum(len(node["http_rss"]) for node in nodes.values())
         pg = self._postgres()
+        runner_nodes = self._runner_nodes(nodes)
         return {
             "window": window * 60,
             "channels": channels,
             "runner_alive": self._runner_alive(stats),
             "runner_hosts": [stats["runner"]["host"]] if stats["runner"]["host"] else [],
+            "runner_nodes": runner_nodes,
             "http_busy_with_jobs": round(busy / (window * 60 * http_workers), 3) if http_workers else None,
             "users_online": self._users_online(now),
-            "user_impact": self.env["async_lab.experiment"]._latest_impact(),
+            "user_impact": self._matching_impact(nodes, runner_nodes),
             "crons_late": self._crons_late(now),
             **pg,
         }
+
+    @api.model
+    def _runner_nodes(self, nodes):
+        """Labels of the nodes whose job runner serves this database.
+
+        The one whose runner process holds queue_job's advisory lock (its
+        connection's ``application_name`` is Odoo's ``odoo-<pid>``); when no
+        holder is known that way, those with a runner process alive (another
+        node's runner only stands by, waiting for the lock).
+        """
+        self.env.cr.execute(
+            SQL(
+                """SELECT w.host, w.master_pid,
+                          EXISTS(SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                                    AND l.classid::bigint = %(high)s AND l.objid::bigint = %(low)s
+                                    AND a.application_name = 'odoo-' || w.pid)
+                     FROM async_lab_worker w
+                    WHERE w.state = 'alive' AND (w.role = 'jobrunner'
+                          OR (w.role = 'threaded' AND w.threads @> '[{"role": "jobrunner"}]'::jsonb))""",
+                high=PG_ADVISORY_LOCK_ID >> 32,
+                low=PG_ADVISORY_LOCK_ID & 0xFFFFFFFF,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        label_of = {(node["host"], node["master_pid"]): label for label, node in nodes.items()}
+        holders = sorted({label_of[h, m] for h, m, holds in rows if holds and (h, m) in label_of})
+        return holders or sorted({label_of[h, m] for h, m, _holds in rows if (h, m) in label_of})
+
+    @api.model
+    def _matching_impact(self, nodes, runner_nodes):
+        """The latest user-impact run, if it was measured with the root capacity and HTTP workers
+        the runner's node has now (other figures would be evidence of another setting); else None."""
+        impact = self.env["async_lab.experiment"]._latest_impact()
+        if not impact:
+            return None
+        for label in runner_nodes or list(nodes):
+            conf = nodes[label]["conf"]
+            root = advisor.capacity_of(conf.get("channels") or {}, "root")
+            if (impact.get("root_capacity"), impact.get("http_workers")) == (root, conf.get("workers")):
+                return impact
+        return None
 
     @api.model
     def _runner_alive(self, stats):
@@ -191,39 +240,72 @@ class AsyncLabAdvisor(models.AbstractModel):
         """What is measured for one node: its workers' memory; the connections of other databases
         and of the other nodes (they share PostgreSQL's max_connections)."""
         others = sum(advisor.connections_needed(n["conf"]) for other, n in nodes.items() if other != label)
-        return {"http_rss": nodes[label]["http_rss"], "pg_other_connections": load["pg_other_connections"] + others}
+        return {
+            "http_rss": nodes[label]["http_rss"],
+            "http_vms": nodes[label]["http_vms"],
+            "pg_other_connections": load["pg_other_connections"] + others,
+        }
 
     @api.model
-    def _channel_load(self, since, now):
-        """Per channel: jobs created in the window, mean run time of its done jobs, and the
-        seconds of HTTP worker time jobs held in the window (done and running)."""
-        run = SQL(DONE_STAGES["started_done"])
-        self.env.cr.execute(
-            SQL(
-                """SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), avg(%(run)s),
-                          sum(date_part('epoch', date_done - greatest(date_started, %(since)s)))
-                     FROM queue_job
-                    WHERE state = 'done' AND date_done >= %(since)s AND date_started IS NOT NULL
-                    GROUP BY channel
-                   UNION ALL
-                   SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), NULL,
-                          sum(date_part('epoch', %(now)s - greatest(date_started, %(since)s)))
-                              FILTER (WHERE state = 'started' AND date_started IS NOT NULL)
-                     FROM queue_job
-                    WHERE state IN %(active)s
-                    GROUP BY channel
-                   UNION ALL
-                   SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), NULL, NULL
-                     FROM queue_job
-                    WHERE state = 'failed' AND date_started >= %(since)s
-                    GROUP BY channel""",
-                since=since,
-                now=now,
-                run=run,
-                active=tuple(ACTIVE_STATES),
-            )
-        )
+    def _channel_load(self, since, now, channels):
+        """Per channel of ``channels``: jobs created in the window, mean run time of its done jobs,
+        the seconds of HTTP worker time jobs held in the window (done and running), the longest
+        run of a job still started, and the jobs of the window whose worker the watchdog killed
+        (their last start was on a worker that died of limit_time_real).
+
+        All aggregated in SQL, each part on ``channel = ANY(...)`` so that the partial indexes
+        of done and failed jobs serve it.
+        """
+        self.env["queue.job"].flush_model()
+        self.env.cr.execute(self._channel_load_query(since, now, channels))
         return self.env.cr.fetchall()
+
+    @api.model
+    def _channel_load_query(self, since, now, channels):
+        """The statement of :meth:`_channel_load`."""
+        run = SQL(DONE_STAGES["started_done"])
+        return SQL(
+            """SELECT channel, sum(arrivals), max(mean), sum(busy), max(running_max), max(killed)
+                     FROM (
+                       SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s) AS arrivals,
+                              avg(%(run)s) AS mean,
+                              sum(date_part('epoch', date_done - greatest(date_started, %(since)s))) AS busy,
+                              NULL::float AS running_max, NULL::bigint AS killed
+                         FROM queue_job
+                        WHERE state = 'done' AND channel = ANY(%(channels)s)
+                          AND date_done >= %(since)s AND date_started IS NOT NULL
+                        GROUP BY channel
+                       UNION ALL
+                       SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), NULL,
+                              sum(date_part('epoch', %(now)s - greatest(date_started, %(since)s)))
+                                  FILTER (WHERE state = 'started' AND date_started IS NOT NULL),
+                              max(date_part('epoch', %(now)s - date_started)) FILTER (WHERE state = 'started'),
+                              NULL
+                         FROM queue_job
+                        WHERE state = ANY(%(active)s) AND channel = ANY(%(channels)s)
+                        GROUP BY channel
+                       UNION ALL
+                       SELECT channel, count(*) FILTER (WHERE date_created >= %(since)s), NULL, NULL, NULL, NULL
+                         FROM queue_job
+                        WHERE state = 'failed' AND channel = ANY(%(channels)s) AND date_started >= %(since)s
+                        GROUP BY channel
+                       UNION ALL
+                       SELECT job.channel, 0, NULL, NULL, NULL, count(*)
+                         FROM queue_job job
+                        WHERE job.channel = ANY(%(channels)s) AND job.state != 'done'
+                          AND job.date_started >= %(since)s AND job.worker_pid IS NOT NULL
+                          AND EXISTS(SELECT 1 FROM async_lab_worker w
+                                      WHERE w.pid = job.worker_pid AND w.exit_reason = 'time_limit_real'
+                                        AND w.started_at <= job.date_started AND w.gone_at >= job.date_started)
+                        GROUP BY job.channel
+                     ) AS parts
+                    GROUP BY channel""",
+            since=since,
+            now=now,
+            run=run,
+            channels=sorted(channels),
+            active=list(ACTIVE_STATES),
+        )
 
     @api.model
     def _users_online(self, now):
@@ -235,14 +317,19 @@ class AsyncLabAdvisor(models.AbstractModel):
 
     @api.model
     def _crons_late(self, now):
-        """``[(name, seconds late)]`` of the active crons whose next call is past."""
-        self.env["ir.cron"].flush_model(["active", "numbercall", "nextcall", "cron_name"])
+        """``[(name, seconds late, interval seconds)]`` of the active crons whose next call is past."""
+        self.env["ir.cron"].flush_model(
+            ["active", "numbercall", "nextcall", "cron_name", "interval_number", "interval_type"]
+        )
         self.env.cr.execute(
-            """SELECT cron_name, date_part('epoch', %s - nextcall) FROM ir_cron
+            """SELECT cron_name, date_part('epoch', %s - nextcall), interval_number, interval_type FROM ir_cron
                 WHERE active AND numbercall != 0 AND nextcall < %s ORDER BY nextcall""",
             [now, now],
         )
-        return [(name, seconds) for name, seconds in self.env.cr.fetchall()]
+        return [
+            (name, seconds, advisor.cron_interval(number, unit))
+            for name, seconds, number, unit in self.env.cr.fetchall()
+        ]
 
     @api.model
     def _postgres(self):

@@ -98,6 +98,12 @@ class AsyncLabWorker(models.Model):
     jobs = fields.Integer("Queue jobs", readonly=True)
     crons = fields.Integer("Cron jobs", readonly=True)
     rss_mb = fields.Float("RSS (MiB)", readonly=True, digits=(16, 1))
+    vms_mb = fields.Float(
+        "Virtual memory (MiB)",
+        readonly=True,
+        digits=(16, 1),
+        help="What Odoo compares with limit_memory_soft and limit_memory_hard.",
+    )
     cpu_seconds = fields.Float("CPU (s)", readonly=True, digits=(16, 2))
     cpu_percent = fields.Float("CPU %", readonly=True, digits=(16, 1), group_operator=False)
     busy_since = fields.Datetime(readonly=True, help="Start of the oldest request it was serving.")
@@ -157,6 +163,7 @@ class AsyncLabWorker(models.Model):
             "started_at": to_datetime(process_start(vals["create_time"], vals["now"])),
             "last_seen": now,
             "rss_mb": vals.get("rss_mb"),
+            "vms_mb": vals.get("vms_mb"),
             "cpu_seconds": vals.get("cpu_seconds"),
             "cpu_percent": vals.get("cpu_percent"),
             "requests": vals.get("requests", 0),

@@ -72,6 +72,12 @@ SCRUBBED_FIELDS = ("exc_message", "exc_info", "result")
 #: Jobs that hold a channel's capacity, read at most (a healthy server has a
 #: few per channel).
 MAX_RUNNING_SHOWN = 50
+#: A job's channel as queue_job's runner reads it (``sub`` is ``root.sub``), in SQL:
+#: :func:`..lib.advisor.full_name`.
+FULL_CHANNEL = (
+    "CASE WHEN channel IS NULL OR channel = 'root' OR left(channel, 5) = 'root.'"
+    " THEN coalesce(channel, 'root') ELSE 'root.' || channel END"
+)
 #: Window of the channel's p95 run time, in minutes.
 WHY_P95_WINDOW = 60
 
@@ -217,7 +223,9 @@ class QueueJob(models.Model):
         values = {
             **{name: stages.get(name) for name in why.STAGES_NAMES},
             **data,
-            "count": len(data.get("dependencies") or data.get("running") or []) + (data.get("others") or 0),
+            # All the jobs that hold the channel, the hidden ones included (counted, never named).
+            "count": data.get("running_count")
+            or len(data.get("dependencies") or data.get("running") or []) + (data.get("others") or 0),
             "last_line": data.get("last_line") or data.get("exception"),
         }
         templates = {
@@ -260,6 +268,15 @@ class QueueJob(models.Model):
             templates["pending"] = _(
                 "Pending in %(channel)s with more than %(ahead)s jobs before it: the runner sends it when its "
                 "turn comes."
+            )
+        if code == "worker_gone" and data.get("requeued_within") is None:
+            # No requeue time while a transaction still holds the job's lock: say so, never "within None s".
+            return (
+                _(
+                    "Started on process %(worker_pid)s, which is gone, but a transaction still holds the job's "
+                    "lock: queue_job's runner requeues it once the lock is free, then it is %(then)s."
+                )
+                % values
             )
         return templates[code] % values
 
@@ -325,29 +342,51 @@ class QueueJob(models.Model):
         channel = full_name(self.channel or "root")
         spellings = list({self.channel or "root", channel, channel.removeprefix("root.")})
         self.flush_model()
-        self.env.cr.execute(
-            """SELECT uuid, worker_pid, date_started, channel, state FROM queue_job
-                WHERE state IN ('enqueued', 'started') ORDER BY date_started NULLS LAST LIMIT %s""",
-            [MAX_RUNNING_SHOWN * 10],
-        )
-        active = [
-            {"uuid": u, "worker_pid": p, "date_started": to_epoch(d), "channel": full_name(c or "root"), "state": st}
-            for u, p, d, c, st in self.env.cr.fetchall()
-        ]
-        # The deepest channel on its path that is full is the one that holds it back.
+        # The jobs each channel on its path runs (its own and its sub-channels'), counted in SQL, each
+        # job's channel read as the runner reads it.
         parts = channel.split(".")
+        path = [".".join(parts[:depth]) for depth in range(len(parts), 0, -1)]
+        self.env.cr.execute(
+            SQL(
+                """SELECT p.name, count(j.channel) FROM unnest(%s::varchar[]) AS p(name)
+                     LEFT JOIN (SELECT %s AS channel FROM queue_job WHERE state IN ('enqueued', 'started')) AS j
+                       ON j.channel = p.name OR left(j.channel, length(p.name) + 1) = p.name || '.'
+                    GROUP BY p.name""",
+                path,
+                SQL(FULL_CHANNEL),
+            )
+        )
+        counts = dict(self.env.cr.fetchall())
+        # The deepest channel on its path that is full is the one that holds it back.
         binding = None
-        for depth in range(len(parts), 0, -1):
-            name = ".".join(parts[:depth])
+        for name in path:
             capacity = (config.get(name) or {}).get("capacity")
             if not capacity:
-                continue
-            running = [j for j in active if j["channel"] == name or j["channel"].startswith(name + ".")]
-            if binding is None or len(running) >= int(capacity):
-                binding = {"name": name, "capacity": int(capacity), "running": running[:MAX_RUNNING_SHOWN]}
-                if len(running) >= int(capacity):
+                continue  # not configured, or 0: no bound of its own
+            if binding is None or counts[name] >= int(capacity):
+                binding = {"name": name, "capacity": int(capacity), "running_count": counts[name]}
+                if counts[name] >= int(capacity):
                     break
-        binding = binding or {"name": channel, "capacity": None, "running": []}
+        if binding:
+            self.env.cr.execute(
+                SQL(
+                    """SELECT uuid, worker_pid, date_started, channel, state FROM (
+                           SELECT uuid, worker_pid, date_started, %s AS channel, state FROM queue_job
+                            WHERE state IN ('enqueued', 'started')) AS j
+                        WHERE channel = %s OR left(channel, length(%s) + 1) = %s || '.'
+                        ORDER BY date_started NULLS LAST LIMIT %s""",
+                    SQL(FULL_CHANNEL),
+                    binding["name"],
+                    binding["name"],
+                    binding["name"],
+                    MAX_RUNNING_SHOWN,
+                )
+            )
+            binding["running"] = [
+                {"uuid": u, "worker_pid": p, "date_started": to_epoch(d), "channel": c, "state": st}
+                for u, p, d, c, st in self.env.cr.fetchall()
+            ]
+        binding = binding or {"name": channel, "capacity": None, "running": [], "running_count": 0}
         own = config.get(channel) or {}
         blocking = None
         if own.get("sequential"):

@@ -1,5 +1,7 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import tempfile
+from pathlib import Path
 
 from odoo.tests import BaseCase
 
@@ -61,3 +63,18 @@ class TestProcesses(BaseCase):
         ]
         roles = [processes.thread_role(*t) for t in threads]
         self.assertEqual(roles, [None, "http", "jobrunner", None, "cron", "http"])
+
+    def test_cores_respect_the_cgroup_cpu_quota(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            v2 = Path(tmp, "cpu.max")
+            v2.write_text("200000 100000\n")
+            files = {"cpu_max": str(v2), "cfs_quota_us": str(Path(tmp, "absent"))}
+            self.assertEqual(processes.read_cgroup_cpu(files), {"cpu_max": "200000 100000\n"})
+            self.assertEqual(processes.usable_cpus(16, **processes.read_cgroup_cpu(files)), 2)
+            v2.write_text("max 100000\n")
+            self.assertEqual(processes.usable_cpus(16, **processes.read_cgroup_cpu(files)), 16)
+        # cgroup v1: a quota of 2.5 CPUs in 100 ms periods, under an affinity of 8 cores.
+        self.assertEqual(processes.usable_cpus(8, cfs_quota_us="250000\n", cfs_period_us="100000\n"), 3)
+        # The heartbeat's configuration carries it, so 2 × cores + 1 uses it.
+        conf = processes.server_config({"workers": 4}, "root:1", processes.usable_cpus(8, cpu_max="100000 100000"))
+        self.assertEqual(conf["cpu_count"], 1)

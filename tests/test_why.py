@@ -110,6 +110,25 @@ class TestWhy(AsyncLabCase):
         data = found["data"]
         self.assertEqual((found["code"], data["channel"], data["capacity"]), ("channel_full", "root", 4))
 
+    def test_a_full_channel_is_counted_whatever_runs_elsewhere(self):
+        # 500 jobs of another channel started before the two of root.io: all are counted, none dropped.
+        for i in range(500):
+            self.job(channel="root.other", state="started", started=at(self.now, -600 + i))
+        for i in (3, 4):
+            self.job(state="started", started=at(self.now, -i), worker_pid=2000 + i)
+        found = self.reason(self.job())
+        data = found["data"]
+        self.assertEqual((found["code"], data["channel"], data["capacity"]), ("channel_full", "root.io", 2))
+        self.assertEqual({r["worker_pid"] for r in data["running"]}, {2003, 2004})
+
+    def test_a_full_parent_says_how_many_jobs_it_runs_beyond_those_shown(self):
+        for i in range(60):
+            self.job(channel="root.other", state="started", started=at(self.now, -100 + i))
+        found = self.reason(self.job())
+        self.assertEqual((found["code"], found["data"]["channel"]), ("channel_full", "root"))
+        self.assertEqual(found["data"]["running_count"], 60)
+        self.assertIn("60 of 4", found["message"])
+
     def test_a_failed_job_blocks_its_sequential_channel(self):
         failed = self.job(channel="root.serial", state="failed", started=at(self.now, -10), exc_name="ValueError")
         found = self.reason(self.job(channel="root.serial"))
@@ -231,6 +250,19 @@ class TestWhy(AsyncLabCase):
         self.assertEqual(found["code"], "worker_gone")
         self.assertEqual((found["data"]["worker_pid"], found["data"]["then"]), (4321, "pending"))
         self.assertEqual(found["data"]["requeued_within"], why.RUNNER_LOOP)
+
+    def test_started_on_a_gone_process_whose_lock_is_still_held_gives_no_requeue_time(self):
+        self.env["async_lab.worker"]._upsert(
+            {"host": "h", "pid": 4323, "master_pid": 1, "role": "http", "create_time": 3.0, "now": time.time() - 60},
+            self_reported=True,
+            final=True,
+        )
+        job = self.job(state="started", enqueued=at(self.now, -30), started=at(self.now, -29), worker_pid=4323)
+        with patch.object(type(job), "_async_lab_lock_free", return_value=False):
+            found = self.reason(job)
+        self.assertEqual((found["code"], found["data"]["requeued_within"]), ("worker_gone", None))
+        self.assertNotIn("None", found["message"])
+        self.assertIn("once the lock is free", found["message"])
 
     def test_started_longer_than_the_channel_p95(self):
         for i in range(20):

@@ -48,7 +48,10 @@ def test_root_capacity_saturation_and_durations_near_the_limit(make_server, db_c
         server, session, workload="io_sleep", params={"ms": 4200}, count=2, channel="root.async_lab.serial"
     )
     wait_for_bursts_done(server, db_cursor, [slow["burst_id"]], 2, timeout=60, interval=1, what="the slow jobs done")
-    found = findings_of(reported(server, session, window=1), server)
+    data = reported(server, session, window=1)
+    found = findings_of(data, server)
+    # The node whose runner holds queue_job's lock is the one the channel rules judge.
+    assert data["measured"]["runner_nodes"] == [node_of(data, server)], data["measured"]
 
     root = found["root_capacity_ge_workers"]
     assert (root["severity"], root["evidence"]["root_capacity"], root["evidence"]["http_workers"]) == ("critical", 3, 3)
