@@ -8,10 +8,13 @@ can be requeued, Async Lab prunes its respawns. So the counters are kept by
 triggers, in two tables of their own, at the moment the counted event is
 written:
 
-- ``async_lab_job_counter``: per channel, the jobs done and failed, and the
-  histogram of each stage of the done jobs (:data:`..lib.metrics.BUCKETS`).
-  A trigger on ``queue_job`` adds a job when its state becomes done or
-  failed. Each channel has :data:`SLOTS` rows, picked by the backend's PID,
+- ``async_lab_job_counter``: per channel, the jobs done and failed, the
+  jobs failed now, and the histogram of each stage of the done jobs
+  (:data:`..lib.metrics.BUCKETS`). A trigger on ``queue_job`` adds a job
+  when its state becomes done or failed, and takes it out of the failed
+  ones when it leaves that state or is deleted (a TRUNCATE of queue_job is
+  not seen: the update of the module starts the counters again only when
+  their table is missing). Each channel has :data:`SLOTS` rows, picked by the backend's PID,
   so that the workers that end jobs at the same time rarely wait on the same
   row lock; a scrape adds them up.
 - ``async_lab_respawn_counter``: respawns per host, role and exit reason; a
@@ -45,8 +48,8 @@ RESPAWN_COUNTER = "async_lab_respawn_counter"
 JOB_TRIGGER_FUNCTION = "async_lab_count_job"
 RESPAWN_TRIGGER_FUNCTION = "async_lab_count_respawn"
 BUCKET_FUNCTION = "async_lab_stage_bucket"
-#: queue_job triggers: one for inserted rows, one for state changes.
-JOB_TRIGGERS = ("async_lab_count_job_insert", "async_lab_count_job_update")
+#: queue_job triggers: for inserted rows, for changes of state (or of a failed job's channel), for deleted failed jobs.
+JOB_TRIGGERS = ("async_lab_count_job_insert", "async_lab_count_job_update", "async_lab_count_job_delete")
 RESPAWN_TRIGGER = "async_lab_count_respawn"
 #: Counter rows per channel (see the module's docstring).
 SLOTS = 8
@@ -107,7 +110,8 @@ class AsyncLabMetrics(models.AbstractModel):
             cr.execute(
                 SQL(
                     "CREATE TABLE %s (channel varchar NOT NULL, slot int NOT NULL,"
-                    " done bigint NOT NULL DEFAULT 0, failed bigint NOT NULL DEFAULT 0, %s,"
+                    " done bigint NOT NULL DEFAULT 0, failed bigint NOT NULL DEFAULT 0,"
+                    " failed_now bigint NOT NULL DEFAULT 0, %s,"
                     " PRIMARY KEY (channel, slot))",
                     SQL.identifier(JOB_COUNTER),
                     SQL(", ").join(
@@ -145,14 +149,29 @@ class AsyncLabMetrics(models.AbstractModel):
                 """CREATE OR REPLACE FUNCTION %(function)s() RETURNS trigger LANGUAGE plpgsql AS $function$
                 DECLARE
                     v_slot int := mod(pg_backend_pid(), %(slots)s);
+                    v_entered boolean;
                     v_seconds float8;
                     v_bucket int;
                 BEGIN
-                    INSERT INTO %(table)s AS c (channel, slot, done, failed)
-                    VALUES (NEW.channel, v_slot, (NEW.state = %(done)s)::int, (NEW.state = %(failed)s)::int)
-                    ON CONFLICT (channel, slot) DO UPDATE
-                       SET done = c.done + EXCLUDED.done, failed = c.failed + EXCLUDED.failed;
-                    IF NEW.state = %(done)s THEN
+                    -- A failed job leaves the failed ones: requeued, done by hand, deleted, or moved.
+                    IF TG_OP <> 'INSERT' AND OLD.state = %(failed)s
+                       AND (TG_OP = 'DELETE' OR NEW.state <> %(failed)s OR NEW.channel IS DISTINCT FROM OLD.channel)
+                    THEN
+                        INSERT INTO %(table)s AS c (channel, slot, failed_now) VALUES (OLD.channel, v_slot, -1)
+                        ON CONFLICT (channel, slot) DO UPDATE SET failed_now = c.failed_now - 1;
+                    END IF;
+                    IF TG_OP = 'DELETE' THEN
+                        RETURN NULL;
+                    END IF;
+                    v_entered := TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM NEW.state;
+                    IF NEW.state = %(failed)s AND (v_entered OR NEW.channel IS DISTINCT FROM OLD.channel) THEN
+                        INSERT INTO %(table)s AS c (channel, slot, failed, failed_now)
+                        VALUES (NEW.channel, v_slot, v_entered::int, 1)
+                        ON CONFLICT (channel, slot) DO UPDATE
+                           SET failed = c.failed + EXCLUDED.failed, failed_now = c.failed_now + 1;
+                    ELSIF NEW.state = %(done)s AND v_entered THEN
+                        INSERT INTO %(table)s AS c (channel, slot, done) VALUES (NEW.channel, v_slot, 1)
+                        ON CONFLICT (channel, slot) DO UPDATE SET done = c.done + 1;
                         %(updates)s
                     END IF;
                     RETURN NULL;
@@ -166,10 +185,17 @@ class AsyncLabMetrics(models.AbstractModel):
                 updates=updates,
             )
         )
-        insert, update = JOB_TRIGGERS
+        insert, update, delete = JOB_TRIGGERS
         for trigger, event, condition in (
             (insert, "INSERT", "NEW.state IN ('done', 'failed')"),
-            (update, "UPDATE OF state", "NEW.state IN ('done', 'failed') AND OLD.state IS DISTINCT FROM NEW.state"),
+            (
+                update,
+                "UPDATE OF state, channel",
+                "(NEW.state IN ('done', 'failed') AND OLD.state IS DISTINCT FROM NEW.state)"
+                " OR ((OLD.state = 'failed' OR NEW.state = 'failed') AND OLD.channel IS DISTINCT FROM NEW.channel)"
+                " OR (OLD.state = 'failed' AND NEW.state IS DISTINCT FROM 'failed')",
+            ),
+            (delete, "DELETE", "OLD.state = 'failed'"),
         ):
             cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON queue_job", SQL.identifier(trigger)))
             cr.execute(
@@ -188,11 +214,13 @@ class AsyncLabMetrics(models.AbstractModel):
         table = SQL.identifier(JOB_COUNTER)
         cr.execute(
             SQL(
-                """INSERT INTO %s (channel, slot, done, failed)
-                   SELECT channel, 0, count(*) FILTER (WHERE state = %s), count(*) FILTER (WHERE state = %s)
+                """INSERT INTO %s (channel, slot, done, failed, failed_now)
+                   SELECT channel, 0, count(*) FILTER (WHERE state = %s), count(*) FILTER (WHERE state = %s),
+                          count(*) FILTER (WHERE state = %s)
                      FROM queue_job WHERE state IN %s AND channel IS NOT NULL GROUP BY channel""",
                 table,
                 DONE,
+                FAILED,
                 FAILED,
                 (DONE, FAILED),
             )
@@ -297,7 +325,7 @@ class AsyncLabMetrics(models.AbstractModel):
         stages = metrics.STAGES
         cr.execute(
             SQL(
-                "SELECT channel, done, failed, %s FROM %s",
+                "SELECT channel, done, failed, failed_now, %s FROM %s",
                 SQL(", ").join(SQL("%s, %s", SQL.identifier(s), SQL.identifier(s + "_sum")) for s in stages),
                 SQL.identifier(JOB_COUNTER),
             )
@@ -317,20 +345,21 @@ class AsyncLabMetrics(models.AbstractModel):
                 },
             )
 
-        for name, done, failed, *values in cr.fetchall():
+        for name, done, failed, failed_now, *values in cr.fetchall():
             target = row(name)
             target["done_total"] += done
             target["failed_total"] += failed
+            target["states"][FAILED] = target["states"].get(FAILED, 0) + failed_now
             for index, stage in enumerate(stages):
                 counts, total = values[2 * index], values[2 * index + 1]
                 histogram = target["stages"][stage]
                 histogram["buckets"] = [a + b for a, b in zip(histogram["buckets"], counts, strict=True)]
                 histogram["sum"] += total
-        # Jobs still to run (queue_job's state index), and the failed ones
-        # (async_lab's partial index on failed jobs): never the done ones.
+        # Jobs still to run, through queue_job's state index: they are few.
+        # The failed ones, which queue_job never deletes, are counted above.
         cr.execute(
             "SELECT channel, state, count(*) FROM queue_job WHERE state IN %s AND channel IS NOT NULL GROUP BY 1, 2",
-            [(*ACTIVE_STATES, FAILED)],
+            [ACTIVE_STATES],
         )
         for name, state, count in cr.fetchall():
             row(name)["states"][state] = count

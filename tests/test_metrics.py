@@ -3,6 +3,7 @@
 """GET /async_lab/metrics: the counters' triggers, the snapshot, the exposition and who may scrape."""
 
 import json
+import random
 import time
 from datetime import timedelta
 
@@ -85,6 +86,43 @@ class TestMetricsCounters(AsyncLabCase):
         self.env.cr.execute("UPDATE queue_job SET state = 'failed' WHERE id = %s", [job])
         self.assertEqual(self.snapshot_channel()["failed_total"], 2)
 
+    def test_the_failed_gauge_follows_every_change_of_the_table(self):
+        """Random inserts, state and channel changes and deletes: the failed gauge is always the table's count."""
+        rng = random.Random(7)
+        channels = ["%s_%s" % (self.channel, name) for name in "abc"]
+        states = ["pending", "enqueued", "started", "done", "failed", "cancelled"]
+        jobs = []
+        done_entered = dict.fromkeys(channels, 0)
+        for _step in range(150):
+            action = rng.choice(["insert", "insert", "state", "state", "channel", "delete"]) if jobs else "insert"
+            if action == "insert":
+                channel, state = rng.choice(channels), rng.choice(states)
+                jobs.append(self.insert_job(channel, state=state))
+                done_entered[channel] += state == "done"
+            elif action == "state":
+                job, state = rng.choice(jobs), rng.choice(states)
+                self.env.cr.execute("SELECT state, channel FROM queue_job WHERE id = %s", [job])
+                old, channel = self.env.cr.fetchone()
+                self.env.cr.execute("UPDATE queue_job SET state = %s WHERE id = %s", [state, job])
+                done_entered[channel] += state == "done" and old != "done"
+            elif action == "channel":
+                self.env.cr.execute(
+                    "UPDATE queue_job SET channel = %s WHERE id = %s", [rng.choice(channels), rng.choice(jobs)]
+                )
+            else:
+                job = jobs.pop(rng.randrange(len(jobs)))
+                self.env.cr.execute("DELETE FROM queue_job WHERE id = %s", [job])
+            self.env.cr.execute(
+                "SELECT channel, count(*) FROM queue_job WHERE state = 'failed' AND channel = ANY(%s) GROUP BY 1",
+                [channels],
+            )
+            failed = dict(self.env.cr.fetchall())
+            rows = {r["channel"]: r for r in self.env["async_lab.metrics"].get_snapshot()["channels"]}
+            for channel in channels:
+                row = rows.get(channel) or {"states": {}, "done_total": 0}
+                self.assertEqual(row["states"].get("failed", 0), failed.get(channel, 0), (action, channel))
+                self.assertEqual(row["done_total"], done_entered[channel], (action, channel))
+
     def test_a_job_run_by_queue_job_is_counted(self):
         burst = self.Burst.create({"workload": "noop", "job_count": 1})
         burst.action_launch()
@@ -103,7 +141,7 @@ class TestMetricsCounters(AsyncLabCase):
         async_lab_metrics.drop_counters(self.env.cr)
         self.env["async_lab.metrics"].init()
         row = self.snapshot_channel()
-        self.assertEqual((row["done_total"], row["failed_total"]), (3, 1))
+        self.assertEqual((row["done_total"], row["failed_total"], row["states"]["failed"]), (3, 1, 1))
         buckets = row["stages"]["started_done"]["buckets"]
         self.assertEqual(buckets[metrics.bucket_index(0.25) - 1], 1)  # 0.2 s, in le=0.25
         self.assertEqual(buckets[metrics.bucket_index(0.3) - 1], 1)  # 0.3 s, in le=0.5
