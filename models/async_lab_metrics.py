@@ -104,9 +104,38 @@ class AsyncLabMetrics(models.AbstractModel):
 
     @api.model
     def _init_job_counter(self, cr):
+        """Create the job counters (from the jobs there), their function and triggers.
+
+        A counter table of another shape (an earlier version of this code, or
+        other buckets) is dropped and made again from the jobs there: counters
+        whose meaning changed must start again (Prometheus sees a reset).
+        """
         stages = metrics.STAGES
+        width = len(metrics.BUCKETS) + 1
+        expected = {"channel", "slot", "done", "failed", "failed_now", *stages, *(s + "_sum" for s in stages)}
+        cr.execute(
+            "SELECT array_agg(column_name::text) FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = %s",
+            [JOB_COUNTER],
+        )
+        columns = cr.fetchone()[0]
+        if columns and set(columns) != expected:
+            _logger.info("The metrics' job counters change shape: counting them again from queue_job")
+            cr.execute(SQL("DROP TABLE %s", SQL.identifier(JOB_COUNTER)))
+        if table_exists(cr, JOB_COUNTER):
+            cr.execute(
+                SQL(
+                    "SELECT EXISTS(SELECT 1 FROM %s WHERE %s)",
+                    SQL.identifier(JOB_COUNTER),
+                    SQL(" OR ").join(
+                        SQL("array_length(%s, 1) IS DISTINCT FROM %s", SQL.identifier(stage), width) for stage in stages
+                    ),
+                )
+            )
+            if cr.fetchone()[0]:
+                _logger.info("The metrics' histogram buckets changed: counting them again from queue_job")
+                cr.execute(SQL("DROP TABLE %s", SQL.identifier(JOB_COUNTER)))
         if not table_exists(cr, JOB_COUNTER):
-            width = len(metrics.BUCKETS) + 1
             cr.execute(
                 SQL(
                     "CREATE TABLE %s (channel varchar NOT NULL, slot int NOT NULL,"

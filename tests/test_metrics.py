@@ -151,6 +151,17 @@ class TestMetricsCounters(AsyncLabCase):
         self.insert_job(self.channel, created=base, started=at(base, 1), done=at(base, 2))
         self.assertEqual(self.snapshot_channel()["done_total"], 4)
 
+    def test_counters_of_another_shape_are_counted_again(self):
+        self.insert_job(self.channel, state="failed")
+        self.env.cr.execute("DELETE FROM async_lab_job_counter")
+        self.env.cr.execute("ALTER TABLE async_lab_job_counter DROP COLUMN failed_now")
+        self.env["async_lab.metrics"].init()
+        self.assertEqual(self.snapshot_channel()["states"]["failed"], 1)
+        # Other buckets: the histograms start again from the jobs there.
+        self.env.cr.execute("UPDATE async_lab_job_counter SET started_done = '{0,0}'")
+        self.env["async_lab.metrics"].init()
+        self.assertEqual(len(self.snapshot_channel()["stages"]["started_done"]["buckets"]), len(metrics.BUCKETS) + 1)
+
     def test_respawns_are_counted_past_their_pruning(self):
         def total():
             rows = self.env["async_lab.metrics"].get_snapshot()["respawns"]
