@@ -46,7 +46,7 @@ async_lab_channel_capacity{channel="root.async_lab.io"} 4.0
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import generate_latest
 
 #: Upper bounds, in seconds, of the stage histograms' buckets (``le``), then
 #: ``+Inf``. From 5 ms (a dispatch) to an hour (a long job). Changing them
@@ -76,7 +76,7 @@ BUCKETS = (
 STAGES = ("created_enqueued", "enqueued_started", "started_done")
 #: The exposition format served: Prometheus's text format 0.0.4, which
 #: every Prometheus 2.x reads.
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def bucket_index(seconds):

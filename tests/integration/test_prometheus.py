@@ -7,6 +7,7 @@ be the same from all of them, since they come from the database.
 """
 
 import binascii
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import time
 
 import pytest
 import requests
-from odoo_server import ensure_user, free_port, post_burst, wait_for_bursts_done
+from odoo_server import REPO, ensure_user, free_port, post_burst, wait_for_bursts_done
 
 from odoo.addons.base.models.res_users import INDEX_SIZE, KEY_CRYPT_CONTEXT
 
@@ -44,8 +45,17 @@ def api_key(db_cursor, login):
 
 def query(url, expression):
     resp = requests.get(url + "/api/v1/query", params={"query": expression}, timeout=10)
-    assert resp.status_code == 200, resp.text
+    assert resp.status_code == 200, (expression, resp.text)
     return resp.json()["data"]["result"]
+
+
+def grafana_queries():
+    """``(panel title, PromQL)`` of docs/grafana/async_lab.json, its variables replaced as Grafana would."""
+    dashboard = json.loads((REPO / "docs" / "grafana" / "async_lab.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", ()):
+            expression = target["expr"].replace("$__rate_interval", "1m")
+            yield panel["title"], expression.replace('"$job"', '".*"').replace('"$channel"', '".*"')
 
 
 def value_of(url, expression):
@@ -130,3 +140,21 @@ def test_prometheus_scrapes_the_counters_of_a_prefork_server(make_server, db_cur
     )
     runner = [int(r["metric"]["pid"]) for r in query(url, "async_lab_job_runner_info")]
     assert runner == [pid for (pid,) in db_cursor.fetchall()]
+
+    # Every query of the Grafana dashboard runs on these metrics; those that
+    # must have data now have it.
+    empty = {title for title, expression in grafana_queries() if not query(url, expression)}
+    # (No process was respawned, and the advisor may find nothing: no series.)
+    assert not empty - {"Respawns by reason (per hour)", "Capacity advisor findings"}, empty
+
+
+def test_the_example_scrape_configuration_is_valid(tmp_path):
+    promtool = shutil.which("promtool") or pytest.fail("promtool is missing (Debian: apt-get install prometheus)")
+    key = tmp_path / "odoo_api_key"
+    key.write_text("0" * 40)
+    config = tmp_path / "prometheus.yml"
+    text = (REPO / "docs" / "prometheus.yml").read_text()
+    assert "/etc/prometheus/odoo_api_key" in text
+    config.write_text(text.replace("/etc/prometheus/odoo_api_key", str(key)))
+    proc = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
