@@ -12,7 +12,7 @@
     "application": True,
     "installable": True,
     "depends": ["base", "web", "bus", "queue_job"],
-    "external_dependencies": {"python": ["psutil", "requests"]},
+    "external_dependencies": {"python": ["prometheus_client", "psutil", "requests"]},
     "uninstall_hook": "uninstall_hook",
     "post_load": "post_load",
     "data": [

@@ -42,6 +42,13 @@ Run it with the project's venv, after ``make bootstrap``::
    The ORM cache is cleared before every call. It checks that both give the
    same counts (and percentiles), then prints p50/p95 of each, the ratio
    ORM / STATS of the medians, and the goals: p95 < 150 ms and >= 10x.
+
+   P3b, the same way: a Prometheus scrape (``async_lab.metrics.render()``,
+   the whole body of ``GET /async_lab/metrics``) against a naive exporter
+   that counts the jobs of queue_job at each scrape (by channel and state,
+   and the stage histograms of every done job). It checks that the scrape's
+   done counters equal the table's done jobs, and prints p50/p95 of each,
+   the ratio naive / scrape and the goal: scrape p95 < 50 ms.
 3. ``--explain`` also prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the two
    statements of the function that ``get_stats`` calls.
 
@@ -70,6 +77,9 @@ from odoo_server import (  # noqa: E402
 
 GOAL_P95_MS = 150.0
 GOAL_RATIO = 10.0
+GOAL_SCRAPE_P95_MS = 50.0
+#: Timed runs of the naive exporter (each reads the whole table).
+NAIVE_RUNS = 5
 NOW_PARAM = "async_lab.bench_stats_now"
 ADMIN_UID = 2
 MAX_WINDOW = 24 * 60  # async_lab.stats's longest window, in minutes
@@ -120,6 +130,9 @@ def generate(params, db, rows, order, days):
     conn.autocommit = False
     cr.execute("TRUNCATE queue_job CASCADE")
     cr.execute("DELETE FROM async_lab_metric")
+    # The metrics' counting triggers would add the rows one by one: they are
+    # counted at once afterwards instead, as at the install (main()).
+    cr.execute("ALTER TABLE queue_job DISABLE TRIGGER USER")
     for name, _definition in indexes:
         cr.execute('DROP INDEX "%s"' % name)
     # Channel thresholds: a job whose random draw ``c`` is below the cumulated
@@ -199,6 +212,8 @@ def generate(params, db, rows, order, days):
         """,
         {"uid": ADMIN_UID, "function_id": function_id, "now": now, "rows": rows, "days": days},
     )
+    cr.execute("ALTER TABLE queue_job ENABLE TRIGGER USER")
+    cr.execute("DELETE FROM async_lab_job_counter")
     print("  inserted in %.0f s; building %d indexes" % (time.monotonic() - started, len(indexes)), flush=True)
     for _name, definition in indexes:
         cr.execute(definition)
@@ -437,6 +452,15 @@ def main(argv=None):
         registry = load_registry(args.conf, args.db)
         from odoo import api
 
+        with registry.cursor() as cr:
+            cr.execute("SELECT count(*) FROM async_lab_job_counter")
+            if not cr.fetchone()[0]:
+                t0 = time.perf_counter()
+                api.Environment(cr, ADMIN_UID, {})["async_lab.metrics"]._seed_job_counter(cr)
+                print(
+                    "metrics counters started from the generated jobs in %.1f s (as at the install)"
+                    % (time.perf_counter() - t0)
+                )
         if not generated_now_rolled_up(registry, now):
             # What the every-minute cron would have stored over the longest
             # window: a first rollup stores one hour, the next everything since.
@@ -487,6 +511,20 @@ def main(argv=None):
                     timings[side].append(1000 * (time.perf_counter() - t0))
             if args.explain:
                 explain(env, args.window, now)
+            # P3b: a Prometheus scrape (GET /async_lab/metrics's whole body)
+            # against a naive exporter that counts queue_job at each scrape.
+            Metrics = env["async_lab.metrics"]
+            body = Metrics.render().decode()  # warm-up
+            check_scrape(cr, body)
+            timings.update(metrics=[], naive=[])
+            for index in range(args.runs):
+                for side in ("metrics", "naive"):
+                    if side == "naive" and index >= NAIVE_RUNS:
+                        continue
+                    env.invalidate_all()
+                    t0 = time.perf_counter()
+                    Metrics.render() if side == "metrics" else naive_scrape(cr)
+                    timings[side].append(1000 * (time.perf_counter() - t0))
             cr.rollback()
         figures = {side: (quantile(t, 0.5), quantile(t, 0.95), min(t), max(t)) for side, t in timings.items()}
         print("\n%-6s %8s %8s %8s %8s   (%d runs each, ms)" % ("side", "p50", "p95", "min", "max", args.runs))
@@ -500,12 +538,44 @@ def main(argv=None):
             "RATIO ORM/stats (medians): %.1fx  goal >= %dx: %s"
             % (ratio, GOAL_RATIO, "met" if ratio >= GOAL_RATIO else "NOT met")
         )
+        scrape_p95 = figures["metrics"][1]
+        print(
+            "metrics scrape p95 %.1f ms, goal < %d ms: %s"
+            % (scrape_p95, GOAL_SCRAPE_P95_MS, "met" if scrape_p95 < GOAL_SCRAPE_P95_MS else "NOT met")
+        )
+        print("RATIO naive/metrics (medians): %.1fx" % (figures["naive"][0] / figures["metrics"][0]))
         return 1 if problems else 0
     finally:
         if registry is not None:
             registry.delete(args.db)
         if args.drop:
             drop_database(params, args.db)
+
+
+def naive_scrape(cr):
+    """What an exporter without counters would read at each scrape: every job of queue_job."""
+    from odoo.addons.async_lab.models.queue_job import DONE_STAGES
+
+    cr.execute("SELECT channel, state, count(*) FROM queue_job GROUP BY 1, 2")
+    rows = cr.fetchall()
+    for expression in DONE_STAGES.values():
+        cr.execute(
+            "SELECT channel, async_lab_stage_bucket(s), count(*), sum(s)"
+            " FROM (SELECT channel, %s AS s FROM queue_job WHERE state = 'done') AS d"
+            " WHERE s IS NOT NULL GROUP BY 1, 2" % expression
+        )
+        rows += cr.fetchall()
+    return rows
+
+
+def check_scrape(cr, body):
+    """The scrape's done counters are the table's done jobs, channel by channel (none deleted since)."""
+    cr.execute("SELECT channel, count(*) FROM queue_job WHERE state = 'done' GROUP BY 1")
+    for channel, count in cr.fetchall():
+        line = 'async_lab_jobs_done_total{channel="%s"} %s' % (channel, float(count))
+        if line not in body:
+            raise SystemExit("the scrape's counter of %s is not %d: %s" % (channel, count, body[:2000]))
+    print("check: the scrape's done counters equal queue_job's done jobs; scrape body %d bytes" % len(body))
 
 
 def generated_now_rolled_up(registry, now):

@@ -17,6 +17,7 @@ GET      /async_lab/jobs/<uuid>      one job of a burst
 GET      /async_lab/jobs/<uuid>/why  why a job is not running (User: lab jobs; Job Queue Manager: any)
 GET      /async_lab/stats            the stats payload (``async_lab.stats``)
 GET      /async_lab/advice           the capacity advisor's findings
+GET      /async_lab/metrics          Prometheus metrics (session or API key)
 POST     /async_lab/impact           measure what a burst costs users; 202 and poll (Manager)
 GET      /async_lab/impact/<id>      a user-impact run's state and figures
 POST     /async_lab/run              run N tasks in the request; 200 (Manager)
@@ -44,7 +45,7 @@ from odoo import http
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
-from ..lib import tokens, workloads
+from ..lib import metrics, tokens, workloads
 from ..lib.catalogue import CHANNEL_IO
 from ..lib.groups import GROUP_MANAGER, GROUP_QUEUE_JOB_MANAGER, GROUP_USER
 from ..lib.times import iso
@@ -97,14 +98,34 @@ def error_response(status, code, message):
     return request.make_json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw):
+def bearer_user():
+    """The user of the ``Authorization: Bearer <API key>`` header, or None without that header.
+
+    The key is checked as Odoo checks an RPC key (``res.users.apikeys``, scope
+    ``rpc``: a key of any scope); the addon never stores keys. A header whose
+    key matches no active user's is a 401.
+    """
+    header = request.httprequest.headers.get("Authorization") or ""
+    scheme, _sep, key = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    uid = key.strip() and request.env["res.users.apikeys"].sudo()._check_credentials(scope="rpc", key=key.strip())
+    if not uid:
+        raise ApiError(401, "unauthorized", "Invalid API key.")
+    return uid
+
+
+def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, bearer=False, **kw):
     """An http route answering JSON, whose errors are 4xx JSON, never a 500.
 
     ``group`` is the group the caller needs (a tuple: any one of them);
     anonymous callers get 401 (the
     route itself is ``auth="public"``, so that Odoo does not redirect them to
     the login page), unless ``signed`` lets the route check a self-call's
-    token itself. ``query`` names the query parameters the route takes: any
+    token itself. A ``bearer`` route also takes an Odoo API key in an
+    ``Authorization: Bearer`` header (:func:`bearer_user`), for callers
+    without a session such as Prometheus. ``query`` names the query
+    parameters the route takes: any
     other is a 400. On any error the transaction is rolled back, so bad
     input loses nothing and writes nothing.
     """
@@ -116,6 +137,9 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, **kw)
         @functools.wraps(func)
         def wrapper(self, *args, **kwargs):
             try:
+                uid = bearer and bearer_user()
+                if uid:
+                    request.update_env(user=uid)
                 if request.env.user._is_public() and not signed:
                     raise ApiError(401, "unauthorized", "Log in first: this API needs an Odoo session.")
                 user = request.env.user
@@ -383,6 +407,11 @@ class AsyncLabController(http.Controller):
     def advice(self, window=None):
         window = bounded_int("window", window, 1, MAX_WINDOW, ADVICE_WINDOW)
         return request.make_json_response(request.env["async_lab.advisor"].get_advice(window))
+
+    @api_route("/async_lab/metrics", methods=["GET"], bearer=True)
+    def prometheus_metrics(self):
+        body = request.env["async_lab.metrics"].render()
+        return request.make_response(body, headers=[("Content-Type", metrics.CONTENT_TYPE)])
 
     # -- await pattern: run it inside the request, then answer ----------------
     @api_route("/async_lab/run", methods=["POST"], group=GROUP_MANAGER)

@@ -48,6 +48,20 @@ def _operation(summary, ok_status, ok_schema, errors, *, parameters=(), body=Non
     return operation
 
 
+def _metrics_operation(errors):
+    summary = "Prometheus metrics: jobs and stage latencies by channel, processes, respawns, runner, findings"
+    operation = _operation(
+        summary,
+        "200",
+        {"type": "string"},
+        errors,
+        security_note="An Odoo session, or an Odoo API key of an Async Lab / User as `Authorization: Bearer <key>` "
+        "(Preferences → Account Security). Prometheus's text format 0.0.4.",
+    )
+    operation["responses"]["200"] = {"description": summary, "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return operation
+
+
 def _int_query(name, minimum, maximum, description):
     return {
         "name": name,
@@ -375,6 +389,7 @@ def spec(max_io_ms=5000):
                 security_note="Async Lab / Manager. Limited per user (429).",
             )
         },
+        "/async_lab/metrics": {"get": _metrics_operation(read)},
         "/async_lab/openapi.json": {"get": _operation("This description", "200", {"type": "object"}, read)},
     }
     return {

@@ -5,6 +5,7 @@ from . import async_lab_worker
 from . import async_lab_respawn
 from . import async_lab_burst
 from . import async_lab_metric
+from . import async_lab_metrics
 from . import async_lab_experiment
 from . import async_lab_experiment_result
 from . import async_lab_stats

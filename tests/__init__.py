@@ -22,6 +22,7 @@ from . import test_burst
 from . import test_experiment
 from . import test_security
 from . import test_stats
+from . import test_metrics
 from . import test_whoami
 from . import test_worker
 from . import test_heartbeat

@@ -41,6 +41,7 @@ ROUTES = {
     # queue_job's form asks why of any job: its managers may, without the Async Lab group.
     ("/async_lab/jobs/<string:uuid>/why", "GET"): (("user", "queue_job"), "/async_lab/jobs/{job_uuid}/why", None),
     ("/async_lab/openapi.json", "GET"): ("user", "/async_lab/openapi.json", None),
+    ("/async_lab/metrics", "GET"): ("user", "/async_lab/metrics", None),
     ("/async_lab/jobs", "POST"): ("manager", "/async_lab/jobs", {"workload": "noop", "count": 1}),
     ("/async_lab/run", "POST"): (
         "manager",
@@ -118,6 +119,8 @@ METHODS = {
         ).api_impact_status(),
     ),
     ("async_lab.advisor", "get_advice"): ("user", lambda env: env["async_lab.advisor"].get_advice(5)),
+    ("async_lab.metrics", "get_snapshot"): ("user", lambda env: env["async_lab.metrics"].get_snapshot()),
+    ("async_lab.metrics", "render"): ("user", lambda env: env["async_lab.metrics"].render()),
     # queue.job's write is queue_job's right; async_lab only scrubs what it stores.
     ("queue.job", "write"): (
         "queue_job",

@@ -679,6 +679,16 @@ def check_browser_deps():
         raise SetupError("Browser tests would be skipped, so `make test` refuses to run without: " + "; ".join(missing))
 
 
+def check_prometheus():
+    """The integration tests scrape a server with a real Prometheus (and check docs/prometheus.yml with promtool)."""
+    missing = [name for name in ("prometheus", "promtool") if not shutil.which(name)]
+    if missing:
+        raise SetupError(
+            "The integration tests need %s (Debian: apt-get install prometheus; `.ci/run` installs it as root)"
+            % " and ".join(missing)
+        )
+
+
 ODOO_TEST_LINE = re.compile(r" (?P<level>INFO|WARNING|ERROR|CRITICAL) \S+ (?P<logger>[\w.]+): (?P<msg>.*)")
 
 
@@ -735,6 +745,8 @@ def free_port():
 def cmd_test(args):
     src, pg, started = bootstrap()
     check_browser_deps()
+    if not os.environ.get("SKIP_INTEGRATION"):
+        check_prometheus()
     db = "async_lab_test_%d" % os.getpid()
     dbs = [db]
     totals = {"passed": 0, "failed": 0, "skipped": 0}

@@ -177,6 +177,35 @@ def wait_for_bursts_done(server, db_cursor, burst_ids, count, *, timeout, interv
     server.wait_for(all_done, timeout=timeout, interval=interval, what=what)
 
 
+# -- users and RPC --------------------------------------------------------------
+def rpc(server, session, model, method, *args, **kwargs):
+    resp = session.post(
+        server.url + "/web/dataset/call_kw",
+        timeout=30,
+        json={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        },
+    )
+    data = resp.json()
+    assert "result" in data, data
+    return data["result"]
+
+
+def ensure_user(server, admin, login, *groups):
+    found = rpc(server, admin, "res.users", "search", [("login", "=", login)])
+    group_ids = [
+        rpc(server, admin, "ir.model.data", "check_object_reference", *group.split("."))[1] for group in groups
+    ]
+    values = {"name": login, "login": login, "password": login, "groups_id": [(6, 0, group_ids)]}
+    if found:
+        rpc(server, admin, "res.users", "write", found, values)
+    else:
+        rpc(server, admin, "res.users", "create", values)
+    return server.session(login, login)
+
+
 # -- databases (shared by the integration tests and the benchmarks) -----------
 BASE_COMMAND_OPTIONS = [
     "--stop-after-init",

@@ -17,7 +17,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from odoo_server import REPO
+from odoo_server import REPO, ensure_user
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
@@ -32,34 +32,6 @@ def schemathesis():
     if proc.returncode:
         pytest.fail("could not install schemathesis in .dev/schemathesis:\n%s%s" % (proc.stdout, proc.stderr))
     return proc.stdout.strip().splitlines()[-1]
-
-
-def rpc(server, session, model, method, *args, **kwargs):
-    resp = session.post(
-        server.url + "/web/dataset/call_kw",
-        timeout=30,
-        json={
-            "jsonrpc": "2.0",
-            "method": "call",
-            "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
-        },
-    )
-    data = resp.json()
-    assert "result" in data, data
-    return data["result"]
-
-
-def ensure_user(server, admin, login, *groups):
-    found = rpc(server, admin, "res.users", "search", [("login", "=", login)])
-    group_ids = [
-        rpc(server, admin, "ir.model.data", "check_object_reference", *group.split("."))[1] for group in groups
-    ]
-    values = {"name": login, "login": login, "password": login, "groups_id": [(6, 0, group_ids)]}
-    if found:
-        rpc(server, admin, "res.users", "write", found, values)
-    else:
-        rpc(server, admin, "res.users", "create", values)
-    return server.session(login, login)
 
 
 def described_operations(spec):
