@@ -292,8 +292,8 @@ class AsyncLabAdvisor(models.AbstractModel):
                        UNION ALL
                        SELECT job.channel, 0, NULL, NULL, NULL, count(*)
                          FROM queue_job job
-                        WHERE job.channel = ANY(%(channels)s) AND job.state != 'done'
-                          AND job.date_started >= %(since)s AND job.worker_pid IS NOT NULL
+                        WHERE job.channel = ANY(%(channels)s) AND job.date_started >= %(since)s
+                          AND (job.state = ANY(%(active)s) OR job.state = 'failed') AND job.worker_pid IS NOT NULL
                           AND EXISTS(SELECT 1 FROM async_lab_worker w
                                       WHERE w.pid = job.worker_pid AND w.exit_reason = 'time_limit_real'
                                         AND w.started_at <= job.date_started AND w.gone_at >= job.date_started)
