@@ -907,6 +907,9 @@ class AsyncLabExperiment(models.Model):
           run (a job failed, was found dead or was cancelled): failed.
         - Queued or running for longer than async_lab.stuck_timeout_minutes
           (unchanged since ``since``): timed out, their jobs cancelled.
+        - A user-impact measurement unchanged for longer than its longest run
+          (its thread died with its process): failed, its burst's jobs still
+          to run cancelled and its probe's web session deleted.
         """
         self.flush_model()
         self.env["queue.job"].flush_model()
