@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -16,7 +16,7 @@ from ..lib import catalogue, workloads
 from ..lib.groups import GROUP_MANAGER
 from ..lib.times import to_datetime
 from .async_lab_workload_mixin import bounded
-from .queue_job import ACTIVE_STATES, CANCELLABLE_STATES, JOB_STATES
+from .queue_job import ACTIVE_STATES, CANCELLABLE_STATES, FAILED, JOB_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -320,7 +320,13 @@ class AsyncLabBurst(models.Model):
         values = super()._job_store_values(job)
         launch_arg = LAUNCH_ARG.get(job.method_name)
         if launch_arg is not None:
-            values.update(async_lab_burst_id=self.id, async_lab_launch=job.args[launch_arg])
+            values.update(
+                async_lab_burst_id=self.id,
+                async_lab_launch=job.args[launch_arg],
+                # Stored as it fails, by the worker that ran it: when it let the worker go (to the
+                # microsecond, as queue_job dates the other stages).
+                async_lab_date_failed=datetime.now() if job.state == FAILED else False,
+            )
         return values
 
     def _current_attempt(self):
@@ -364,14 +370,29 @@ class AsyncLabBurst(models.Model):
         """Share of ``workers`` HTTP workers' time from ``started`` to ``ended`` (epoch) that the burst's jobs held.
 
         None without workers (threaded mode: jobs run in threads of the one process).
+
+        A job holds its worker from date_started to its end: date_done when
+        done; when failed, async_lab_date_failed (stored with the failure, see
+        _job_store_values); when cancelled, date_cancelled. A failed or
+        cancelled job without that date (found dead by queue_job's runner,
+        which marks it failed in SQL, or failed before the field existed) has
+        no known end and counts for nothing, rather than up to ``ended``.
+        Only a job still started, or back to pending or enqueued for a retry,
+        counts up to ``ended``.
         """
         self.ensure_one()
         if not workers or ended <= started:
             return None
         since, until = to_datetime(started), to_datetime(ended)
+        self.env["queue.job"].flush_model()
         self.env.cr.execute(
             """SELECT coalesce(sum(greatest(0, date_part('epoch',
-                          least(coalesce(date_done, %(until)s), %(until)s) - greatest(date_started, %(since)s)))), 0)
+                          least(coalesce(date_done,
+                                         CASE WHEN state = 'failed' THEN coalesce(async_lab_date_failed, date_started)
+                                              WHEN state = 'cancelled' THEN coalesce(date_cancelled, date_started)
+                                         END,
+                                         %(until)s), %(until)s)
+                          - greatest(date_started, %(since)s)))), 0)
                  FROM queue_job WHERE async_lab_burst_id = %(burst)s AND date_started IS NOT NULL""",
             {"since": since, "until": until, "burst": self.id},
         )

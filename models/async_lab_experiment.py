@@ -6,9 +6,10 @@ import threading
 import time
 from datetime import timedelta
 
+import psycopg2
 import requests
 
-from odoo import _, api, fields, http, models
+from odoo import SUPERUSER_ID, _, api, fields, http, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.registry import Registry
 from odoo.service import security
@@ -46,6 +47,9 @@ IDLE_SECONDS = 10
 MAX_BURST_SECONDS = 120
 #: The probe's interactive-like request: a web client's small read of the user's own name.
 PROBE_TIMEOUT = 30
+#: Seconds between two looks of the probe at the experiment's state: it stops
+#: once the experiment is cancelled, reset or ended by the reconcile.
+STATE_CHECK_SECONDS = 1.0
 #: The presets reproduce the tables of the classic "threads vs processes vs
 #: asyncio" talk: key -> (name, workload, params, tasks).
 PRESETS = {
@@ -126,6 +130,24 @@ class AsyncLabExperiment(models.Model):
         digits=(16, 2),
         group_operator=False,
         help="Share of the HTTP workers' time that the burst's jobs held while it ran.",
+    )
+    burst_id = fields.Many2one(
+        "async_lab.burst",
+        "Burst",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="User impact: the burst of queue jobs its run launched. Cancelling or resetting the experiment "
+        "cancels the burst's jobs still to run.",
+    )
+    # Administrators only: with it, anyone could call the server as the experiment's user while the run lasts.
+    probe_sid = fields.Char(
+        "Probe session",
+        readonly=True,
+        copy=False,
+        groups="base.group_system",
+        help="Technical: the id of the probe's web session while the run lasts, so that the reconcile can "
+        "delete it if the thread that made it died.",
     )
     use_threads = fields.Boolean("Threads", default=True)
     use_processes = fields.Boolean("Processes", default=True)
@@ -305,13 +327,23 @@ class AsyncLabExperiment(models.Model):
         for rec in self:
             if rec.state in ("queued", "running"):
                 raise UserError(_("Experiment %s is already queued or running.") % rec.name)
-            # The run's own job, then with queue_job: no-op jobs, a step, the tasks and the collector.
-            self.env["async_lab.burst"]._check_lab_job_cap(1 + (2 * rec.tasks + 2) * rec.use_queue_job)
+            self.env["async_lab.burst"]._check_lab_job_cap(rec._run_job_count())
+            if rec.kind == USER_IMPACT:
+                rec._check_probe_user()
             rec.result_ids.unlink()
             # The previous runs' jobs stay in queue_job, tagged with their run
             # number: they do not count in this one's figures.
             run = rec.run_count + 1
-            rec.write({"state": "queued", "error": False, "started_at": False, "finished_at": False, "run_count": run})
+            rec.write(
+                {
+                    "state": "queued",
+                    "error": False,
+                    "started_at": False,
+                    "finished_at": False,
+                    "run_count": run,
+                    "burst_id": False,
+                }
+            )
             if rec.kind == USER_IMPACT:
                 rec._start_user_impact()
                 continue
@@ -319,6 +351,19 @@ class AsyncLabExperiment(models.Model):
                 channel=CHANNEL_CPU, max_retries=1, description=_("Async Lab experiment: %s") % rec.name
             )._job_run()
         return True
+
+    def _run_job_count(self):
+        """The queue jobs a run enqueues, at most, for async_lab.max_active_jobs.
+
+        User impact: the burst's jobs only, one per task (independent jobs,
+        see _run_user_impact; the run itself is a thread, not a job).
+        Strategies: the run's own job, then with queue_job the no-op jobs, a
+        step, the tasks and the collector.
+        """
+        self.ensure_one()
+        if self.kind == USER_IMPACT:
+            return self.tasks
+        return 1 + (2 * self.tasks + 2) * self.use_queue_job
 
     @api.model
     def run_preset(self, key):
@@ -640,26 +685,51 @@ class AsyncLabExperiment(models.Model):
         self.env.cr.postcommit.add(start)
 
     def _run_user_impact(self):
-        """Probe at rest, launch the burst, probe until it ends; store the figures. Commits as it goes."""
+        """Probe at rest, launch the burst, probe until it ends; store the figures. Commits as it goes.
+
+        It stops once the experiment is no longer running (cancelled, reset
+        or ended by the reconcile): the probe looks at its state, in a cursor
+        of its own, every STATE_CHECK_SECONDS; the burst is launched and the
+        figures written only if the experiment, locked, is still running.
+        The probe's web session is deleted at the end, whatever the outcome.
+        """
         self.ensure_one()
         cr = self.env.cr
+        if self._locked_state() != "queued":  # cancelled or reset before this thread started
+            return
         busy = self._lab_busy()
         if busy:
             self._finish(error=busy)
             return
         self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
         cr.commit()
-        session = self._probe_session()
+        session = None
         try:
+            session = self._probe_session()
+            self.sudo().probe_sid = session.sid
+            # Reading the user for the session began a transaction: commit it, or
+            # its snapshot, 10 s old after the idle probe, would be what the
+            # burst's job-cap check counts.
+            cr.commit()
             send = self._probe_request(session.sid)
-            idle = impact.probe(send, rate=self.probe_rate, done=lambda: False, max_seconds=IDLE_SECONDS)
+            stopped = impact.every(self._stopped_elsewhere, STATE_CHECK_SECONDS)
+            idle = impact.probe(
+                send, rate=self.probe_rate, done=stopped, max_seconds=IDLE_SECONDS, timeout=PROBE_TIMEOUT
+            )
+            if stopped() or self._locked_state() != "running":
+                return
             burst, _uuids = self.env["async_lab.burst"].api_create_and_launch(
                 self.workload, self._user_params(), count=self.tasks, channel=self.impact_channel
             )
+            self.burst_id = burst
             cr.commit()
             started = time.time()
             during = impact.probe(
-                send, rate=self.probe_rate, done=lambda: burst._user_impact_finished(), max_seconds=MAX_BURST_SECONDS
+                send,
+                rate=self.probe_rate,
+                done=lambda: stopped() or burst._user_impact_finished(),
+                max_seconds=MAX_BURST_SECONDS,
+                timeout=PROBE_TIMEOUT,
             )
             ended = time.time()
             held = burst._worker_time_share(started, ended, config["workers"])
@@ -675,6 +745,8 @@ class AsyncLabExperiment(models.Model):
             def ms(summary, key):
                 return round(summary[key] * 1000, 1) if summary.get(key) is not None else False
 
+            if self._locked_state() != "running":  # its end is not this thread's to write
+                return
             self.write(
                 {
                     "impact": result,
@@ -689,13 +761,57 @@ class AsyncLabExperiment(models.Model):
         except Exception as exc:
             _logger.exception("user impact %s failed", self.id)
             cr.rollback()
-            self._finish(error="%s: %s" % (type(exc).__name__, exc))
+            if self._locked_state() == "running":
+                self._finish(error="%s: %s" % (type(exc).__name__, exc))
         finally:
-            http.root.session_store.delete(session)
+            if session is not None:
+                http.root.session_store.delete(session)
+            self.exists()._end_probe_session()
             cr.commit()
+
+    def _locked_state(self):
+        """The experiment's state as last committed; its row is then locked until this transaction ends.
+
+        Commits first: in REPEATABLE READ, locking a row changed since the
+        transaction's snapshot fails, so a fresh one is taken (and taken again
+        if the row changes between the snapshot and the lock).
+        """
+        self.ensure_one()
+        cr = self.env.cr
+        for _attempt in range(3):
+            cr.commit()
+            try:
+                cr.execute(
+                    "SELECT state FROM async_lab_experiment WHERE id = %s FOR UPDATE", [self.id], log_exceptions=False
+                )
+            except psycopg2.errors.SerializationFailure:
+                cr.rollback()
+                continue
+            row = cr.fetchone()
+            self.invalidate_recordset(["state"])
+            return row and row[0]
+        return None
+
+    def _stopped_elsewhere(self):
+        """Whether the experiment is no longer running, as committed: read in a cursor of its own (the probe's done)."""
+        with self.pool.cursor() as cr:
+            cr.execute("SELECT state FROM async_lab_experiment WHERE id = %s", [self.id])
+            row = cr.fetchone()
+        return not row or row[0] != "running"
+
+    def _check_probe_user(self):
+        """The probe logs in as the experiment's user: refuse the superuser, whose session could do anything."""
+        if self.env.uid == SUPERUSER_ID:
+            raise UserError(
+                _(
+                    "A user-impact measurement logs its probe in as the user who runs it, and it cannot be the "
+                    "superuser (__system__): run it as an Async Lab manager."
+                )
+            )
 
     def _probe_session(self):
         """A web session of this experiment's user, for the probe's requests only (deleted after)."""
+        self._check_probe_user()
         session = http.root.session_store.new()
         session.update(
             http.get_default_session(),
@@ -708,9 +824,27 @@ class AsyncLabExperiment(models.Model):
         http.root.session_store.save(session)
         return session
 
+    def _end_probe_session(self):
+        """Delete the probe's web session of each experiment that still has one.
+
+        Sessions are files of this host's session store: a server of several
+        hosts deletes it only from the host that made it (the run's own, at
+        its end) or that shares its sessions directory.
+        """
+        store = http.root.session_store
+        for rec in self.sudo().filtered("probe_sid"):
+            if store.is_valid_key(rec.probe_sid):
+                store.delete(store.get(rec.probe_sid))
+            rec.probe_sid = False
+
     def _probe_request(self, sid):
-        """One interactive-like request: the web client's read of the user's own name, over JSON-RPC."""
-        url = "http://127.0.0.1:%s/web/dataset/call_kw/res.users/read" % config["http_port"]
+        """One interactive-like request: the web client's read of the user's own name, over JSON-RPC.
+
+        It raises TimeoutError when the server does not answer within
+        PROBE_TIMEOUT: the probe counts it as a latency, not as an error.
+        """
+        server = impact.base_url(config.get("http_interface"), config["http_port"])
+        url = server + "/web/dataset/call_kw/res.users/read"
         body = {
             "jsonrpc": "2.0",
             "method": "call",
@@ -719,8 +853,11 @@ class AsyncLabExperiment(models.Model):
 
         def send():
             with requests.Session() as client:
-                client.trust_env = False  # loopback: never through a proxy
-                response = client.post(url, json=body, cookies={"session_id": sid}, timeout=PROBE_TIMEOUT)
+                client.trust_env = False  # this server: never through a proxy
+                try:
+                    response = client.post(url, json=body, cookies={"session_id": sid}, timeout=PROBE_TIMEOUT)
+                except requests.Timeout as exc:
+                    raise TimeoutError(str(exc)) from exc
                 response.raise_for_status()
                 if "error" in response.json():
                     raise RuntimeError(response.json()["error"].get("message"))
@@ -731,10 +868,19 @@ class AsyncLabExperiment(models.Model):
     # Cancel, reset, reconcile
     # ------------------------------------------------------------------
     def _cancel_run_jobs(self, reason):
-        """Cancel the jobs of the experiments' current runs still to run."""
+        """Cancel the jobs of the experiments' current runs still to run.
+
+        A user-impact run's jobs are its burst's: they are cancelled (a
+        running one is left to end), and its probe's web session is deleted;
+        its thread sees the new state within STATE_CHECK_SECONDS and stops.
+        """
         where = "async_lab_experiment_id = %s AND async_lab_launch IS NOT DISTINCT FROM %s"
+        Burst = self.env["async_lab.burst"]
         for rec in self:
-            self.env["async_lab.burst"]._cancel_jobs(where, [rec.id, rec.run_count or None], reason)
+            Burst._cancel_jobs(where, [rec.id, rec.run_count or None], reason)
+            if rec.burst_id:
+                Burst._cancel_jobs("async_lab_burst_id = %s", [rec.burst_id.id], reason)
+        self._end_probe_session()
 
     def action_cancel(self):
         """Stop the experiments' runs: their jobs still to run are cancelled (Managers)."""
@@ -761,6 +907,9 @@ class AsyncLabExperiment(models.Model):
           run (a job failed, was found dead or was cancelled): failed.
         - Queued or running for longer than async_lab.stuck_timeout_minutes
           (unchanged since ``since``): timed out, their jobs cancelled.
+        - A user-impact measurement unchanged for longer than its longest run
+          (its thread died with its process): failed, its burst's jobs still
+          to run cancelled and its probe's web session deleted.
         """
         self.flush_model()
         self.env["queue.job"].flush_model()
@@ -779,12 +928,21 @@ class AsyncLabExperiment(models.Model):
                 WHERE e.state IN ('queued', 'running') AND e.write_date < %s""",
             [ACTIVE_STATES, now - RECONCILE_GRACE],
         )
+        longest = IDLE_SECONDS + MAX_BURST_SECONDS + 60
         for experiment_id, active, why, kind in self.env.cr.fetchall():
             experiment = self.browse(experiment_id)
             if kind == USER_IMPACT:
                 # Its burst's jobs are the burst's, not its own: it runs as long as its thread may.
-                active = experiment.write_date >= now - timedelta(seconds=IDLE_SECONDS + MAX_BURST_SECONDS + 60)
-            if not active:
+                active = experiment.write_date >= now - timedelta(seconds=longest)
+            if not active and kind == USER_IMPACT:
+                message = _(
+                    "Ended by Async Lab's reconcile: the measurement did not end within %(seconds)s s, its "
+                    "longest run; its burst's jobs still to run were cancelled.",
+                    seconds=longest,
+                )
+                experiment._cancel_run_jobs(message)
+                experiment._finish(error=message)
+            elif not active:
                 experiment._finish(
                     error=_(
                         "Ended by Async Lab's reconcile: its jobs stopped without finishing it (%(why)s).",
@@ -857,6 +1015,8 @@ class AsyncLabExperiment(models.Model):
             + (self.impact.get("burst") or {}).get("requests", 0),
             "errors": (self.impact.get("idle") or {}).get("errors", 0)
             + (self.impact.get("burst") or {}).get("errors", 0),
+            "timeouts": (self.impact.get("idle") or {}).get("timeouts", 0)
+            + (self.impact.get("burst") or {}).get("timeouts", 0),
         }
 
     @api.model

@@ -105,6 +105,12 @@ class QueueJob(models.Model):
         help="When the job runner's request to run this job reached an HTTP worker, to the microsecond "
         "(the runner stores its enqueue time truncated to the second).",
     )
+    async_lab_date_failed = fields.Datetime(
+        "Failed at",
+        readonly=True,
+        help="When a burst's job was stored as failed (queue_job keeps no date for a failure): the end of "
+        "the time it held its worker.",
+    )
 
     async_lab_why_code = fields.Char("Why (code)", compute="_compute_async_lab_why")
     async_lab_why_message = fields.Char(

@@ -6,13 +6,17 @@ from datetime import timedelta, timezone
 from unittest.mock import patch
 
 import psycopg2
+import requests
 
-from odoo import fields
-from odoo.exceptions import AccessError, ValidationError
+from odoo import SUPERUSER_ID, fields, http
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import config, mute_logger
 
-from ..lib import workloads
+from ..lib import impact, workloads
+from ..models import async_lab_experiment
+from ..models.async_lab_burst import TooManyLabJobs
 from ..models.async_lab_experiment import PRESETS
 from .common import AsyncLabCase, at
 
@@ -278,3 +282,202 @@ class TestUserImpact(AsyncLabCase):
         self.Burst._cron_reconcile(now=fields.Datetime.now() + timedelta(minutes=10))
         self.assertEqual(experiment.state, "failed")
         self.assertIn("reconcile", experiment.error)
+
+    def test_a_failed_or_cancelled_job_holds_its_worker_until_it_ended(self):
+        burst = self.Burst.create({"workload": "noop", "job_count": 2})
+        base = fields.Datetime.now().replace(microsecond=0)
+        # Two workers over 10 s: a job failed after 2 s, another cancelled at 6 s after 1 s, a third found
+        # dead (failed, its end unknown: not counted).
+        self.insert_job(
+            "root", state="failed", started=at(base, 1), async_lab_date_failed=at(base, 3), async_lab_burst_id=burst.id
+        )
+        self.insert_job("root", state="failed", started=at(base, 2), async_lab_burst_id=burst.id)
+        self.insert_job(
+            "root", state="cancelled", started=at(base, 5), date_cancelled=at(base, 6), async_lab_burst_id=burst.id
+        )
+        start = base.replace(tzinfo=timezone.utc).timestamp()
+        self.assertEqual(burst._worker_time_share(start, start + 10, 2), 0.15)
+
+    def test_a_run_counts_the_jobs_it_enqueues_against_the_cap(self):
+        # An internal user (the lab's test manager is not one, and cannot read the languages of a translated error).
+        Experiment = self.env["async_lab.experiment"].with_user(self.env.ref("base.user_admin"))
+        experiment = Experiment.create({"kind": "user_impact", "workload": "io_sleep", "ms": 10, "tasks": 6})
+        self.env["ir.config_parameter"].set_param("async_lab.max_active_jobs", 5)
+        with self.assertRaisesRegex(TooManyLabJobs, "6 more would pass the limit of 5"):
+            experiment.action_run()
+        # Its burst's 6 jobs, no job of its own (the strategies' formula would count 1 + 2 × 6 + 2).
+        self.env["ir.config_parameter"].set_param("async_lab.max_active_jobs", 6)
+        experiment.action_run()
+        self.assertEqual(experiment.state, "queued")
+
+    def test_the_probe_is_never_the_superuser(self):
+        experiment = self.env["async_lab.experiment"].create(
+            {"kind": "user_impact", "workload": "io_sleep", "ms": 10, "tasks": 2}
+        )
+        self.assertEqual(self.env.uid, SUPERUSER_ID)
+        with self.assertRaisesRegex(UserError, "cannot be the superuser"):
+            experiment._probe_session()
+        with self.assertRaisesRegex(UserError, "cannot be the superuser"):
+            experiment.action_run()
+        self.assertEqual(experiment.state, "draft")
+
+    def test_the_probe_calls_the_configured_interface_and_a_timeout_is_a_timeout(self):
+        experiment = self.env["async_lab.experiment"].create(
+            {"kind": "user_impact", "workload": "io_sleep", "ms": 10, "tasks": 2}
+        )
+        port = config["http_port"]
+        for interface, host in (("10.9.8.7", "10.9.8.7"), ("0.0.0.0", "127.0.0.1"), ("::", "127.0.0.1")):
+            with self.subTest(interface=interface), patch.dict(config.options, http_interface=interface):
+                send = experiment._probe_request("x" * 84)
+                with patch.object(requests.Session, "post", side_effect=requests.ReadTimeout("slow")) as post:
+                    with self.assertRaises(TimeoutError):
+                        send()
+                self.assertEqual(
+                    post.call_args.args[0], "http://%s:%s/web/dataset/call_kw/res.users/read" % (host, port)
+                )
+
+    # A run, in this test's transaction: its "own" cursors share it, its commits are savepoints.
+    def run_measurement(self, experiment, probe, uid=None):
+        """Run ``experiment`` as its thread does, with ``probe`` for lib.impact.probe; return the order of events."""
+        events = []
+        commit, probe_session = TestCursor.commit, async_lab_experiment.AsyncLabExperiment._probe_session
+
+        def logged_commit(cr):
+            events.append("commit")
+            return commit(cr)
+
+        def logged_session(rec):
+            events.append("session")
+            return probe_session(rec)
+
+        def logged_probe(*args, **kwargs):
+            events.append("probe")
+            return probe(*args, **kwargs)
+
+        self.env.flush_all()
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+        with (
+            patch.object(TestCursor, "commit", logged_commit),
+            patch.object(self.registry["async_lab.experiment"], "_probe_session", logged_session),
+            patch.object(impact, "probe", logged_probe),
+            patch.object(async_lab_experiment, "STATE_CHECK_SECONDS", 0),
+            mute_logger("odoo.addons.async_lab.models.async_lab_experiment"),
+        ):
+            async_lab_experiment._user_impact_thread(self.cr.dbname, uid or self.manager.id, experiment.id)
+        self.env.invalidate_all()
+        return events
+
+    def queued_measurement(self, tasks=3):
+        experiment = self.env["async_lab.experiment"].create(
+            {"kind": "user_impact", "workload": "io_sleep", "ms": 10, "tasks": tasks}
+        )
+        experiment.write({"state": "queued", "run_count": 1})
+        return experiment
+
+    def session_exists(self, sid):
+        return os.path.exists(http.root.session_store.get_session_filename(sid))
+
+    def test_a_measurement_stores_its_figures_and_deletes_its_session(self):
+        experiment = self.queued_measurement()
+        sids = []
+
+        def probe(send, *, rate, done, max_seconds, timeout=0.0):
+            experiment.invalidate_recordset()
+            sids.append(experiment.sudo().probe_sid)
+            self.assertTrue(self.session_exists(sids[-1]), "the session is recorded on the experiment")
+            self.assertFalse(done())
+            return impact.summary([0.01, 0.02, 5.0], timeouts=1)
+
+        events = self.run_measurement(experiment, probe)
+        self.assertEqual(experiment.state, "done", experiment.error)
+        self.assertEqual((experiment.burst_p95_ms, experiment.impact["burst"]["timeouts"]), (5000.0, 1))
+        self.assertEqual(experiment._impact_summary()["timeouts"], 2)
+        self.assertEqual(experiment.burst_id.job_count, 3)
+        self.assertFalse(experiment.sudo().probe_sid)
+        self.assertFalse(self.session_exists(sids[0]))
+        # A fresh transaction between the session and the probe: the job-cap check after it is not 10 s stale.
+        self.assertEqual(events[events.index("session") + 1], "commit", events)
+
+    def test_a_measurement_cancelled_during_its_burst_stops_and_stays_cancelled(self):
+        experiment = self.queued_measurement()
+        seen = []
+
+        def probe(send, *, rate, done, max_seconds, timeout=0.0):
+            if max_seconds == async_lab_experiment.IDLE_SECONDS:
+                return impact.summary([0.01])
+            experiment.invalidate_recordset()
+            burst, sid = experiment.burst_id, experiment.sudo().probe_sid
+            self.assertEqual(burst.jobs_pending, 3)
+            self.assertFalse(done())
+            experiment.with_user(self.manager).action_cancel()
+            self.env.flush_all()
+            seen.extend([burst, sid, done()])
+            return impact.summary([0.5])
+
+        self.run_measurement(experiment, probe)
+        burst, sid, stopped = seen
+        self.assertTrue(stopped, "the probe stops once the experiment is cancelled")
+        self.assertEqual(experiment.state, "cancelled")
+        self.assertIn("Cancelled by Lab manager", experiment.error)
+        self.assertFalse(experiment.impact, "a cancelled measurement is not overwritten by its figures")
+        self.assertEqual((burst.jobs_cancelled, burst.jobs_pending), (3, 0))
+        self.assertFalse(self.session_exists(sid))
+
+    def test_a_measurement_cancelled_at_rest_launches_no_burst(self):
+        experiment = self.queued_measurement()
+        bursts = self.Burst.search_count([])
+        calls = []
+
+        def probe(send, *, rate, done, max_seconds, timeout=0.0):
+            calls.append(max_seconds)
+            experiment.with_user(self.manager).action_reset()
+            self.env.flush_all()
+            self.assertTrue(done())
+            return impact.summary([0.01])
+
+        self.run_measurement(experiment, probe)
+        self.assertEqual(calls, [async_lab_experiment.IDLE_SECONDS])
+        self.assertEqual((experiment.state, experiment.burst_id.id), ("draft", False))
+        self.assertEqual(self.Burst.search_count([]), bursts)
+
+    def test_a_measurement_as_the_superuser_fails_with_the_reason(self):
+        experiment = self.queued_measurement()
+        events = self.run_measurement(experiment, lambda *a, **kw: self.fail("no probe as the superuser"), uid=1)
+        self.assertNotIn("probe", events)
+        self.assertEqual(experiment.state, "failed")
+        self.assertIn("cannot be the superuser", experiment.error)
+
+    def test_cancel_reset_and_the_reconcile_stop_the_burst_and_delete_the_session(self):
+        for end in ("cancel", "reset", "reconcile"):
+            with self.subTest(end=end):
+                experiment = self.queued_measurement(tasks=2).with_user(self.manager)
+                burst, _uuids = self.Burst.with_user(self.manager).api_create_and_launch(
+                    "io_sleep", {"ms": 10}, count=2
+                )
+                session = experiment.with_user(self.manager)._probe_session()
+                experiment.sudo().write({"state": "running", "burst_id": burst.id, "probe_sid": session.sid})
+                experiment.flush_recordset()
+                if end == "cancel":
+                    experiment.action_cancel()
+                elif end == "reset":
+                    experiment.action_reset()
+                else:
+                    self.Burst._cron_reconcile(now=fields.Datetime.now() + timedelta(minutes=10))
+                    self.assertIn("its burst's jobs still to run were cancelled", experiment.error)
+                burst.invalidate_recordset()
+                self.assertEqual((burst.jobs_cancelled, burst.jobs_pending), (2, 0))
+                self.assertFalse(self.session_exists(session.sid))
+                self.assertFalse(experiment.sudo().probe_sid)
+                self.assertEqual(experiment.burst_id, burst)
+        form = self.env.ref("async_lab.async_lab_experiment_view_form").arch
+        self.assertRegex(form, r'<field name="burst_id" readonly="1"')
+        self.assertNotIn("probe_sid", form)
+
+    def test_a_failed_burst_job_records_when_it_failed(self):
+        burst = self.Burst.create({"workload": "fail", "job_count": 1, "max_retries": 0})
+        burst.action_launch()
+        with mute_logger("odoo.addons.queue_job.models.base"):
+            job = self.perform_like_runner(burst.job_ids.uuid)
+        self.assertEqual(job.state, "failed")
+        self.assertGreaterEqual(job.async_lab_date_failed, job.date_started)

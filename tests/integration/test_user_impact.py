@@ -2,6 +2,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """The user-impact preset on a real prefork server (issue #13): a burst against a steady probe."""
 
+import time
+
+import requests
+
 CHANNELS = "root:1,root.async_lab:1,root.async_lab.io:1,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
 
 
@@ -35,3 +39,55 @@ def test_a_burst_holds_one_worker_of_two_and_the_probe_measures_it(make_server):
     # The probe's session is gone with the run, and the advisor cites the run.
     advice = session.get(server.url + "/async_lab/advice", timeout=30).json()
     assert advice["measured"]["user_impact"]["experiment_id"] == data["id"]
+
+
+def test_cancel_stops_the_burst_and_ends_the_probe_session(make_server, db_cursor):
+    server = make_server(workers=2, channels=CHANNELS)
+    session = server.session()
+    resp = session.post(
+        server.url + "/async_lab/impact",
+        json={"params": {"ms": 1000}, "tasks": 20, "rate": 2, "channel": "root.async_lab.io"},
+        timeout=30,
+    )
+    assert resp.status_code == 202, resp.text
+    experiment_id = resp.json()["experiment_id"]
+
+    def launched():
+        db_cursor.execute("SELECT burst_id, probe_sid FROM async_lab_experiment WHERE id = %s", [experiment_id])
+        row = db_cursor.fetchone()
+        return row if row[0] else None
+
+    burst_id, sid = server.wait_for(launched, timeout=60, interval=0.5, what="the measurement's burst")
+    assert sid, "the probe's session is recorded while the run lasts"
+    cancel = session.post(
+        server.url + "/web/dataset/call_kw/async_lab.experiment/action_cancel",
+        json={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {
+                "model": "async_lab.experiment",
+                "method": "action_cancel",
+                "args": [[experiment_id]],
+                "kwargs": {},
+            },
+        },
+        timeout=30,
+    )
+    assert "error" not in cancel.json(), cancel.text
+    db_cursor.execute("SELECT state, count(*) FROM queue_job WHERE async_lab_burst_id = %s GROUP BY state", [burst_id])
+    states = dict(db_cursor.fetchall())
+    assert states.get("cancelled", 0) >= 15 and not states.get("pending"), states
+
+    # The probe's session no longer logs anyone in.
+    info = requests.post(
+        server.url + "/web/session/get_session_info",
+        json={"jsonrpc": "2.0", "method": "call", "params": {}},
+        cookies={"session_id": sid},
+        timeout=30,
+    ).json()
+    assert not (info.get("result") or {}).get("uid"), info
+
+    # The thread stops on its own (within a second) and leaves the cancelled experiment as it is.
+    time.sleep(3)
+    db_cursor.execute("SELECT state, impact, probe_sid FROM async_lab_experiment WHERE id = %s", [experiment_id])
+    assert db_cursor.fetchone() == ("cancelled", None, None)
