@@ -1,5 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, tagged
 
 
@@ -27,6 +28,22 @@ class TestSecurity(TransactionCase):
             {"name": "Lab manager", "login": "lab_manager_sec", "groups_id": [(6, 0, [self.group_manager.id])]}
         )
         self.assertTrue(user.has_group("async_lab.async_lab_group_user"))
+
+    def test_lab_users_are_internal_users(self):
+        """Async Lab is a backend application: its groups make internal users, who read what the
+        web client and error messages need (a lab-only user once looped on an unreadable res.lang
+        while translating an error)."""
+        user = self.env["res.users"].create(
+            {"name": "Lab only", "login": "lab_only_sec", "groups_id": [(6, 0, [self.group_manager.id])]}
+        )
+        self.assertTrue(user.has_group("base.group_user"))
+        with self.assertRaisesRegex(ValidationError, "Unknown preset"):
+            self.env["async_lab.experiment"].with_user(user).with_context(lang="en_US").run_preset("nope")
+        portal = self.env["res.users"].create(
+            {"name": "Portal", "login": "lab_portal_sec", "groups_id": [(6, 0, [self.env.ref("base.group_portal").id])]}
+        )
+        with self.assertRaisesRegex(ValidationError, "user type"):
+            portal.write({"groups_id": [(4, self.group_user.id)]})
 
     def test_top_menu(self):
         menu = self.env.ref("async_lab.async_lab_menu_root")
