@@ -1,5 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import os
 import time
 from datetime import timedelta
 from unittest.mock import patch
@@ -61,14 +62,27 @@ class TestAdvisorModel(AsyncLabCase):
         )
 
     def hold_runner_lock(self, pid):
-        """Take queue_job's runner lock from a connection named as the runner ``pid``'s would be."""
+        """The PID of the runner that holds queue_job's runner lock: ``pid``, from a connection named
+        as its runner's would be, or this process's if a runner thread of its own holds it already
+        (under pytest-odoo, whose HTTP server starts queue_job's runner thread)."""
         _db, info = connection_info_for(self.env.cr.dbname)
         conn = psycopg2.connect(**dict(info, application_name="odoo-%d" % pid))
         self.addCleanup(conn.close)
         with conn.cursor() as cr:
-            cr.execute("SELECT pg_advisory_lock(%s)", [PG_ADVISORY_LOCK_ID])
+            cr.execute("SELECT pg_try_advisory_lock(%s)", [PG_ADVISORY_LOCK_ID])
+            taken = cr.fetchone()[0]
         # This test's transaction may hold a snapshot of pg_stat_activity from before.
         self.env.cr.execute("SELECT pg_stat_clear_snapshot()")
+        if taken:
+            return pid
+        self.env.cr.execute(
+            """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                  AND l.classid::bigint = %s AND l.objid::bigint = %s""",
+            [PG_ADVISORY_LOCK_ID >> 32, PG_ADVISORY_LOCK_ID & 0xFFFFFFFF],
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], "odoo-%d" % os.getpid(), "the runner lock is held elsewhere")
+        return os.getpid()
 
     def test_each_node_is_judged_on_its_own_configuration(self):
         for pid in (101, 102):
@@ -166,12 +180,12 @@ class TestAdvisorModel(AsyncLabCase):
         self.assertEqual((late["fix"], late["evidence"]["fix_node"]), ("max_cron_threads = 2", "a"))
 
     def test_channels_are_judged_on_the_node_whose_runner_holds_the_lock(self):
-        for pid, role in ((101, "http"), (102, "jobrunner")):
+        runner = self.hold_runner_lock(102)
+        for pid, role in ((101, "http"), (runner, "jobrunner")):
             self.report("runner-host", pid, 100, role=role)
         # Its runner stands by (it lost the election); its channels would be wrong if it ran.
         for pid, role in ((201, "http"), (202, "jobrunner")):
             self.report("standby-host", pid, 200, role=role, workers=2, channels="root:2,root.io:5")
-        self.hold_runner_lock(102)
         with patch.object(type(self.Advisor), "_runner_alive", return_value=True):
             advice = self.Advisor.get_advice()
         self.assertEqual(advice["measured"]["runner_nodes"], ["runner-host"])

@@ -9,16 +9,21 @@ import requests
 CHANNELS = "root:1,root.async_lab:1,root.async_lab.io:1,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
 
 
-def test_a_burst_holds_one_worker_of_two_and_the_probe_measures_it(make_server):
-    server = make_server(workers=2, channels=CHANNELS)
-    session = server.session()
+def post_impact(server, session, *, tasks, rate):
+    """POST /async_lab/impact of 1-second io_sleep jobs on the io channel: the JSON of its 202 answer."""
     resp = session.post(
         server.url + "/async_lab/impact",
-        json={"params": {"ms": 1000}, "tasks": 6, "rate": 5, "channel": "root.async_lab.io"},
+        json={"params": {"ms": 1000}, "tasks": tasks, "rate": rate, "channel": "root.async_lab.io"},
         timeout=30,
     )
     assert resp.status_code == 202, resp.text
-    status_url = server.url + resp.json()["status_url"]
+    return resp.json()
+
+
+def test_a_burst_holds_one_worker_of_two_and_the_probe_measures_it(make_server):
+    server = make_server(workers=2, channels=CHANNELS)
+    session = server.session()
+    status_url = server.url + post_impact(server, session, tasks=6, rate=5)["status_url"]
 
     def finished():
         data = session.get(status_url, timeout=30).json()
@@ -44,13 +49,7 @@ def test_a_burst_holds_one_worker_of_two_and_the_probe_measures_it(make_server):
 def test_cancel_stops_the_burst_and_ends_the_probe_session(make_server, db_cursor):
     server = make_server(workers=2, channels=CHANNELS)
     session = server.session()
-    resp = session.post(
-        server.url + "/async_lab/impact",
-        json={"params": {"ms": 1000}, "tasks": 20, "rate": 2, "channel": "root.async_lab.io"},
-        timeout=30,
-    )
-    assert resp.status_code == 202, resp.text
-    experiment_id = resp.json()["experiment_id"]
+    experiment_id = post_impact(server, session, tasks=20, rate=2)["experiment_id"]
 
     def launched():
         db_cursor.execute("SELECT burst_id, probe_sid FROM async_lab_experiment WHERE id = %s", [experiment_id])
