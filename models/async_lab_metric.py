@@ -166,6 +166,7 @@ class AsyncLabMetric(models.Model):
     def _cron_rollup(self):
         """Async Lab: roll up job metrics (every minute)."""
         count = self._rollup()
+        self.env["async_lab.metrics"]._compact_counters()
         self.env["async_lab.stats"]._notify_dashboard("metrics", {"buckets": count})
 
     @api.model

@@ -10,13 +10,16 @@ written:
 
 - ``async_lab_job_counter``: per channel, the jobs done and failed, the
   jobs failed now, and the histogram of each stage of the done jobs
-  (:data:`..lib.metrics.BUCKETS`). A trigger on ``queue_job`` adds a job
-  when its state becomes done or failed, and takes it out of the failed
-  ones when it leaves that state or is deleted (a TRUNCATE of queue_job is
+  (:data:`..lib.metrics.BUCKETS`). A trigger on ``queue_job`` logs a job
+  when its state becomes done or failed, and when it leaves the failed
+  ones or is deleted, in ``async_lab_job_counter_log``: it only appends, so
+  that no job's transaction ever waits on, or conflicts with, another's
+  (Odoo's REPEATABLE READ would fail the second of two updates of one
+  counter row). The rollup cron moves the log into the totals every
+  minute; a scrape adds both, and the totals' rows of a channel (the
+  ``slot`` column: rows of earlier versions). A TRUNCATE of queue_job is
   not seen: the update of the module starts the counters again only when
-  their table is missing). Each channel has :data:`SLOTS` rows, picked by the backend's PID,
-  so that the workers that end jobs at the same time rarely wait on the same
-  row lock; a scrape adds them up.
+  their table is missing.
 - ``async_lab_respawn_counter``: respawns per host, role and exit reason; a
   trigger on ``async_lab_respawn`` adds each new row.
 
@@ -44,6 +47,7 @@ from .queue_job import ACTIVE_STATES, DONE, DONE_STAGES, FAILED
 _logger = logging.getLogger(__name__)
 
 JOB_COUNTER = "async_lab_job_counter"
+JOB_COUNTER_LOG = "async_lab_job_counter_log"
 RESPAWN_COUNTER = "async_lab_respawn_counter"
 JOB_TRIGGER_FUNCTION = "async_lab_count_job"
 RESPAWN_TRIGGER_FUNCTION = "async_lab_count_respawn"
@@ -51,8 +55,6 @@ BUCKET_FUNCTION = "async_lab_stage_bucket"
 #: queue_job triggers: for inserted rows, for changes of state (or of a failed job's channel), for deleted failed jobs.
 JOB_TRIGGERS = ("async_lab_count_job_insert", "async_lab_count_job_update", "async_lab_count_job_delete")
 RESPAWN_TRIGGER = "async_lab_count_respawn"
-#: Counter rows per channel (see the module's docstring).
-SLOTS = 8
 #: The columns of queue_job that a stage's expression reads.
 STAGE_COLUMNS = re.compile(r"\b(date_created|date_enqueued|date_started|date_done|async_lab_date_received)\b")
 
@@ -75,7 +77,7 @@ def drop_counters(cr):
     for function in (JOB_TRIGGER_FUNCTION, RESPAWN_TRIGGER_FUNCTION):
         cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(function)))
     cr.execute(SQL("DROP FUNCTION IF EXISTS %s(float8)", SQL.identifier(BUCKET_FUNCTION)))
-    for table in (JOB_COUNTER, RESPAWN_COUNTER):
+    for table in (JOB_COUNTER, JOB_COUNTER_LOG, RESPAWN_COUNTER):
         cr.execute(SQL("DROP TABLE IF EXISTS %s", SQL.identifier(table)))
 
 
@@ -93,7 +95,7 @@ class AsyncLabMetrics(models.AbstractModel):
         cr.execute(
             SQL(
                 """CREATE OR REPLACE FUNCTION %s(seconds float8) RETURNS int
-                   LANGUAGE sql IMMUTABLE PARALLEL SAFE
+                   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
                    AS $$ SELECT count(*)::int + 1 FROM unnest(%s::float8[]) AS bound WHERE bound < seconds $$""",
                 SQL.identifier(BUCKET_FUNCTION),
                 list(metrics.BUCKETS),
@@ -110,6 +112,7 @@ class AsyncLabMetrics(models.AbstractModel):
         other buckets) is dropped and made again from the jobs there: counters
         whose meaning changed must start again (Prometheus sees a reset).
         """
+        self._init_job_counter_log(cr)
         stages = metrics.STAGES
         width = len(metrics.BUCKETS) + 1
         expected = {"channel", "slot", "done", "failed", "failed_now", *stages, *(s + "_sum" for s in stages)}
@@ -155,63 +158,51 @@ class AsyncLabMetrics(models.AbstractModel):
                     ),
                 )
             )
+            # What the log holds is in queue_job, hence in the new counters.
+            cr.execute(SQL("DELETE FROM %s", SQL.identifier(JOB_COUNTER_LOG)))
             self._seed_job_counter(cr)
-        updates = SQL(" ").join(
+        stages = SQL(", ").join(
+            SQL("%s, %s", SQL.identifier(stage), SQL.identifier(stage + "_sum")) for stage in metrics.STAGES
+        )
+        values = SQL(", ").join(
             SQL(
-                """v_seconds := %(expression)s;
-                   IF v_seconds IS NOT NULL THEN
-                       v_bucket := %(bucket)s(v_seconds);
-                       UPDATE %(table)s SET %(stage)s[v_bucket] = %(stage)s[v_bucket] + 1,
-                                            %(sum)s = %(sum)s + v_seconds
-                        WHERE channel = NEW.channel AND slot = v_slot;
-                   END IF;""",
-                expression=SQL(stage_of_new_row(stage)),
-                bucket=SQL.identifier(BUCKET_FUNCTION),
-                table=SQL.identifier(JOB_COUNTER),
-                stage=SQL.identifier(stage),
-                sum=SQL.identifier(stage + "_sum"),
+                "%s(%s), %s",
+                SQL.identifier(BUCKET_FUNCTION),
+                SQL(stage_of_new_row(stage)),
+                SQL(stage_of_new_row(stage)),
             )
-            for stage in stages
+            for stage in metrics.STAGES
         )
         cr.execute(
             SQL(
                 """CREATE OR REPLACE FUNCTION %(function)s() RETURNS trigger LANGUAGE plpgsql AS $function$
                 DECLARE
-                    v_slot int := mod(pg_backend_pid(), %(slots)s);
                     v_entered boolean;
-                    v_seconds float8;
-                    v_bucket int;
                 BEGIN
                     -- A failed job leaves the failed ones: requeued, done by hand, deleted, or moved.
                     IF TG_OP <> 'INSERT' AND OLD.state = %(failed)s
                        AND (TG_OP = 'DELETE' OR NEW.state <> %(failed)s OR NEW.channel IS DISTINCT FROM OLD.channel)
                     THEN
-                        INSERT INTO %(table)s AS c (channel, slot, failed_now) VALUES (OLD.channel, v_slot, -1)
-                        ON CONFLICT (channel, slot) DO UPDATE SET failed_now = c.failed_now - 1;
+                        INSERT INTO %(log)s (channel, failed_now) VALUES (OLD.channel, -1);
                     END IF;
                     IF TG_OP = 'DELETE' THEN
                         RETURN NULL;
                     END IF;
                     v_entered := TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM NEW.state;
                     IF NEW.state = %(failed)s AND (v_entered OR NEW.channel IS DISTINCT FROM OLD.channel) THEN
-                        INSERT INTO %(table)s AS c (channel, slot, failed, failed_now)
-                        VALUES (NEW.channel, v_slot, v_entered::int, 1)
-                        ON CONFLICT (channel, slot) DO UPDATE
-                           SET failed = c.failed + EXCLUDED.failed, failed_now = c.failed_now + 1;
+                        INSERT INTO %(log)s (channel, failed, failed_now) VALUES (NEW.channel, v_entered::int, 1);
                     ELSIF NEW.state = %(done)s AND v_entered THEN
-                        INSERT INTO %(table)s AS c (channel, slot, done) VALUES (NEW.channel, v_slot, 1)
-                        ON CONFLICT (channel, slot) DO UPDATE SET done = c.done + 1;
-                        %(updates)s
+                        INSERT INTO %(log)s (channel, done, %(stages)s) VALUES (NEW.channel, 1, %(values)s);
                     END IF;
                     RETURN NULL;
                 END
                 $function$""",
                 function=SQL.identifier(JOB_TRIGGER_FUNCTION),
-                slots=SQL(str(SLOTS)),
-                table=SQL.identifier(JOB_COUNTER),
+                log=SQL.identifier(JOB_COUNTER_LOG),
                 done=DONE,
                 failed=FAILED,
-                updates=updates,
+                stages=stages,
+                values=values,
             )
         )
         insert, update, delete = JOB_TRIGGERS
@@ -236,6 +227,117 @@ class AsyncLabMetrics(models.AbstractModel):
                     SQL.identifier(JOB_TRIGGER_FUNCTION),
                 )
             )
+
+    @api.model
+    def _init_job_counter_log(self, cr):
+        """The log the trigger appends to: one row per counted event, never updated.
+
+        Appending is what keeps the trigger out of the way of the jobs: Odoo
+        runs its transactions at REPEATABLE READ, where two transactions that
+        update the same counter row fail with a serialization error, and the
+        job's whole transaction would go with it. Nothing but the log's
+        compaction (:meth:`_compact_counters`, every minute) writes the
+        totals.
+        """
+        expected = {"channel", "done", "failed", "failed_now", *metrics.STAGES, *(s + "_sum" for s in metrics.STAGES)}
+        cr.execute(
+            "SELECT array_agg(column_name::text) FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = %s",
+            [JOB_COUNTER_LOG],
+        )
+        columns = cr.fetchone()[0]
+        if columns and set(columns) != expected:
+            cr.execute(SQL("DROP TABLE %s", SQL.identifier(JOB_COUNTER_LOG)))
+        cr.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS %s (channel varchar NOT NULL, done int NOT NULL DEFAULT 0,"
+                " failed int NOT NULL DEFAULT 0, failed_now int NOT NULL DEFAULT 0, %s)",
+                SQL.identifier(JOB_COUNTER_LOG),
+                SQL(", ").join(
+                    SQL("%s int, %s float8", SQL.identifier(stage), SQL.identifier(stage + "_sum"))
+                    for stage in metrics.STAGES
+                ),
+            )
+        )
+
+    @api.model
+    def _compact_counters(self):
+        """Move the trigger's log into the totals (the rollup cron, every minute); return the rows moved.
+
+        The log's rows are deleted and added to the totals in one
+        transaction: a scrape, which reads both, sees the same figures
+        before and after.
+        """
+        cr = self.env.cr
+        stages = metrics.STAGES
+        cr.execute(
+            SQL(
+                "DELETE FROM %s RETURNING channel, done, failed, failed_now, %s",
+                SQL.identifier(JOB_COUNTER_LOG),
+                SQL(", ").join(SQL("%s, %s", SQL.identifier(s), SQL.identifier(s + "_sum")) for s in stages),
+            )
+        )
+        totals = {}
+        moved = 0
+        for channel, done, failed, failed_now, *values in cr.fetchall():
+            moved += 1
+            total = totals.setdefault(channel, self._empty_counts(channel))
+            self._add_event(total, done, failed, failed_now, values)
+        for total in totals.values():
+            cr.execute(
+                SQL(
+                    """INSERT INTO %(table)s AS t (channel, slot, done, failed, failed_now, %(columns)s)
+                       VALUES (%(channel)s, 0, %(done)s, %(failed)s, %(failed_now)s, %(values)s)
+                       ON CONFLICT (channel, slot) DO UPDATE
+                          SET done = t.done + EXCLUDED.done, failed = t.failed + EXCLUDED.failed,
+                              failed_now = t.failed_now + EXCLUDED.failed_now, %(updates)s""",
+                    table=SQL.identifier(JOB_COUNTER),
+                    columns=SQL(", ").join(
+                        SQL("%s, %s", SQL.identifier(s), SQL.identifier(s + "_sum")) for s in stages
+                    ),
+                    channel=total["channel"],
+                    done=total["done_total"],
+                    failed=total["failed_total"],
+                    failed_now=total["failed_now"],
+                    values=SQL(", ").join(
+                        SQL("%s::bigint[], %s", total["stages"][s]["buckets"], total["stages"][s]["sum"])
+                        for s in stages
+                    ),
+                    updates=SQL(", ").join(
+                        SQL(
+                            "%(stage)s = ARRAY(SELECT a + b FROM unnest(t.%(stage)s, EXCLUDED.%(stage)s)"
+                            " WITH ORDINALITY AS u(a, b, i) ORDER BY i), %(sum)s = t.%(sum)s + EXCLUDED.%(sum)s",
+                            stage=SQL.identifier(s),
+                            sum=SQL.identifier(s + "_sum"),
+                        )
+                        for s in stages
+                    ),
+                )
+            )
+        return moved
+
+    @staticmethod
+    def _empty_counts(channel):
+        return {
+            "channel": channel,
+            "done_total": 0,
+            "failed_total": 0,
+            "failed_now": 0,
+            "stages": {s: {"buckets": [0] * (len(metrics.BUCKETS) + 1), "sum": 0.0} for s in metrics.STAGES},
+        }
+
+    @staticmethod
+    def _add_event(total, done, failed, failed_now, values):
+        """Add one log row (or an aggregate of log rows, ``values`` = bucket, seconds[, count] by stage)."""
+        total["done_total"] += done
+        total["failed_total"] += failed
+        total["failed_now"] += failed_now
+        for index, stage in enumerate(metrics.STAGES):
+            bucket, seconds = values[2 * index], values[2 * index + 1]
+            if bucket is not None:
+                histogram = total["stages"][stage]
+                histogram["buckets"][bucket - 1] += 1
+                histogram["sum"] += seconds
 
     @api.model
     def _seed_job_counter(self, cr):
@@ -384,6 +486,31 @@ class AsyncLabMetrics(models.AbstractModel):
                 histogram = target["stages"][stage]
                 histogram["buckets"] = [a + b for a, b in zip(histogram["buckets"], counts, strict=True)]
                 histogram["sum"] += total
+        # The events the trigger logged since the last compaction (a minute's worth).
+        log = SQL.identifier(JOB_COUNTER_LOG)
+        cr.execute(SQL("SELECT channel, sum(done), sum(failed), sum(failed_now) FROM %s GROUP BY channel", log))
+        for name, done, failed, failed_now in cr.fetchall():
+            target = row(name)
+            target["done_total"] += done
+            target["failed_total"] += failed
+            target["states"][FAILED] = target["states"].get(FAILED, 0) + failed_now
+        cr.execute(
+            SQL(" UNION ALL ").join(
+                SQL(
+                    "SELECT channel, %s, %s, count(*), sum(%s) FROM %s WHERE %s IS NOT NULL GROUP BY 1, 3",
+                    stage,
+                    SQL.identifier(stage),
+                    SQL.identifier(stage + "_sum"),
+                    log,
+                    SQL.identifier(stage),
+                )
+                for stage in stages
+            )
+        )
+        for name, stage, bucket, count, seconds in cr.fetchall():
+            histogram = row(name)["stages"][stage]
+            histogram["buckets"][bucket - 1] += count
+            histogram["sum"] += seconds
         # Jobs still to run, through queue_job's state index: they are few.
         # The failed ones, which queue_job never deletes, are counted above.
         cr.execute(
