@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import time
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -318,11 +319,29 @@ class LabRunner(BurstJobRunner):
     its state live, not the measures.)
     """
 
+    #: Seconds an experiment stays queued before this runner finishes it: the
+    #: browser has time to show it queued, as a real run would be (finished at
+    #: once, the form could reload straight to Done, and the tour's check of
+    #: its live state would race with this thread).
+    HOLD_SECONDS = 2.0
+
+    def __init__(self, registry, interval=0.2):
+        super().__init__(registry, interval)
+        self._queued_since = {}  # experiment id -> when this runner first saw it queued
+
     def _pending(self):
-        self.env.cr.execute(
-            "UPDATE async_lab_experiment SET state = 'done', finished_at = now() AT TIME ZONE 'utc'"
-            " WHERE state = 'queued'"
-        )
+        self.env.cr.execute("SELECT id FROM async_lab_experiment WHERE state = 'queued'")
+        now = time.monotonic()
+        seen = self._queued_since
+        due = [eid for (eid,) in self.env.cr.fetchall() if now - seen.setdefault(eid, now) >= self.HOLD_SECONDS]
+        if due:
+            self.env.cr.execute(
+                "UPDATE async_lab_experiment SET state = 'done', finished_at = now() AT TIME ZONE 'utc'"
+                " WHERE id = ANY(%s)",
+                [due],
+            )
+            for eid in due:
+                seen.pop(eid)
         return super()._pending()
 
 
