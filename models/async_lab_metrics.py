@@ -55,6 +55,10 @@ BUCKET_FUNCTION = "async_lab_stage_bucket"
 #: queue_job triggers: for inserted rows, for changes of state (or of a failed job's channel), for deleted failed jobs.
 JOB_TRIGGERS = ("async_lab_count_job_insert", "async_lab_count_job_update", "async_lab_count_job_delete")
 RESPAWN_TRIGGER = "async_lab_count_respawn"
+#: The columns of the job counters and of their log (the totals also have ``slot``).
+COUNT_COLUMNS = frozenset(
+    {"channel", "done", "failed", "failed_now", *metrics.STAGES, *(stage + "_sum" for stage in metrics.STAGES)}
+)
 #: The columns of queue_job that a stage's expression reads.
 STAGE_COLUMNS = re.compile(r"\b(date_created|date_enqueued|date_started|date_done|async_lab_date_received)\b")
 
@@ -79,6 +83,20 @@ def drop_counters(cr):
     cr.execute(SQL("DROP FUNCTION IF EXISTS %s(float8)", SQL.identifier(BUCKET_FUNCTION)))
     for table in (JOB_COUNTER, JOB_COUNTER_LOG, RESPAWN_COUNTER):
         cr.execute(SQL("DROP TABLE IF EXISTS %s", SQL.identifier(table)))
+
+
+def drop_if_reshaped(cr, table, columns):
+    """Drop ``table`` if it exists with other columns than ``columns``; return whether it did."""
+    cr.execute(
+        "SELECT array_agg(column_name::text) FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = %s",
+        [table],
+    )
+    found = cr.fetchone()[0]
+    if found and set(found) != set(columns):
+        cr.execute(SQL("DROP TABLE %s", SQL.identifier(table)))
+        return True
+    return False
 
 
 def table_exists(cr, name):
@@ -115,16 +133,8 @@ class AsyncLabMetrics(models.AbstractModel):
         self._init_job_counter_log(cr)
         stages = metrics.STAGES
         width = len(metrics.BUCKETS) + 1
-        expected = {"channel", "slot", "done", "failed", "failed_now", *stages, *(s + "_sum" for s in stages)}
-        cr.execute(
-            "SELECT array_agg(column_name::text) FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = %s",
-            [JOB_COUNTER],
-        )
-        columns = cr.fetchone()[0]
-        if columns and set(columns) != expected:
+        if drop_if_reshaped(cr, JOB_COUNTER, {"slot", *COUNT_COLUMNS}):
             _logger.info("The metrics' job counters change shape: counting them again from queue_job")
-            cr.execute(SQL("DROP TABLE %s", SQL.identifier(JOB_COUNTER)))
         if table_exists(cr, JOB_COUNTER):
             cr.execute(
                 SQL(
@@ -239,15 +249,7 @@ class AsyncLabMetrics(models.AbstractModel):
         compaction (:meth:`_compact_counters`, every minute) writes the
         totals.
         """
-        expected = {"channel", "done", "failed", "failed_now", *metrics.STAGES, *(s + "_sum" for s in metrics.STAGES)}
-        cr.execute(
-            "SELECT array_agg(column_name::text) FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = %s",
-            [JOB_COUNTER_LOG],
-        )
-        columns = cr.fetchone()[0]
-        if columns and set(columns) != expected:
-            cr.execute(SQL("DROP TABLE %s", SQL.identifier(JOB_COUNTER_LOG)))
+        drop_if_reshaped(cr, JOB_COUNTER_LOG, COUNT_COLUMNS)
         cr.execute(
             SQL(
                 "CREATE TABLE IF NOT EXISTS %s (channel varchar NOT NULL, done int NOT NULL DEFAULT 0,"
