@@ -9,7 +9,7 @@ PYTHON ?= python3
 RUFF_VERSION ?= 0.17.6
 LINT_VENV := .dev/lint
 
-.PHONY: run test lint bootstrap clean
+.PHONY: run test lint pot bootstrap clean
 
 run:  ## multi-worker dev instance on http://127.0.0.1:$(HTTP_PORT)
 	@$(PYTHON) tools/devenv.py run
@@ -22,6 +22,9 @@ lint:  ## ruff with OCA's rules (.ruff.toml) and ruff format, checking only
 		|| { $(PYTHON) -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q "ruff==$(RUFF_VERSION)"; }
 	$(LINT_VENV)/bin/ruff check --no-fix .
 	$(LINT_VENV)/bin/ruff format --check .
+
+pot:  ## export i18n/async_lab.pot with Odoo from the dev database (then update i18n/*.po: see readme/CONTRIBUTORS.rst)
+	@$(PYTHON) tools/devenv.py pot
 
 bootstrap:  ## only .venv, Odoo source, PostgreSQL and .dev/odoo.conf
 	@$(PYTHON) tools/devenv.py bootstrap --database

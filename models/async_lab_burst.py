@@ -529,7 +529,7 @@ class AsyncLabBurst(models.Model):
             domain.append(("state", "=", state))
         return {
             "type": "ir.actions.act_window",
-            "name": _("Jobs of %s", self.name),
+            "name": _("Jobs of %(name)s", name=self.name),
             "res_model": "queue.job",
             "view_mode": "tree,form",
             "domain": domain,
@@ -656,7 +656,7 @@ class AsyncLabBurst(models.Model):
         params = self._clean_params(workload, params or {})
         unknown = set(params) - set(catalogue.PARAM_FIELDS)
         if unknown:
-            raise ValidationError(_("Parameters not supported by bursts: %s") % ", ".join(sorted(unknown)))
+            raise ValidationError(_("Parameters not supported by bursts: %(names)s", names=", ".join(sorted(unknown))))
         channel = channel or catalogue.default_channel(workload)
         if channel not in dict(catalogue.CHANNELS):
             raise ValidationError(

@@ -36,7 +36,7 @@ class AsyncLabDashboard(models.AbstractModel):
     @api.model
     def _check_group(self, group):
         if not self.env.user.has_group(group):
-            raise AccessError(_("This needs the %s group.", self.env.ref(group).sudo().full_name))
+            raise AccessError(_("This needs the %(group)s group.", group=self.env.ref(group).sudo().full_name))
 
     @api.model
     def get_data(self, window=DEFAULT_WINDOW, lane_minutes=DEFAULT_LANE_MINUTES):

@@ -287,7 +287,9 @@ class AsyncLabExperiment(models.Model):
     def _check_experiment(self):
         for rec in self:
             if workloads.WORKLOADS[rec.workload].kind == workloads.KIND_CONTROL:
-                raise ValidationError(_("%s exercises failures, not speed: pick another workload.") % rec.workload)
+                raise ValidationError(
+                    _("%(workload)s exercises failures, not speed: pick another workload.", workload=rec.workload)
+                )
             if rec.kind == USER_IMPACT:
                 rec._check_user_impact()
                 continue
@@ -326,7 +328,7 @@ class AsyncLabExperiment(models.Model):
         self._check_manager()
         for rec in self:
             if rec.state in ("queued", "running"):
-                raise UserError(_("Experiment %s is already queued or running.") % rec.name)
+                raise UserError(_("Experiment %(name)s is already queued or running.", name=rec.name))
             self.env["async_lab.burst"]._check_lab_job_cap(rec._run_job_count())
             if rec.kind == USER_IMPACT:
                 rec._check_probe_user()
@@ -348,7 +350,7 @@ class AsyncLabExperiment(models.Model):
                 rec._start_user_impact()
                 continue
             rec.with_context(async_lab_run=run).with_delay(
-                channel=CHANNEL_CPU, max_retries=1, description=_("Async Lab experiment: %s") % rec.name
+                channel=CHANNEL_CPU, max_retries=1, description=_("Async Lab experiment: %(name)s", name=rec.name)
             )._job_run()
         return True
 
@@ -370,7 +372,9 @@ class AsyncLabExperiment(models.Model):
         """Create an experiment from preset ``key`` and run it."""
         self._check_manager()
         if key not in PRESETS:
-            raise ValidationError(_("Unknown preset %r; choose one of: %s") % (key, ", ".join(PRESETS)))
+            raise ValidationError(
+                _("Unknown preset %(key)r; choose one of: %(presets)s", key=key, presets=", ".join(PRESETS))
+            )
         name, workload, params, tasks = PRESETS[key]
         kind = USER_IMPACT if key == USER_IMPACT else "strategies"
         experiment = self.create(dict(params, name=name, preset=key, workload=workload, tasks=tasks, kind=kind))
@@ -495,7 +499,10 @@ class AsyncLabExperiment(models.Model):
                     seconds=allowed,
                     strategy=rows[-1]["strategy"],
                     cancelled=rows[-1]["cancelled"],
-                    skipped=_(", not run: %s", ", ".join(skipped + [theory.QUEUE_JOB] * self.use_queue_job))
+                    skipped=_(
+                        ", not run: %(strategies)s",
+                        strategies=", ".join(skipped + [theory.QUEUE_JOB] * self.use_queue_job),
+                    )
                     if skipped or self.use_queue_job
                     else "",
                 )
@@ -521,9 +528,9 @@ class AsyncLabExperiment(models.Model):
         then = self.delayable(
             channel=CHANNEL_IO,
             max_retries=3,
-            description=_("Async Lab experiment %s: fan out the tasks") % self.name,
+            description=_("Async Lab experiment %(name)s: fan out the tasks", name=self.name),
         )._job_fan_out_tasks()
-        self._enqueue_fan_out("_job_dispatch_probe", _("Async Lab experiment %s: no-op %s"), then)
+        self._enqueue_fan_out("_job_dispatch_probe", _("Async Lab experiment %(name)s: no-op %(index)s"), then)
 
     def _job_fan_out_tasks(self):
         """queue_job strategy, step 2: measure step 1, then the tasks and the collector."""
@@ -534,9 +541,9 @@ class AsyncLabExperiment(models.Model):
         collect = self.delayable(
             channel=CHANNEL_IO,
             max_retries=3,
-            description=_("Async Lab experiment %s: collect") % self.name,
+            description=_("Async Lab experiment %(name)s: collect", name=self.name),
         )._job_collect(overhead)
-        self._enqueue_fan_out("_job_task", _("Async Lab experiment %s: task %s"), collect)
+        self._enqueue_fan_out("_job_task", _("Async Lab experiment %(name)s: task %(index)s"), collect)
         return "dispatch of %d no-op jobs: %.3f s" % (self.tasks, overhead)
 
     def _enqueue_fan_out(self, method, description, then):
@@ -544,7 +551,9 @@ class AsyncLabExperiment(models.Model):
         tasks = [
             getattr(
                 self.delayable(
-                    channel=self._lab_channel(), max_retries=1, description=description % (self.name, index + 1)
+                    channel=self._lab_channel(),
+                    max_retries=1,
+                    description=description % {"name": self.name, "index": index + 1},
                 ),
                 method,
             )(index)
@@ -1034,7 +1043,7 @@ class AsyncLabExperiment(models.Model):
         params = self._clean_params(workload, params or {})
         unknown = set(params) - set(catalogue.PARAM_FIELDS)
         if unknown:
-            raise ValidationError(_("Parameters not supported: %s") % ", ".join(sorted(unknown)))
+            raise ValidationError(_("Parameters not supported: %(names)s", names=", ".join(sorted(unknown))))
         if channel not in dict(catalogue.CHANNELS):
             raise ValidationError(
                 _(
@@ -1083,8 +1092,10 @@ class AsyncLabExperiment(models.Model):
         self._check_manager()  # also reachable over RPC, not only through the route
         if strategy not in strategies.LOCAL_STRATEGIES:
             raise ValidationError(
-                _("strategy must be one of %s (queue_job is the background pattern: POST /async_lab/jobs)")
-                % ", ".join(strategies.LOCAL_STRATEGIES)
+                _(
+                    "strategy must be one of %(strategies)s (queue_job is the background pattern: POST /async_lab/jobs)",
+                    strategies=", ".join(strategies.LOCAL_STRATEGIES),
+                )
             )
         clean = self._call_params(workload, params)
         try:

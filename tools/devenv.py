@@ -912,6 +912,64 @@ def cmd_bootstrap(args):
     return 0
 
 
+_POT_EXPORT = r"""
+import io, os, re, sys
+import odoo
+from odoo.tools import config, translate
+
+conf, db, module, out = sys.argv[1:]
+config.parse_config(["-c", conf, "-d", db, "--log-level=warn"])
+# The addon folder holds .venv and .dev (whose addons/ links back to the
+# addon): Odoo's scan follows links, so skip hidden folders, as git does.
+walk = os.walk
+
+
+def visible_walk(top, *args, **kwargs):
+    for root, dirs, files in walk(top, *args, **kwargs):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        yield root, dirs, files
+
+
+translate.os.walk = visible_walk
+registry = odoo.modules.registry.Registry.new(db)
+buf = io.BytesIO()
+with registry.cursor() as cr:
+    translate.trans_export(None, [module], buf, "po", cr)
+text = buf.getvalue().decode()
+# Same bytes on every machine and every day: no dates, the series only.
+text = re.sub(r'^"(POT-Creation-Date|PO-Revision-Date): .*"$\n', "", text, flags=re.M)
+text = re.sub(r'^("Project-Id-Version: Odoo Server) .*"$', r'\1 %s\\n"' % odoo.release.serie, text, flags=re.M)
+with open(out, "w") as fh:
+    fh.write(text)
+"""
+
+
+def cmd_pot(args):
+    """Export i18n/<module>.pot with Odoo, from the dev database updated first."""
+    src, pg, started = bootstrap()
+    db = os.environ.get("DB", MODULE)
+    try:
+        conf = write_config(
+            DEV / "odoo.conf",
+            src,
+            pg,
+            db=db,
+            port=http_port(),
+            gevent_port=int(os.environ.get("GEVENT_PORT", "8072")),
+            workers=int(os.environ.get("WORKERS", "3")),
+        )
+        ensure_database(conf, pg, db)
+        pot = REPO / "i18n" / ("%s.pot" % MODULE)
+        pot.parent.mkdir(exist_ok=True)
+        venv_python(_POT_EXPORT, conf, db, MODULE, pot, capture_output=False)
+        count = sum(1 for line in pot.read_text().splitlines() if line.startswith("msgid ")) - 1
+        log("wrote %s: %d terms", pot.relative_to(REPO), count)
+    finally:
+        if started:
+            started.stop()
+    return 0
+
+
 def cmd_tool(args):
     print(ensure_tool(args.name))
     return 0
@@ -930,6 +988,7 @@ def main(argv=None):
     boot = sub.add_parser("bootstrap", help="venv, source, PostgreSQL, .dev/odoo.conf")
     boot.add_argument("--database", action="store_true", help="also create/update the database")
     boot.set_defaults(func=cmd_bootstrap)
+    sub.add_parser("pot", help="export i18n/async_lab.pot from the dev database").set_defaults(func=cmd_pot)
     sub.add_parser("source", help="print the Odoo source in use").set_defaults(func=cmd_source)
     tool = sub.add_parser("tool", help="install a dev tool in its own venv under .dev/; print its path")
     tool.add_argument("name", choices=sorted(TOOL_PINS))

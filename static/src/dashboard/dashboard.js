@@ -171,7 +171,7 @@ export class AsyncLabDashboard extends Component {
         }
         return this.live.busLive()
             ? _t("Live (bus)")
-            : _t("Live (polling every %s s)", this.pollSeconds);
+            : _t("Live (polling every %(seconds)s s)", { seconds: this.pollSeconds });
     }
 
     onLaneMinutesChange(ev) {

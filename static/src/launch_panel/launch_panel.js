@@ -82,13 +82,12 @@ export class LaunchPanel extends Component {
             return {
                 kind: "burst",
                 id: result.burst_id,
-                text: _t(
-                    "Burst %s launched at %s: %s jobs on %s",
-                    result.burst_id,
-                    DateTime.now().toLocaleString(DateTime.TIME_24_WITH_SECONDS),
-                    result.job_uuids.length,
-                    result.channel
-                ),
+                text: _t("Burst %(id)s launched at %(time)s: %(count)s jobs on %(channel)s", {
+                    id: result.burst_id,
+                    time: DateTime.now().toLocaleString(DateTime.TIME_24_WITH_SECONDS),
+                    count: result.job_uuids.length,
+                    channel: result.channel,
+                }),
             };
         });
     }
@@ -102,9 +101,11 @@ export class LaunchPanel extends Component {
                 kind: "experiment",
                 id: result.experiment_id,
                 text: _t(
-                    "Experiment %s queued at %s: its results appear in the lab panel when it is done.",
-                    result.experiment_id,
-                    DateTime.now().toLocaleString(DateTime.TIME_24_WITH_SECONDS)
+                    "Experiment %(id)s queued at %(time)s: its results appear in the lab panel when it is done.",
+                    {
+                        id: result.experiment_id,
+                        time: DateTime.now().toLocaleString(DateTime.TIME_24_WITH_SECONDS),
+                    }
                 ),
             };
         });

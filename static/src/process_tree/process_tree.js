@@ -72,11 +72,10 @@ export class ProcessTree extends Component {
 
     respawnTooltip(node) {
         const respawn = node.respawn;
-        return _t(
-            "Replaces PID %s, which ended: %s",
-            respawn.old_pid,
-            this.props.labels.exit_reasons[respawn.reason] || respawn.reason
-        );
+        return _t("Replaces PID %(pid)s, which ended: %(reason)s", {
+            pid: respawn.old_pid,
+            reason: this.props.labels.exit_reasons[respawn.reason] || respawn.reason,
+        });
     }
 
     rowClass(node) {
@@ -100,7 +99,7 @@ export class ProcessTree extends Component {
     serverSummary(server) {
         if (server.mode === "threaded") {
             const threads = (server.master.threads || []).length;
-            return _t("threaded (workers = 0): one process, %s threads", threads);
+            return _t("threaded (workers = 0): one process, %(threads)s threads", { threads });
         }
         const counts = {};
         for (const child of server.children) {
@@ -112,7 +111,7 @@ export class ProcessTree extends Component {
             ([role, count]) => `${count} ${SHORT_ROLES[role] || role}`
         );
         if (parts.length) {
-            return _t("prefork: %s", parts.join(", "));
+            return _t("prefork: %(processes)s", { processes: parts.join(", ") });
         }
         return server.master.state === "gone"
             ? _t("prefork: stopped")

@@ -51,8 +51,8 @@ export class StageLatency extends Component {
 
     resolutionText(channel, stage) {
         return this.isCoarse(channel, stage)
-            ? _t("%s: to the second (queue_job's enqueue time)", stage.help)
-            : _t("%s: to the microsecond", stage.help);
+            ? _t("%(stage)s: to the second (queue_job's enqueue time)", { stage: stage.help })
+            : _t("%(stage)s: to the microsecond", { stage: stage.help });
     }
 
     /** The p50 of each stage as a share of their sum, for the stacked bar. */

@@ -93,6 +93,6 @@ export class ThroughputChart extends Component {
 
     tooltipFooter(items) {
         const total = items.reduce((sum, item) => sum + item.parsed.y, 0);
-        return _t("%s jobs in this minute", total);
+        return _t("%(count)s jobs in this minute", { count: total });
     }
 }
