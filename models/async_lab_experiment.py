@@ -1093,8 +1093,8 @@ class AsyncLabExperiment(models.Model):
         if strategy not in strategies.LOCAL_STRATEGIES:
             raise ValidationError(
                 _(
-                    "strategy must be one of %(strategies)s (queue_job is the background pattern: POST /async_lab/jobs)",
-                    strategies=", ".join(strategies.LOCAL_STRATEGIES),
+                    "strategy must be one of %(names)s (queue_job is the background pattern: POST /async_lab/jobs)",
+                    names=", ".join(strategies.LOCAL_STRATEGIES),
                 )
             )
         clean = self._call_params(workload, params)
