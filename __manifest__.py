@@ -8,6 +8,8 @@
     "category": "Technical",
     "website": "https://github.com/async-lab/async_lab",
     "author": "Async Lab contributors",
+    "maintainers": ["async-lab"],
+    "development_status": "Beta",
     "license": "LGPL-3",
     "application": True,
     "installable": True,

@@ -941,6 +941,20 @@ text = re.sub(r'^"(POT-Creation-Date|PO-Revision-Date): .*"$\n', "", text, flags
 text = re.sub(r'^("Project-Id-Version: Odoo Server) .*"$', r'\1 %s\\n"' % odoo.release.serie, text, flags=re.M)
 with open(out, "w") as fh:
     fh.write(text)
+
+# Each language follows the template, as msgmerge would: new strings come
+# with an empty msgstr (a test lists them), removed ones are dropped.
+import polib  # noqa: E402  (Odoo's own dependency)
+
+pot = polib.pofile(out, wrapwidth=78)
+for path in sorted(os.listdir(os.path.dirname(out))):
+    if path.endswith(".po"):
+        po = polib.pofile(os.path.join(os.path.dirname(out), path), wrapwidth=78)
+        po.merge(pot)
+        for entry in po.obsolete_entries():
+            po.remove(entry)
+        po.save()
+        print("merged %s: %d untranslated" % (path, len(po.untranslated_entries())))
 """
 
 
