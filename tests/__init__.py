@@ -35,6 +35,7 @@ from . import test_access
 from . import test_fuzz
 from . import test_views
 from . import test_migrations
+from . import test_i18n
 
 # Before any test runs: a test run that would serve another database stops here.
 refuse_unsafe_test_run()

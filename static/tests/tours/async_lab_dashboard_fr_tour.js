@@ -1,0 +1,42 @@
+/** @odoo-module **/
+// Copyright 2026 Async Lab contributors
+// License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import { registry } from "@web/core/registry";
+
+/**
+ * Run by tests/test_i18n.py (TestFrenchDashboardTour) as a user whose
+ * language is French: the action's name comes from the server, the panel
+ * titles from the OWL templates and the live label from _t(), the last two
+ * translated by the web client from i18n/fr.po.
+ */
+registry.category("web_tour.tours").add("async_lab_dashboard_fr_tour", {
+    test: true,
+    steps: () => [
+        {
+            content: "The breadcrumb shows the action's French name (server side)",
+            trigger: ".o_breadcrumb:contains(Tableau de bord)",
+            isCheck: true,
+        },
+        {
+            content: "The OWL templates are in French",
+            trigger: ".o_async_lab_channel_table h5:contains(Canaux)",
+            isCheck: true,
+        },
+        {
+            content: "Every panel title, not only the first one",
+            trigger: ".o_async_lab_process_tree h5:contains(Processus)",
+            isCheck: true,
+        },
+        {
+            content: "And the strings of the JS code (_t), with their placeholders filled",
+            trigger: ".o_async_lab_live:contains(En direct)",
+            isCheck: true,
+        },
+        {
+            content: "No English panel title is left",
+            trigger:
+                ".o_async_lab_dashboard:not(:has(h5:contains(Channels))):not(:has(h5:contains(Processes)))",
+            isCheck: true,
+        },
+    ],
+});
