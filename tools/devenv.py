@@ -947,12 +947,14 @@ with open(out, "w") as fh:
 import polib  # noqa: E402  (Odoo's own dependency)
 
 pot = polib.pofile(out, wrapwidth=78)
+order = {entry.msgid: index for index, entry in enumerate(pot)}
 for path in sorted(os.listdir(os.path.dirname(out))):
     if path.endswith(".po"):
         po = polib.pofile(os.path.join(os.path.dirname(out), path), wrapwidth=78)
         po.merge(pot)
         for entry in po.obsolete_entries():
             po.remove(entry)
+        po[:] = sorted(po, key=lambda entry: order[entry.msgid])  # the template's order, not appended
         po.save()
         print("merged %s: %d untranslated" % (path, len(po.untranslated_entries())))
 """

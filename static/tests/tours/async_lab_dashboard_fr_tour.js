@@ -8,6 +8,9 @@ import { registry } from "@web/core/registry";
  * language is French: the action's name comes from the server, the panel
  * titles from the OWL templates and the live label from _t(), the last two
  * translated by the web client from i18n/fr.po.
+ *
+ * The strings checked are async_lab's own: the web client merges the terms
+ * of every module, and a common word ("Channels") is translated by others.
  */
 registry.category("web_tour.tours").add("async_lab_dashboard_fr_tour", {
     test: true,
@@ -19,23 +22,23 @@ registry.category("web_tour.tours").add("async_lab_dashboard_fr_tour", {
         },
         {
             content: "The OWL templates are in French",
-            trigger: ".o_async_lab_channel_table h5:contains(Canaux)",
+            trigger: ".o_async_lab_stage_latency h5:contains(Latence par étape)",
             isCheck: true,
         },
         {
             content: "Every panel title, not only the first one",
-            trigger: ".o_async_lab_process_tree h5:contains(Processus)",
+            trigger: ".o_async_lab_launch h5:contains(Créer de la charge)",
             isCheck: true,
         },
         {
             content: "And the strings of the JS code (_t), with their placeholders filled",
-            trigger: ".o_async_lab_live:contains(En direct)",
+            trigger: ".o_async_lab_live:contains(En direct):contains(interrogation toutes les)",
             isCheck: true,
         },
         {
             content: "No English panel title is left",
             trigger:
-                ".o_async_lab_dashboard:not(:has(h5:contains(Channels))):not(:has(h5:contains(Processes)))",
+                ".o_async_lab_dashboard:not(:has(h5:contains(Stage latency))):not(:has(h5:contains(Create load)))",
             isCheck: true,
         },
     ],
