@@ -28,6 +28,7 @@ FIX = "Run `make pot` (it exports i18n/async_lab.pot and merges i18n/*.po), then
 #: Python's %(name)s (with a format: %(seconds).0f) and QWeb's {{expression}} in t-attf-* attributes.
 PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[sdrf]|\{\{[^}]*\}\}")
 DASHBOARD_URL = "/web#action=async_lab.async_lab_dashboard_action"
+MANAGER = "base.group_user,async_lab.async_lab_group_manager"
 
 
 @contextmanager
@@ -118,9 +119,7 @@ class TestFrenchServerSide(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         load_french(cls.env)
-        cls.user = new_test_user(
-            cls.env, "lab_fr_server", groups="base.group_user,async_lab.async_lab_group_manager", lang="fr_FR"
-        )
+        cls.user = new_test_user(cls.env, "lab_fr_server", groups=MANAGER, lang="fr_FR")
 
     def test_menu_and_field_label(self):
         fr = self.env(context={"lang": "fr_FR"})
@@ -143,6 +142,6 @@ class TestFrenchDashboardTour(HttpCase):
 
     def test_dashboard_in_french(self):
         load_french(self.env)
-        new_test_user(self.env, "lab_fr_client", groups="base.group_user,async_lab.async_lab_group_manager", lang="fr_FR")
+        new_test_user(self.env, "lab_fr_client", groups=MANAGER, lang="fr_FR")
         self.env["async_lab.worker"]._cron_refresh()
-        self.start_tour(DASHBOARD_URL, "async_lab_dashboard_fr_tour", login="lab_fr_client", timeout=120)
+        self.start_tour(DASHBOARD_URL, "async_lab_dashboard_fr_tour", login="lab_fr_client", timeout=180)
