@@ -7,7 +7,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL, config
 
-from ..lib import catalogue, dashboard, processes, workloads
+from ..lib import catalogue, dashboard, workloads
 from ..lib.groups import GROUP_MANAGER, GROUP_USER
 from ..lib.times import iso, to_epoch
 from .async_lab_burst import MAX_JOBS
@@ -71,8 +71,8 @@ class AsyncLabDashboard(models.AbstractModel):
                 "queue_job_server_wide": "queue_job" in config["server_wide_modules"],
             },
             "labels": {
-                "roles": dict(processes.ROLES),
-                "exit_reasons": dict(processes.EXIT_REASONS),
+                "roles": self._selection_labels("async_lab.worker", "role"),
+                "exit_reasons": self._selection_labels("async_lab.worker", "exit_reason"),
             },
             "burst_form": self._burst_form(),
             # What is wrong with how this server is deployed (async_lab.deployment).
@@ -186,6 +186,10 @@ class AsyncLabDashboard(models.AbstractModel):
         }
 
     @api.model
+    def _selection_labels(self, model, field_name):
+        """{value: label} of a selection field, in the user's language (catalogue labels are English)."""
+        return dict(self.env[model]._fields[field_name]._description_selection(self.env))
+
     def _param_label(self, name):
         """The label of a workload parameter: that of the field which stores it."""
         field = self.env["async_lab.workload.mixin"]._fields.get(name)
@@ -218,7 +222,10 @@ class AsyncLabDashboard(models.AbstractModel):
             )
         return {
             "workloads": choices,
-            "channels": [{"name": name, "label": label} for name, label in catalogue.CHANNELS],
+            "channels": [
+                {"name": name, "label": label}
+                for name, label in self._selection_labels("async_lab.experiment", "impact_channel").items()
+            ],
             "max_jobs": MAX_JOBS,
         }
 

@@ -384,7 +384,8 @@ class AsyncLabExperiment(models.Model):
     @api.model
     def get_presets(self):
         self.check_access_rights("read")  # Async Lab users, as the experiments' list
-        return [{"key": key, "name": value[0]} for key, value in PRESETS.items()]
+        labels = dict(self._fields["preset"]._description_selection(self.env))  # in the user's language
+        return [{"key": key, "name": labels[key]} for key in PRESETS]
 
     def _environment(self):
         return dict(

@@ -130,6 +130,16 @@ class TestFrenchServerSide(TransactionCase):
         menu = self.env.ref("async_lab.async_lab_dashboard_menu")
         self.assertEqual(menu.with_context(lang="en_US").name, "Dashboard")
 
+    def test_dashboard_labels(self):
+        """The process roles, exit reasons, channels and presets the dashboard shows come from the server."""
+        data = self.env["async_lab.dashboard"].with_user(self.user).with_context(lang="fr_FR").get_data()
+        self.assertEqual(data["labels"]["roles"]["master"], "Maître")
+        self.assertEqual(data["labels"]["exit_reasons"]["server_stop"], "Serveur arrêté")
+        channels = {c["name"]: c["label"] for c in data["burst_form"]["channels"]}
+        self.assertEqual(channels["root.async_lab.io"], "E/S (root.async_lab.io)")
+        presets = self.env["async_lab.experiment"].with_user(self.user).with_context(lang="fr_FR").get_presets()
+        self.assertIn("E/S : 16 × sleep de 200 ms", [p["name"] for p in presets])
+
     def test_error_message(self):
         experiments = self.env["async_lab.experiment"].with_user(self.user).with_context(lang="fr_FR")
         with self.assertRaisesRegex(ValidationError, "Préréglage inconnu 'nope'"):

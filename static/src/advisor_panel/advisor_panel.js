@@ -3,11 +3,13 @@
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import { Component, onWillStart, onWillUnmount, useState } from "@odoo/owl";
 import { browser } from "@web/core/browser/browser";
+import { _t } from "@web/core/l10n/translation";
 import { useService } from "@web/core/utils/hooks";
 
 /** The advisor reads a quarter of an hour of load: checking it once a minute is enough. */
 export const ADVICE_REFRESH_MS = 60000;
 const SEVERITY_CLASSES = { critical: "danger", warning: "warning", info: "info" };
+const SEVERITY_LABELS = { critical: _t("critical"), warning: _t("warning"), info: _t("info") };
 
 /**
  * A finding's evidence as short "key: value" strings, nested values flattened
@@ -40,6 +42,7 @@ export class AdvisorPanel extends Component {
         this.orm = useService("orm");
         this.state = useState({ advice: null, error: null, loading: false });
         this.severityClasses = SEVERITY_CLASSES;
+        this.severityLabels = SEVERITY_LABELS;
         this.evidenceItems = evidenceItems;
         onWillStart(() => this.load());
         onWillUnmount(() => browser.clearTimeout(this.timer));
