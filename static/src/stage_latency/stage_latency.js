@@ -17,7 +17,7 @@ export const STAGES = [
         label: _t("enqueued → started"),
         help: _t("waiting for a free HTTP worker"),
     },
-    { key: "started_done", label: _t("started → done"), help: _t("running") },
+    { key: "started_done", label: _t("started → done"), help: _t("running on its worker") },
 ];
 
 /**

@@ -106,7 +106,7 @@ export class Swimlane extends Component {
             pid: job.pid,
             attempt: job.retry, // queue_job counts the run in progress: 1 on the first run
             started: DateTime.fromMillis(start).toLocaleString(DateTime.TIME_24_WITH_SECONDS),
-            duration: end ? formatDuration((end - start) / 1000) : _t("running"),
+            duration: end ? formatDuration((end - start) / 1000) : _t("still running"),
         });
     }
 
