@@ -14,6 +14,7 @@ from . import test_lib_workloads
 from . import test_lib_tokens
 from . import test_lib_advisor
 from . import test_lib_impact
+from . import test_lib_i18n
 from . import test_advisor
 from . import test_why
 from . import test_self_call

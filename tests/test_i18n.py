@@ -21,6 +21,8 @@ from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 from odoo.tools import translate
 
+from ..lib.i18n import addon_walk
+
 MODULE = "async_lab"
 I18N = Path(__file__).resolve().parent.parent / "i18n"
 POT = I18N / ("%s.pot" % MODULE)
@@ -32,25 +34,15 @@ MANAGER = "base.group_user,async_lab.async_lab_group_manager"
 
 
 @contextmanager
-def visible_walk():
-    """Odoo's scan, minus hidden folders: the addon holds .venv and .dev in a dev checkout.
-
-    (.dev/addons links back to the addon, and the scan follows links.)
-    """
-    walk = os.walk
-
-    def pruned(top, *args, **kwargs):
-        for root, dirs, files in walk(top, *args, **kwargs):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            yield root, dirs, files
-
-    with patch.object(translate.os, "walk", pruned):
+def addon_files_only():
+    """Odoo's scan of the addon folder, as ``make pot`` does it (lib/i18n.py)."""
+    with patch.object(translate.os, "walk", addon_walk(os.walk)):
         yield
 
 
 def exported_terms(env):
     """The msgids Odoo exports for the module now: code (Python, JS, OWL) and records."""
-    with visible_walk():
+    with addon_files_only():
         reader = translate.TranslationModuleReader(env.cr, modules=[MODULE])
     return {source for (module, _type, _name, _res_id, source, _value, _comments) in reader if module == MODULE}
 

@@ -919,19 +919,11 @@ from odoo.tools import config, translate
 
 conf, db, module, out = sys.argv[1:]
 config.parse_config(["-c", conf, "-d", db, "--log-level=warn"])
-# The addon folder holds .venv and .dev (whose addons/ links back to the
-# addon): Odoo's scan follows links, so skip hidden folders, as git does.
-walk = os.walk
-
-
-def visible_walk(top, *args, **kwargs):
-    for root, dirs, files in walk(top, *args, **kwargs):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        yield root, dirs, files
-
-
-translate.os.walk = visible_walk
 registry = odoo.modules.registry.Registry.new(db)
+# Only the addon's own files: not .venv, nor .dev (which links back here).
+from odoo.addons.async_lab.lib.i18n import addon_walk  # noqa: E402
+
+translate.os.walk = addon_walk(os.walk)
 buf = io.BytesIO()
 with registry.cursor() as cr:
     translate.trans_export(None, [module], buf, "po", cr)
