@@ -23,7 +23,7 @@ lint:  ## ruff with OCA's rules (.ruff.toml) and ruff format, checking only
 	$(LINT_VENV)/bin/ruff check --no-fix .
 	$(LINT_VENV)/bin/ruff format --check .
 
-pot:  ## export i18n/async_lab.pot with Odoo from the dev database (then update i18n/*.po: see readme/CONTRIBUTORS.rst)
+pot:  ## export i18n/async_lab.pot with Odoo from the dev database, and merge it into i18n/*.po
 	@$(PYTHON) tools/devenv.py pot
 
 bootstrap:  ## only .venv, Odoo source, PostgreSQL and .dev/odoo.conf
