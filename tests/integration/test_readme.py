@@ -25,7 +25,7 @@ def test_readme_and_apps_page_are_generated_from_fragments():
 def test_check_notices_a_stale_apps_page(tmp_path):
     """--check compares index.html too: a fragment edited without regenerating fails it."""
     copy = tmp_path / "addon"
-    for name in ("__manifest__.py", "README.rst", "readme", "tools", "static/description", "docs"):
+    for name in ("__manifest__.py", "requirements.txt", "README.rst", "readme", "tools", "static/description", "docs"):
         target = copy / name
         target.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-r", str(REPO / name), str(target)], check=True)
