@@ -9,7 +9,7 @@ PYTHON ?= python3
 RUFF_VERSION ?= 0.17.6
 LINT_VENV := .dev/lint
 
-.PHONY: run test lint bootstrap clean
+.PHONY: run test lint bootstrap wheel clean
 
 run:  ## multi-worker dev instance on http://127.0.0.1:$(HTTP_PORT)
 	@$(PYTHON) tools/devenv.py run
@@ -25,6 +25,9 @@ lint:  ## ruff with OCA's rules (.ruff.toml) and ruff format, checking only
 
 bootstrap:  ## only .venv, Odoo source, PostgreSQL and .dev/odoo.conf
 	@$(PYTHON) tools/devenv.py bootstrap --database
+
+wheel:  ## dist/odoo_addon_async_lab-*.whl (whool), the addon without the dev tooling
+	@$(PYTHON) tools/devenv.py wheel
 
 clean:  ## forget the dev instance (database cluster included)
 	rm -rf .dev .venv

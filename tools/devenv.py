@@ -199,7 +199,7 @@ def ensure_venv(src):
 
 #: Tools whose dependencies clash with Odoo's pins (requests, urllib3,
 #: Werkzeug...): each gets its own venv under .dev/, made on first use.
-TOOL_PINS = {"schemathesis": "schemathesis==4.32.5"}
+TOOL_PINS = {"schemathesis": "schemathesis==4.32.5", "whool": "whool==1.3.1"}
 
 
 def ensure_tool(name):
@@ -998,6 +998,11 @@ def cmd_test(args):
                         "%s/tests" % MODULE,
                         "--ignore",
                         "%s/tests/integration" % MODULE,
+                        # Not the addon's folder, whose pyproject.toml (the wheel's) pytest
+                        # would take as its configuration: it would import the addon as a
+                        # package named after the checkout's folder, not odoo.addons.async_lab.
+                        "--confcutdir",
+                        "%s/tests" % MODULE,
                         # The tour ran above, in Odoo's runner (never skipped); a second
                         # browser run here would only double the suite's slowest test.
                         "--deselect",
@@ -1095,6 +1100,95 @@ def cmd_tool(args):
     return 0
 
 
+# --------------------------------------------------------------------------
+# Wheel (whool)
+# --------------------------------------------------------------------------
+#: What the wheel leaves out: the dev tooling, not the addon. Files at the top
+#: whose name starts with a dot (.ci, .ruff.toml...) are left out as well.
+#: docs/grafana and docs/prometheus.yml stay: they configure Prometheus and
+#: Grafana for the /metrics exporter of this very version, and README.rst
+#: points at them.
+WHEEL_EXCLUDED = (
+    "bench/",
+    "tools/",
+    "tests/integration/",
+    "docker/",
+    "docker-compose.yml",
+    "docs/dashboard.png",
+    "Makefile",
+    "requirements.txt",
+)
+
+
+def wheel_files():
+    """The files of the checkout that go into the wheel: those under git, less WHEEL_EXCLUDED."""
+    tracked = run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True).stdout.split("\0")
+    return [
+        name
+        for name in tracked
+        if name and not name.startswith(".") and not name.startswith(WHEEL_EXCLUDED) and (REPO / name).is_file()
+    ]
+
+
+_WHOOL_METADATA = """
+import sys
+from pathlib import Path
+from whool.buildapi import _get_metadata, _write_metadata
+_write_metadata(Path(sys.argv[2]), _get_metadata(Path(sys.argv[1])))
+"""
+
+
+def build_wheel(outdir):
+    """Build odoo-addon-async_lab's wheel with whool into ``outdir``; return its path.
+
+    whool packs every file under git; the wheel leaves the dev tooling out.
+    So whool first computes the metadata here (the version from the
+    manifest and the git history), then builds from a copy that has only
+    :func:`wheel_files` and that metadata as PKG-INFO, as from an sdist.
+    """
+    whool = ensure_tool("whool")
+    python = whool.parent / "python"
+    outdir = Path(outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="async_lab-wheel-") as tmp:
+        # whool's metadata (name from the folder, version from the manifest and
+        # git), from the checkout's link named after the addon, whatever the
+        # clone's folder is called.
+        ensure_addon_link()
+        run([python, "-c", _WHOOL_METADATA, DEV / "addons" / MODULE, Path(tmp) / "PKG-INFO"])
+        stage = Path(tmp) / MODULE  # whool names the addon after its folder
+        for name in wheel_files() + ["pyproject.toml"]:
+            (stage / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, stage / name)
+        shutil.copy2(Path(tmp) / "PKG-INFO", stage / "PKG-INFO")
+        before = set(outdir.glob("*.whl"))
+        run(
+            [
+                python,
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "--quiet",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                outdir,
+                stage,
+            ],
+            cwd=tmp,
+        )
+    (wheel,) = set(outdir.glob("*.whl")) - before or sorted(outdir.glob("*.whl"), key=lambda p: p.stat().st_mtime)[-1:]
+    return wheel
+
+
+def cmd_wheel(args):
+    wheel = build_wheel(args.outdir)
+    log("built %s", wheel)
+    print(wheel)
+    return 0
+
+
 def cmd_docker_nginx(args):
     if args.check:
         if not DOCKER_NGINX.is_file() or DOCKER_NGINX.read_text() != docker_proxy_config():
@@ -1120,6 +1214,9 @@ def main(argv=None):
     boot.add_argument("--database", action="store_true", help="also create/update the database")
     boot.set_defaults(func=cmd_bootstrap)
     sub.add_parser("source", help="print the Odoo source in use").set_defaults(func=cmd_source)
+    wheel = sub.add_parser("wheel", help="build the odoo-addon-async_lab wheel (whool), without the dev tooling")
+    wheel.add_argument("--outdir", default=REPO / "dist", type=Path, help="where to put it (default: dist/)")
+    wheel.set_defaults(func=cmd_wheel)
     docker_nginx = sub.add_parser("docker-nginx", help="write docker/nginx.conf from the dev proxy's routing")
     docker_nginx.add_argument("--check", action="store_true", help="exit 1 if it is out of date")
     docker_nginx.set_defaults(func=cmd_docker_nginx)
