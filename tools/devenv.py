@@ -768,6 +768,8 @@ def cmd_run(args):
             proxy = start_proxy(DEV / "nginx", listen=proxy_port, http=port, gevent=gevent_port)
         ready.wait(timeout=20)
         time.sleep(1)
+        if proc.poll() is not None:  # another server answered the health check on our port
+            raise SetupError("Odoo exited with code %s (HTTP_PORT %s in use?)" % (proc.returncode, port))
         print_process_tree(proc.pid, roles)
         if proxy:
             log("nginx (PID %s) routes /websocket to %s and the rest to %s", proxy.pid, gevent_port, port)
