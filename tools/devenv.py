@@ -555,7 +555,7 @@ def bootstrap():
 # --------------------------------------------------------------------------
 # Reverse proxy (nginx): /websocket to the gevent port, the rest to HTTP
 # --------------------------------------------------------------------------
-NGINX_HELP = "Debian: apt-get install nginx-light; `.ci/run` installs it as root"
+NGINX_HELP = "Debian: apt-get install nginx; `.ci/run` installs it as root"
 
 #: The routing of the proxy, shared by ``make run`` (:func:`proxy_config`) and
 #: docker-compose.yml (docker/nginx.conf, :func:`docker_proxy_config`).
@@ -648,7 +648,7 @@ def proxy_config(root, *, listen, http, gevent):
 
 def find_nginx():
     """nginx's executable (it lives in /usr/sbin, often off a user's PATH), or None."""
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 
 
 def start_proxy(root, *, listen, http, gevent, timeout=15):
@@ -858,7 +858,7 @@ def check_integration_tools():
     packages = ["prometheus"] if missing else []
     if not find_nginx():
         missing.append("nginx")
-        packages.append("nginx-light")
+        packages.append("nginx")
     if not compose_command():
         missing.append("docker compose or docker-compose")
         packages.append("docker-compose")
