@@ -1003,6 +1003,9 @@ def cmd_test(args):
                         # Not the addon's folder, whose pyproject.toml (the wheel's) pytest
                         # would take as its configuration: it would import the addon as a
                         # package named after the checkout's folder, not odoo.addons.async_lab.
+                        # The rootdir makes the test ids those of --deselect below.
+                        "--rootdir",
+                        DEV / "addons",
                         "--confcutdir",
                         "%s/tests" % MODULE,
                         # The tour ran above, in Odoo's runner (never skipped); a second
