@@ -24,6 +24,7 @@ cluster we start, 5488).
 
 import argparse
 import configparser
+import email.parser
 import hashlib
 import json
 import os
@@ -1135,6 +1136,9 @@ def wheel_files():
     ]
 
 
+#: whool's own metadata functions (whool is pinned: TOOL_PINS), given the
+#: addon's folder: its public hook would take the current directory, whose
+#: real path is named after the checkout, not after the addon.
 _WHOOL_METADATA = """
 import sys
 from pathlib import Path
@@ -1166,7 +1170,8 @@ def build_wheel(outdir):
             (stage / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, stage / name)
         shutil.copy2(Path(tmp) / "PKG-INFO", stage / "PKG-INFO")
-        before = set(outdir.glob("*.whl"))
+        with open(stage / "PKG-INFO", encoding="utf-8") as fh:
+            metadata = email.parser.HeaderParser().parse(fh)
         run(
             [
                 python,
@@ -1183,8 +1188,8 @@ def build_wheel(outdir):
             ],
             cwd=tmp,
         )
-    (wheel,) = set(outdir.glob("*.whl")) - before or sorted(outdir.glob("*.whl"), key=lambda p: p.stat().st_mtime)[-1:]
-    return wheel
+    # The wheel's name, as whool makes it (PEP 427).
+    return outdir / ("%s-%s-py3-none-any.whl" % (re.sub(r"[-_.]+", "_", metadata["Name"]).lower(), metadata["Version"]))
 
 
 def cmd_wheel(args):
