@@ -25,6 +25,31 @@ sys.path.insert(0, str(REPO / "tools"))
 import devenv  # noqa: E402
 
 PREFIX = "odoo/addons/async_lab/"
+#: What the top of the addon may hold in the wheel. A new file or folder at
+#: the top of the checkout lands in the wheel unless tools/devenv.py
+#: WHEEL_EXCLUDED names it: this list makes that a decision, taken here or there.
+ADDON_TOP = {
+    "__init__.py",
+    "__manifest__.py",
+    "README.rst",
+    "hooks.py",
+    "log_filters.py",
+    "process_tracker.py",
+    "odoo.conf.example",
+    "controllers",
+    "data",
+    "demo",
+    "docs",
+    "i18n",
+    "lib",
+    "migrations",
+    "models",
+    "readme",
+    "security",
+    "static",
+    "tests",
+    "views",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +68,7 @@ def test_wheel_holds_the_addon_not_the_dev_tooling(wheel):
         assert not [name for name in files if name.startswith(excluded)], excluded
     assert not [name for name in files if name.startswith(".")], "dotfiles"
     assert "pyproject.toml" not in files
+    assert {name.split("/")[0] for name in files} <= ADDON_TOP, "dev tooling in the wheel? see ADDON_TOP"
     manifest = ast.literal_eval((REPO / "__manifest__.py").read_text())
     needed = ["__init__.py", "__manifest__.py", "README.rst", "static/description/icon.png"]
     needed += manifest["data"] + manifest.get("demo", [])
