@@ -31,6 +31,7 @@
         "views/async_lab_actions.xml",
         "views/async_lab_menus.xml",
     ],
+    "demo": ["demo/async_lab_demo.xml"],
     "assets": {
         "web.assets_backend": ["async_lab/static/src/**/*"],
         "web.assets_tests": ["async_lab/static/tests/tours/**/*"],
