@@ -3,15 +3,15 @@
 #
 # The two commands of the README. Both are idempotent and set up everything
 # they need (.venv, Odoo 17.0 source, PostgreSQL) on the first run.
-# Variables: ODOO_SRC, DB, HTTP_PORT, GEVENT_PORT, WORKERS, PG_PORT, PGHOST...
+# Variables: ODOO_SRC, DB, HTTP_PORT, GEVENT_PORT, PROXY_PORT, WORKERS, PG_PORT, PGHOST...
 
 PYTHON ?= python3
 RUFF_VERSION ?= 0.17.6
 LINT_VENV := .dev/lint
 
-.PHONY: run test lint pot bootstrap clean
+.PHONY: run test lint pot bootstrap wheel clean
 
-run:  ## multi-worker dev instance on http://127.0.0.1:$(HTTP_PORT)
+run:  ## multi-worker dev instance behind nginx on http://127.0.0.1:$(PROXY_PORT) (default 8080)
 	@$(PYTHON) tools/devenv.py run
 
 test:  ## the whole test suite, ends with "N passed, N failed"
@@ -28,6 +28,9 @@ pot:  ## export i18n/async_lab.pot with Odoo from the dev database, and merge it
 
 bootstrap:  ## only .venv, Odoo source, PostgreSQL and .dev/odoo.conf
 	@$(PYTHON) tools/devenv.py bootstrap --database
+
+wheel:  ## dist/odoo_addon_async_lab-*.whl (whool), the addon without the dev tooling
+	@$(PYTHON) tools/devenv.py wheel
 
 clean:  ## forget the dev instance (database cluster included)
 	rm -rf .dev .venv

@@ -4,7 +4,7 @@
     "name": "Async Lab",
     "summary": "See and measure how Odoo does concurrent work: "
     "processes, workers, queue_job channels and concurrency experiments",
-    "version": "17.0.1.5.0",
+    "version": "17.0.1.6.0",
     "category": "Technical",
     "website": "https://github.com/async-lab/async_lab",
     "author": "Async Lab contributors",
@@ -33,6 +33,7 @@
         "views/async_lab_actions.xml",
         "views/async_lab_menus.xml",
     ],
+    "demo": ["demo/async_lab_demo.xml"],
     "assets": {
         "web.assets_backend": ["async_lab/static/src/**/*"],
         "web.assets_tests": ["async_lab/static/tests/tours/**/*"],

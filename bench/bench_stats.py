@@ -59,6 +59,7 @@ import argparse
 import math
 import sys
 import time
+from array import array
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -78,11 +79,17 @@ from odoo_server import (  # noqa: E402
 GOAL_P95_MS = 150.0
 GOAL_RATIO = 10.0
 GOAL_SCRAPE_P95_MS = 50.0
+#: Goal of the windows longer than an hour (from the rollups), at 10M rows.
+GOAL_LONG_P95_MS = 50.0
+#: The dashboard's ranges, in minutes: every one is measured by default.
+WINDOWS = (60, 360, 1440, 10080)
+#: Records per search_read of the ORM baseline.
+ORM_BATCH = 50_000
 #: Timed runs of the naive exporter (each reads the whole table).
 NAIVE_RUNS = 5
 NOW_PARAM = "async_lab.bench_stats_now"
 ADMIN_UID = 2
-MAX_WINDOW = 24 * 60  # async_lab.stats's longest window, in minutes
+MAX_WINDOW = 7 * 24 * 60  # async_lab.stats's longest window, in minutes
 #: (channel, share of the jobs, typical run time in seconds)
 CHANNEL_MIX = [
     ("root", 0.10, 0.2),
@@ -91,6 +98,7 @@ CHANNEL_MIX = [
     ("root.async_lab.cpu", 0.25, 2.0),
     ("root.async_lab.serial", 0.10, 0.1),
 ]
+EXACT_WINDOW = 60  # async_lab.stats's longest exact window
 ACTIVE = {"pending": 200, "enqueued": 60, "started": 40}
 FAILED_SHARE = 0.02
 CANCELLED_SHARE = 0.005
@@ -240,10 +248,15 @@ def percentile_cont(values, fraction):
     return values[low] + (values[high] - values[low]) * (pos - low)
 
 
-def orm_stats(env, window, now):
-    """The figures of get_stats, computed the naive way with the ORM."""
+def orm_stats(env, window, now, step=1):
+    """The figures of get_stats, computed the naive way with the ORM.
+
+    The window's jobs are read in batches of :data:`ORM_BATCH` (a week at
+    10M rows would not fit in memory at once); the series counts every
+    ``step`` minutes, as get_stats's does.
+    """
     from odoo.addons.async_lab.models.async_lab_metric import minute_floor
-    from odoo.addons.async_lab.models.async_lab_stats import STAGES
+    from odoo.addons.async_lab.models.async_lab_stats import STAGES, step_floor
     from odoo.addons.async_lab.models.queue_job import ACTIVE_STATES
 
     Stats = env["async_lab.stats"]
@@ -262,6 +275,7 @@ def orm_stats(env, window, now):
             "done_last_minute": 0,
             "failed_last_minute": 0,
             "latency": {},
+            "rank_values": {},
         }
         for name in names
     }
@@ -275,19 +289,15 @@ def orm_stats(env, window, now):
     for group in Job.read_group(failed_domain, ["channel"], ["channel"]):
         channels[group["channel"]]["failed"] = group["channel_count"]
     # read_group has no percentiles: fetch the timestamps, from the start of
-    # the window's first minute (the per-minute series counts whole minutes).
-    series_start = minute_floor(since)
-    done = Job.search_read(
-        [("channel", "in", names), ("date_done", ">=", series_start), ("date_done", "<=", now)],
-        ["channel", "date_created", "date_enqueued", "date_started", "date_done"],
-        order="id",
-    )
-    failed_recent = [("state", "=", "failed"), ("channel", "in", names), ("date_started", ">=", series_start)]
-    failed = Job.search_read(failed_recent, ["channel", "date_started"], order="id")
-    durations = defaultdict(lambda: {stage: [] for stage in STAGES})
+    # the window's first point (the series counts whole steps).
+    series_start = step_floor(minute_floor(since), step)
+    durations = defaultdict(lambda: {stage: array("d") for stage in STAGES})
     series = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for job in done:
-        series[job["channel"]][minute_floor(job["date_done"])][0] += 1
+    fields = ["channel", "date_created", "date_enqueued", "date_started", "date_done"]
+    for job in batched_search_read(
+        Job, [("channel", "in", names), ("date_done", ">=", series_start), ("date_done", "<=", now)], fields
+    ):
+        series[job["channel"]][step_floor(job["date_done"], step)][0] += 1
         if job["date_done"] < since:
             continue
         stages = durations[job["channel"]]
@@ -296,16 +306,22 @@ def orm_stats(env, window, now):
         stages["started_done"].append((job["date_done"] - job["date_started"]).total_seconds())
         if job["date_done"] >= last_minute:
             channels[job["channel"]]["done_last_minute"] += 1
-    for job in failed:
+    failed_recent = [("state", "=", "failed"), ("channel", "in", names), ("date_started", ">=", series_start)]
+    for job in batched_search_read(Job, failed_recent, ["channel", "date_started"]):
         if job["date_started"] >= last_minute:
             channels[job["channel"]]["failed_last_minute"] += 1
-        series[job["channel"]][minute_floor(job["date_started"])][1] += 1
+        series[job["channel"]][step_floor(job["date_started"], step)][1] += 1
     for name, stages in durations.items():
         for stage, values in stages.items():
-            values.sort()
+            values = sorted(values)
             channels[name]["latency"][stage] = {
                 "p50": round(percentile_cont(values, 0.5), 4),
                 "p95": round(percentile_cont(values, 0.95), 4),
+            }
+            # The value of rank ceil(q * n): the one a histogram's bucket holds.
+            channels[name]["rank_values"][stage] = {
+                q: values[max(math.ceil(fraction * len(values)), 1) - 1]
+                for q, fraction in (("p50", 0.5), ("p95", 0.95))
             }
     runners = (
         env["async_lab.worker"]
@@ -315,6 +331,18 @@ def orm_stats(env, window, now):
         )
     )
     return {"channels": list(channels.values()), "series": series, "runners": runners, "config": config_text}
+
+
+def batched_search_read(model, domain, fields):
+    """``search_read`` of ``domain`` in batches of :data:`ORM_BATCH` records, by id, cache cleared between."""
+    last_id = 0
+    while True:
+        batch = model.search_read(domain + [("id", ">", last_id)], fields, order="id", limit=ORM_BATCH)
+        yield from batch
+        if len(batch) < ORM_BATCH:
+            return
+        last_id = batch[-1]["id"]
+        model.env.invalidate_all()
 
 
 # -- checking and timing ---------------------------------------------------------------------
@@ -344,14 +372,25 @@ def compare(stats, orm):
         for stage, values in row["latency"].items():
             for q, value in values.items():
                 theirs = other.get("latency", {}).get(stage, {}).get(q)
-                if value is not None and (theirs is None or abs(value - theirs) > 1e-3):
+                if stats["latency_method"] == "histogram":
+                    # The bounds hold the value of rank ceil(q * n) (metrics.histogram_quantile).
+                    bounds = row["latency_bounds"][stage][q]
+                    ranked = other.get("rank_values", {}).get(stage, {}).get(q)
+                    if bounds is None or ranked is None:
+                        if (bounds is None) != (ranked is None):
+                            problems.append("%s %s %s: stats %s, ORM %s" % (row["name"], stage, q, bounds, ranked))
+                    elif not (bounds[0] <= ranked and (bounds[1] is None or ranked <= bounds[1])):
+                        problems.append(
+                            "%s %s %s: ORM value %s outside the bounds %s" % (row["name"], stage, q, ranked, bounds)
+                        )
+                elif value is not None and (theirs is None or abs(value - theirs) > 1e-3):
                     problems.append("%s %s %s: stats %s, ORM %s" % (row["name"], stage, q, value, theirs))
     for name, data in stats["series"]["channels"].items():
-        minutes = [datetime.fromisoformat(m.rstrip("Z")) for m in stats["series"]["minutes"]]
-        mine = [(data["done"][i], data["failed"][i]) for i in range(len(minutes))]
-        theirs = [tuple(orm["series"].get(name, {}).get(m, (0, 0))) for m in minutes]
+        points = [datetime.fromisoformat(m.rstrip("Z")) for m in stats["series"]["minutes"]]
+        mine = [(data["done"][i], data["failed"][i]) for i in range(len(points))]
+        theirs = [tuple(orm["series"].get(name, {}).get(m, (0, 0))) for m in points]
         if mine != theirs:
-            problems.append("%s per-minute series differ" % name)
+            problems.append("%s series differ" % name)
     return problems
 
 
@@ -416,14 +455,22 @@ def parse_args(argv=None):
     parser.add_argument(
         "--days", type=int, default=7, help="days the generated done jobs are spread over (the load: rows / days a day)"
     )
-    parser.add_argument("--window", type=int, default=60, help="stats window, in minutes")
+    parser.add_argument(
+        "--windows",
+        type=lambda text: [int(w) for w in text.split(",")],
+        default=list(WINDOWS),
+        help="stats windows, in minutes, comma-separated (the dashboard's ranges by default)",
+    )
+    parser.add_argument("--window", type=int, help="one stats window, in minutes (instead of --windows)")
     parser.add_argument("--runs", type=int, default=30, help="timed calls of each side")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of get_stats's queries")
     args = parser.parse_args(argv)
     if not 1000 <= args.rows <= 20_000_000:
         parser.error("--rows must be between 1000 and 20000000")
-    if not 1 <= args.runs <= 1000 or not 1 <= args.window <= 24 * 60 or not 2 <= args.days <= 365:
-        parser.error("--runs must be in 1..1000, --window in 1..1440 and --days in 2..365")
+    if args.window:
+        args.windows = [args.window]
+    if not 1 <= args.runs <= 1000 or not all(1 <= w <= MAX_WINDOW for w in args.windows) or not 2 <= args.days <= 365:
+        parser.error("--runs must be in 1..1000, windows in 1..%d and --days in 2..365" % MAX_WINDOW)
     if not args.conf.exists():
         parser.error("no Odoo config at %s: run `make bootstrap` first" % args.conf)
     return args
@@ -461,56 +508,33 @@ def main(argv=None):
                     "metrics counters started from the generated jobs in %.1f s (as at the install)"
                     % (time.perf_counter() - t0)
                 )
-        if not generated_now_rolled_up(registry, now):
+        rolled_days = min(days, MAX_WINDOW // 1440)
+        if not generated_now_rolled_up(registry, now, rolled_days):
             # What the every-minute cron would have stored over the longest
             # window: a first rollup stores one hour, the next everything since.
             with registry.cursor() as cr:
                 env = api.Environment(cr, ADMIN_UID, {})
                 Metric = env["async_lab.metric"]
-                buckets = Metric._rollup(now=now - timedelta(minutes=MAX_WINDOW - 60)) + Metric._rollup(now=now)
-                print("metrics rollup of the %d hours before now: %d buckets" % (MAX_WINDOW // 60, buckets))
+                cr.execute("DELETE FROM async_lab_metric")
+                t0 = time.perf_counter()
+                first = now - timedelta(days=rolled_days) + timedelta(minutes=61)
+                buckets = Metric._rollup(now=first) + Metric._rollup(now=now)
+                print(
+                    "metrics rollup of the %d days before now: %d minute buckets in %.0f s"
+                    % (rolled_days, buckets, time.perf_counter() - t0)
+                )
+        problems = []
+        timings = {}
         with registry.cursor() as cr:
             env = api.Environment(cr, ADMIN_UID, {})
             cr.execute("SELECT state, count(*) FROM queue_job GROUP BY 1 ORDER BY 2 DESC")
             print(
-                "%s: %d queue_job rows (%s) over %d days, in %s order; now = %s, window %d min"
-                % (
-                    args.db,
-                    count,
-                    ", ".join("%s %d" % row for row in cr.fetchall()),
-                    args.days,
-                    args.order,
-                    now,
-                    args.window,
-                )
+                "%s: %d queue_job rows (%s) over %d days, in %s order; now = %s"
+                % (args.db, count, ", ".join("%s %d" % row for row in cr.fetchall()), days, args.order, now)
             )
             Stats = env["async_lab.stats"]
-            problems = compare(Stats.get_stats(args.window, now=now), orm_stats(env, args.window, now))  # warm-up
-            stats = Stats.get_stats(args.window, now=now)
-            print(
-                "window: %d done jobs, %d failed, %d active"
-                % (
-                    stats["totals"]["done_window"],
-                    stats["totals"]["failed_window"],
-                    sum(stats["totals"][s] for s in ("pending", "enqueued", "started", "wait_dependencies")),
-                )
-            )
-            if problems:
-                print("MISMATCH between get_stats and the ORM baseline:\n  " + "\n  ".join(problems))
-            else:
-                print("check: get_stats and the ORM baseline give the same counts, percentiles and series")
-            timings = {"stats": [], "orm": []}
-            for _i in range(args.runs):
-                for side in ("stats", "orm"):
-                    env.invalidate_all()
-                    t0 = time.perf_counter()
-                    if side == "stats":
-                        Stats.get_stats(args.window, now=now)
-                    else:
-                        orm_stats(env, args.window, now)
-                    timings[side].append(1000 * (time.perf_counter() - t0))
-            if args.explain:
-                explain(env, args.window, now)
+            for window in args.windows:
+                problems += measure_window(env, Stats, window, now, args, timings)
             # P3b: a Prometheus scrape (GET /async_lab/metrics's whole body)
             # against a naive exporter that counts queue_job at each scrape.
             Metrics = env["async_lab.metrics"]
@@ -526,18 +550,30 @@ def main(argv=None):
                     Metrics.render() if side == "metrics" else naive_scrape(cr)
                     timings[side].append(1000 * (time.perf_counter() - t0))
             cr.rollback()
-        figures = {side: (quantile(t, 0.5), quantile(t, 0.95), min(t), max(t)) for side, t in timings.items()}
-        print("\n%-6s %8s %8s %8s %8s   (%d runs each, ms)" % ("side", "p50", "p95", "min", "max", args.runs))
-        for side, (p50, p95, low, high) in figures.items():
-            print("%-6s %8.1f %8.1f %8.1f %8.1f" % (side, p50, p95, low, high))
-        ratio = figures["orm"][0] / figures["stats"][0]
-        p95 = figures["stats"][1]
-        verdict = "met" if p95 < GOAL_P95_MS else "NOT met"
-        print("\nget_stats p95 %.1f ms, goal < %d ms: %s" % (p95, GOAL_P95_MS, verdict))
-        print(
-            "RATIO ORM/stats (medians): %.1fx  goal >= %dx: %s"
-            % (ratio, GOAL_RATIO, "met" if ratio >= GOAL_RATIO else "NOT met")
-        )
+        figures = {side: (quantile(t, 0.5), quantile(t, 0.95), min(t), max(t), len(t)) for side, t in timings.items()}
+        print("\n%-14s %8s %8s %8s %8s %5s   (ms)" % ("side", "p50", "p95", "min", "max", "runs"))
+        for side, (p50, p95, low, high, runs) in figures.items():
+            print("%-14s %8.1f %8.1f %8.1f %8.1f %5d" % (side, p50, p95, low, high, runs))
+        print()
+        for window in args.windows:
+            stats, orm = figures["stats %d" % window], figures["orm %d" % window]
+            goal = GOAL_P95_MS if window <= EXACT_WINDOW else GOAL_LONG_P95_MS
+            ratio = orm[0] / stats[0]
+            print(
+                "window %5d min: get_stats p50 %.1f / p95 %.1f ms, goal p95 < %d ms: %s;"
+                " RATIO ORM/stats (medians) %.1fx%s"
+                % (
+                    window,
+                    stats[0],
+                    stats[1],
+                    goal,
+                    "met" if stats[1] < goal else "NOT met",
+                    ratio,
+                    ", goal >= %dx: %s" % (GOAL_RATIO, "met" if ratio >= GOAL_RATIO else "NOT met")
+                    if window <= EXACT_WINDOW
+                    else "",
+                )
+            )
         scrape_p95 = figures["metrics"][1]
         print(
             "metrics scrape p95 %.1f ms, goal < %d ms: %s"
@@ -550,6 +586,59 @@ def main(argv=None):
             registry.delete(args.db)
         if args.drop:
             drop_database(params, args.db)
+
+
+def measure_window(env, Stats, window, now, args, timings):
+    """Check get_stats against the ORM over ``window``, then time both into ``timings``; return the problems."""
+    from odoo.addons.async_lab.models.async_lab_stats import series_step
+
+    step = series_step(window)
+    stats = Stats.get_stats(window, now=now)  # warm-up
+    env.invalidate_all()
+    t0 = time.perf_counter()
+    orm = orm_stats(env, window, now, step)
+    first_orm = time.perf_counter() - t0
+    problems = compare(stats, orm)
+    stats = Stats.get_stats(window, now=now)
+    print(
+        "\nwindow %d min (%s, series step %d min): %d done jobs, %d failed, %d active"
+        % (
+            window,
+            stats["latency_method"],
+            step,
+            stats["totals"]["done_window"],
+            stats["totals"]["failed_window"],
+            sum(stats["totals"][s] for s in ("pending", "enqueued", "started", "wait_dependencies")),
+        )
+    )
+    if problems:
+        print("MISMATCH between get_stats and the ORM baseline:\n  " + "\n  ".join(problems))
+    elif stats["latency_method"] == "histogram":
+        print("check: same counts and series as the ORM baseline; its percentiles lie in get_stats's latency_bounds")
+    else:
+        print("check: get_stats and the ORM baseline give the same counts, percentiles and series")
+    # The ORM side reads every job of the window: as many runs as fit in
+    # about the time of --runs runs of an hour's window.
+    # A single run is the check's own (minutes at a week of 10M jobs).
+    orm_runs = max(1, min(args.runs, int(args.runs * 60 / window)))
+    stats_times, orm_times = timings.setdefault("stats %d" % window, []), timings.setdefault("orm %d" % window, [])
+    if orm_runs == 1:
+        orm_times.append(1000 * first_orm)
+    for index in range(args.runs):
+        for side in ("stats", "orm"):
+            if side == "orm" and (orm_runs == 1 or index >= orm_runs):
+                continue
+            env.invalidate_all()
+            t0 = time.perf_counter()
+            if side == "stats":
+                Stats.get_stats(window, now=now)
+            else:
+                orm_stats(env, window, now, step)
+            (stats_times if side == "stats" else orm_times).append(1000 * (time.perf_counter() - t0))
+    print("  timed: %d get_stats runs, %d ORM runs (the first ORM run took %.1f s)" % (args.runs, orm_runs, first_orm))
+    if args.explain and window <= EXACT_WINDOW:
+        explain(env, window, now)
+    return problems
 
 
 def naive_scrape(cr):
@@ -578,13 +667,14 @@ def check_scrape(cr, body):
     print("check: the scrape's done counters equal queue_job's done jobs; scrape body %d bytes" % len(body))
 
 
-def generated_now_rolled_up(registry, now):
-    """Whether the metrics of the minute before ``now`` are stored already."""
+def generated_now_rolled_up(registry, now, days):
+    """Whether the metrics of the ``days`` before ``now`` are stored already, up to its last minute."""
     with registry.cursor() as cr:
-        cr.execute(
-            "SELECT 1 FROM async_lab_metric WHERE minute = %s LIMIT 1", [now.replace(second=0) - timedelta(minutes=1)]
+        cr.execute("SELECT min(minute), max(minute) FROM async_lab_metric")
+        first, last = cr.fetchone()
+        return bool(
+            last == now.replace(second=0) - timedelta(minutes=1) and first <= now - timedelta(days=days, minutes=-65)
         )
-        return bool(cr.fetchone())
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from ..lib import metrics, tokens, workloads
 from ..lib.catalogue import CHANNEL_IO
 from ..lib.groups import GROUP_MANAGER, GROUP_QUEUE_JOB_MANAGER, GROUP_USER
 from ..lib.times import iso
-from ..models.async_lab_advisor import ADVICE_WINDOW
+from ..models.async_lab_advisor import ADVICE_WINDOW, MAX_ADVICE_WINDOW
 from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
 from ..models.async_lab_experiment import calibration
 from ..models.async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW
@@ -405,7 +405,7 @@ class AsyncLabController(http.Controller):
 
     @api_route("/async_lab/advice", methods=["GET"], query=("window",))
     def advice(self, window=None):
-        window = bounded_int("window", window, 1, MAX_WINDOW, ADVICE_WINDOW)
+        window = bounded_int("window", window, 1, MAX_ADVICE_WINDOW, ADVICE_WINDOW)
         return request.make_json_response(request.env["async_lab.advisor"].get_advice(window))
 
     @api_route("/async_lab/metrics", methods=["GET"], bearer=True)

@@ -10,6 +10,7 @@ test runs schemathesis against a live server with it.
 
 from ..lib import impact, strategies, why, workloads
 from ..lib.catalogue import CHANNELS
+from ..models.async_lab_advisor import MAX_ADVICE_WINDOW
 from ..models.async_lab_burst import MAX_JOBS, MAX_PRIORITY
 from ..models.async_lab_stats import MAX_WINDOW
 
@@ -156,13 +157,22 @@ def spec(max_io_ms=5000):
         },
         "Stats": {
             "type": "object",
-            "required": ["generated_at", "window_minutes", "channels", "totals", "series", "runner"],
+            "required": ["generated_at", "window_minutes", "latency_method", "channels", "totals", "series", "runner"],
             "properties": {
                 "generated_at": {"type": "string"},
                 "window_minutes": {"type": "integer"},
+                "latency_method": {"type": "string", "enum": ["exact", "histogram"]},
                 "channels": {"type": "array", "items": {"type": "object"}},
                 "totals": {"type": "object"},
-                "series": {"type": "object"},
+                "series": {
+                    "type": "object",
+                    "required": ["minutes", "step_minutes", "channels"],
+                    "properties": {
+                        "minutes": {"type": "array", "items": {"type": "string"}},
+                        "step_minutes": {"type": "integer"},
+                        "channels": {"type": "object"},
+                    },
+                },
                 "runner": {"type": "object"},
             },
         },
@@ -308,7 +318,10 @@ def spec(max_io_ms=5000):
         },
         "/async_lab/stats": {
             "get": _operation(
-                "Job statistics by channel over the last `window` minutes",
+                "Job statistics by channel over the last `window` minutes (up to a week). Up to 60 minutes, "
+                "every figure is exact (latency_method exact); beyond, counts and series are exact and read from "
+                "the rollups, and the latency percentiles come from histograms: each lies in its channel's "
+                "latency_bounds, the bucket that holds it (latency_method histogram)",
                 "200",
                 _ref("Stats"),
                 read,
@@ -322,7 +335,7 @@ def spec(max_io_ms=5000):
                 "200",
                 _ref("Advice"),
                 read,
-                parameters=[_int_query("window", 1, MAX_WINDOW, "minutes")],
+                parameters=[_int_query("window", 1, MAX_ADVICE_WINDOW, "minutes")],
             )
         },
         "/async_lab/impact": {

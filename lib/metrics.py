@@ -44,6 +44,8 @@ async_lab_channel_capacity{channel="root.async_lab.io"} 4.0
 'async_lab_job_runner_up 1.0', 'async_lab_job_runner_info{host="h",pid="13"} 1.0']
 """
 
+import itertools
+
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import generate_latest
@@ -89,6 +91,55 @@ def bucket_index(seconds):
     (1, 1, 2, 18, 19)
     """
     return sum(1 for bound in BUCKETS if bound < seconds) + 1
+
+
+def bucket_sql(expression):
+    """SQL of :func:`bucket_index` of ``expression`` (seconds, float8): NULL for NULL.
+
+    ``width_bucket`` on the negated bounds (C, a binary search) counts the
+    bounds ≥ the value; ``le`` wants those below it. The counters'
+    function ``async_lab_stage_bucket`` and the rollups' histograms both use
+    it, so that their buckets cannot differ.
+
+    >>> bucket_sql("x")[:50]
+    '(19 - width_bucket(-(x), ARRAY[-3600.0, -1800.0, -'
+    """
+    negated = ", ".join(repr(-bound) for bound in reversed(BUCKETS))
+    return "(%d - width_bucket(-(%s), ARRAY[%s]::float8[]))" % (len(BUCKETS) + 1, expression, negated)
+
+
+def histogram_quantile(fraction, counts):
+    """``(value, lower, upper)``: the ``fraction`` quantile of a histogram of per-bucket ``counts``.
+
+    As Prometheus's ``histogram_quantile``: the rank's bucket, then linear
+    interpolation inside it (the first bucket starts at 0). The true
+    quantile lies in ``[lower, upper]``, the bucket's bounds: that is its
+    error bound. In the ``+Inf`` bucket, the value is the last bound and
+    ``upper`` is None. None for an empty histogram.
+
+    >>> histogram_quantile(0.5, [0] * 7 + [4] + [0] * 11)  # four values in (0.5, 1]
+    (0.75, 0.5, 1.0)
+    >>> histogram_quantile(0.95, [10] + [0] * 17 + [10])
+    (3600.0, 3600.0, None)
+    >>> histogram_quantile(0.5, [0] * 19) is None
+    True
+    >>> histogram_quantile(0.0, [0, 3] + [0] * 17)
+    (0.005, 0.005, 0.01)
+    """
+    if len(counts) != len(BUCKETS) + 1:
+        raise ValueError("%d bucket counts for %d buckets" % (len(counts), len(BUCKETS) + 1))
+    total = sum(counts)
+    if not total:
+        return None
+    rank = fraction * total
+    upto = list(itertools.accumulate(counts))
+    index = next(i for i, count in enumerate(counts) if count and upto[i] >= rank)
+    count, below = counts[index], upto[index] - counts[index]
+    if index == len(BUCKETS):
+        return (float(BUCKETS[-1]), float(BUCKETS[-1]), None)
+    lower = float(BUCKETS[index - 1]) if index else 0.0
+    upper = float(BUCKETS[index])
+    return (lower + (upper - lower) * max(rank - below, 0) / count, lower, upper)
 
 
 def cumulative(counts):

@@ -17,6 +17,8 @@ from .queue_job import ACTIVE_STATES, DONE_STAGES
 
 #: Minutes of load the advisor judges.
 ADVICE_WINDOW = 15
+#: Longest window the advisor judges, in minutes: a day (a capacity question is about recent load).
+MAX_ADVICE_WINDOW = 24 * 60
 #: A user whose web client reported presence this recently is online.
 ONLINE_MINUTES = 5
 MIB = 1024 * 1024

@@ -10,7 +10,7 @@ from odoo.tools import SQL, config
 
 from odoo.addons.queue_job.delay import chain, group
 from odoo.addons.queue_job.exception import RetryableJobError
-from odoo.addons.queue_job.job import DEFAULT_PRIORITY
+from odoo.addons.queue_job.job import DEFAULT_PRIORITY, Job
 
 from ..lib import catalogue, workloads
 from ..lib.groups import GROUP_MANAGER
@@ -645,6 +645,32 @@ class AsyncLabBurst(models.Model):
         if demo._active_job_count():
             return False
         demo._enqueue()
+        return True
+
+    def _demo_run(self):
+        """Demo data: launch each burst and run its jobs in this process, one after another.
+
+        No job runner runs while a module installs, so the demo's jobs go
+        through the steps that the runner and an HTTP worker would take
+        (enqueued, received, started, performed, done), without their
+        commits: the install's transaction keeps them. Their dates and PID
+        are real, those of this process.
+        """
+        for burst in self:
+            for uuid in burst._enqueue():
+                job = Job.load(self.env, uuid)
+                job.set_enqueued()
+                job.store()
+                self.env.cr.execute(
+                    "UPDATE queue_job SET async_lab_date_received = %s WHERE uuid = %s", [datetime.now(), uuid]
+                )
+                job.set_started()
+                job.store()
+                job.perform()
+                self.env.flush_all()
+                job.set_done()
+                job.store()
+        self.env.flush_all()
         return True
 
     # ------------------------------------------------------------------

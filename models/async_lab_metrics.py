@@ -114,9 +114,9 @@ class AsyncLabMetrics(models.AbstractModel):
             SQL(
                 """CREATE OR REPLACE FUNCTION %s(seconds float8) RETURNS int
                    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-                   AS $$ SELECT count(*)::int + 1 FROM unnest(%s::float8[]) AS bound WHERE bound < seconds $$""",
+                   AS $$ SELECT %s $$""",
                 SQL.identifier(BUCKET_FUNCTION),
-                list(metrics.BUCKETS),
+                SQL(metrics.bucket_sql("seconds")),
             )
         )
         self._init_job_counter(cr)

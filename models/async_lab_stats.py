@@ -11,16 +11,25 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 from odoo.addons.queue_job.jobrunner.runner import _channels
 
+from ..lib import metrics
 from ..lib.channels import effective_capacity
 from ..lib.groups import GROUP_USER
 from ..lib.times import iso, minute_floor, utcnow
+from .async_lab_metric import HISTOGRAMS, HOUR_TABLE, ROLLUP_TABLE, done_by_minute, histogram_sum
 from .queue_job import ACTIVE_STATES, COARSE_RESOLUTION, DONE_STAGES, FINE_RESOLUTION
 
 _logger = logging.getLogger(__name__)
 
-#: Longest statistics window, in minutes.
-MAX_WINDOW = 24 * 60
+#: Longest statistics window, in minutes: a week.
+MAX_WINDOW = 7 * 24 * 60
 DEFAULT_WINDOW = 60
+#: Longest window whose figures are exact, read from queue_job's jobs. A
+#: longer one reads the rollups (:meth:`AsyncLabStats._rollup_stats_query`):
+#: exact counts, percentiles from histograms.
+EXACT_WINDOW = 60
+#: Steps of the series, in minutes, by the longest window they serve: about
+#: 300 points at most, and whole hours beyond a day, which the hour rows give.
+SERIES_STEPS = ((6 * 60, 1), (24 * 60, 5), (MAX_WINDOW, 60))
 STAGES = tuple(DONE_STAGES)
 #: The stages that begin or end at the enqueue instant.
 COARSE_STAGES = ("created_enqueued", "enqueued_started")
@@ -68,6 +77,68 @@ def drop_stats_functions(cr, keep=None):
 
 def seconds(value):
     return round(value, 4) if value is not None else None
+
+
+def exact_latency(row):
+    """Latency keys of a channel from an exact done row ``(channel, count, count of the last minute,
+    [p50, p95] of each stage, count of jobs whose enqueue instant is to the second)``."""
+    *stages, coarse = row[3:]
+    latency, bounds = {}, {}
+    for stage, values in zip(STAGES, stages, strict=True):
+        p50, p95 = values or (None, None)  # None: no job of the window has both timestamps
+        latency[stage] = {"p50": seconds(p50), "p95": seconds(p95)}
+        bounds[stage] = {q: None if value is None else [value, value] for q, value in latency[stage].items()}
+    resolution = dict.fromkeys(STAGES, FINE_RESOLUTION)
+    if coarse:  # some jobs' enqueue instant is the runner's, to the second
+        resolution.update(dict.fromkeys(COARSE_STAGES, COARSE_RESOLUTION))
+    return {"latency": latency, "latency_resolution": resolution, "latency_bounds": bounds}
+
+
+def histogram_latency(row):
+    """Latency keys of a channel from a done row of the rollups ``(channel, count, count of the last
+    minute, histogram of each stage, count of jobs whose enqueue instant is to the second)``.
+
+    The percentiles are interpolated in their bucket (:func:`..lib.metrics.histogram_quantile`);
+    ``latency_bounds`` gives that bucket, where the true value lies, and ``latency_resolution`` the
+    widest of those of the stage (None above the last bound: no upper bound).
+
+    >>> counts = [0] * 7 + [4] + [0] * 11  # four jobs of 0.5 to 1 s
+    >>> keys = histogram_latency(("root", 4, 0, counts, counts, [0] * 19, 0))
+    >>> keys["latency"]["started_done"], keys["latency"]["created_enqueued"]
+    ({'p50': None, 'p95': None}, {'p50': 0.75, 'p95': 0.975})
+    >>> keys["latency_bounds"]["created_enqueued"], keys["latency_resolution"]["created_enqueued"]
+    ({'p50': [0.5, 1.0], 'p95': [0.5, 1.0]}, 0.5)
+    """
+    *histograms, coarse = row[3:]
+    latency, bounds, resolution = {}, {}, {}
+    for stage, counts in zip(STAGES, histograms, strict=True):
+        found = {q: metrics.histogram_quantile(fraction, counts) for q, fraction in (("p50", 0.5), ("p95", 0.95))}
+        latency[stage] = {q: seconds(value[0]) if value else None for q, value in found.items()}
+        bounds[stage] = {q: [value[1], value[2]] if value else None for q, value in found.items()}
+        widths = [value[2] - value[1] if value[2] is not None else None for value in found.values() if value]
+        floor = COARSE_RESOLUTION if coarse and stage in COARSE_STAGES else FINE_RESOLUTION
+        resolution[stage] = None if None in widths else max([floor, *widths])
+    return {"latency": latency, "latency_resolution": resolution, "latency_bounds": bounds}
+
+
+def series_step(window):
+    """Minutes between two points of the series of a ``window`` of minutes.
+
+    >>> series_step(60), series_step(360), series_step(361), series_step(1440), series_step(10080)
+    (1, 1, 5, 5, 60)
+    """
+    return next(step for longest, step in SERIES_STEPS if window <= longest)
+
+
+def step_floor(moment, step):
+    """``moment`` down to a multiple of ``step`` minutes since the epoch (as SQL's ``date_bin``).
+
+    >>> from datetime import datetime
+    >>> step_floor(datetime(2026, 12, 5, 10, 47, 12), 5), step_floor(datetime(2026, 12, 5, 10, 47, 12), 60)
+    (datetime.datetime(2026, 12, 5, 10, 45), datetime.datetime(2026, 12, 5, 10, 0))
+    """
+    floored = minute_floor(moment)
+    return floored - timedelta(minutes=(floored.hour * 60 + floored.minute) % step)
 
 
 class AsyncLabStats(models.AbstractModel):
@@ -157,18 +228,26 @@ class AsyncLabStats(models.AbstractModel):
         config_text, config = self._channel_config()
         for model in ("queue.job", "queue.job.channel", "async_lab.metric", "async_lab.worker"):
             self.env[model].flush_model()
-        self.env.cr.execute(
-            SQL(
-                "SELECT * FROM %s(%s, %s, %s, %s, %s)",
-                SQL.identifier(self._installed_stats_function()),
-                list(config),
-                since,
-                now,
-                start,
-                now - timedelta(minutes=1),
+        if window <= EXACT_WINDOW:
+            step = 1
+            self.env.cr.execute(
+                SQL(
+                    "SELECT * FROM %s(%s, %s, %s, %s, %s)",
+                    SQL.identifier(self._installed_stats_function()),
+                    list(config),
+                    since,
+                    now,
+                    start,
+                    now - timedelta(minutes=1),
+                )
             )
-        )
-        names, depth, done, failed, series_rows, runners, last_dispatch = self.env.cr.fetchone()
+            names, depth, done, failed, series_rows, runners, last_dispatch = self.env.cr.fetchone()
+            latencies = {row[0]: exact_latency(row) for row in done or []}
+        else:
+            step = series_step(window)
+            self.env.cr.execute(self._rollup_stats_query(list(config), since, now, step_floor(start, step), step))
+            names, depth, done, failed, series_rows, runners, last_dispatch = self.env.cr.fetchone()
+            latencies = {row[0]: histogram_latency(row) for row in done or []}
 
         channels = {
             name: {
@@ -184,32 +263,29 @@ class AsyncLabStats(models.AbstractModel):
                 "throughput_per_minute": 0.0,
                 "latency": {stage: {"p50": None, "p95": None} for stage in STAGES},
                 "latency_resolution": dict.fromkeys(STAGES, FINE_RESOLUTION),
+                "latency_bounds": {stage: {"p50": None, "p95": None} for stage in STAGES},
             }
             for name in names
         }
         for channel, state, count in depth or []:
             if channel in channels:
                 channels[channel][state] = count
-        for channel, count, count_minute, *stages, coarse in done or []:
+        for channel, count, count_minute, *_rest in done or []:
             row = channels[channel]
             row.update(done=count, done_last_minute=count_minute, throughput_per_minute=round(count / window, 2))
-            if coarse:  # some jobs' enqueue instant is the runner's, to the second
-                row["latency_resolution"].update(dict.fromkeys(COARSE_STAGES, COARSE_RESOLUTION))
-            for stage, values in zip(STAGES, stages, strict=True):
-                p50, p95 = values or (None, None)  # None: no job of the window has both timestamps
-                row["latency"][stage] = {"p50": seconds(p50), "p95": seconds(p95)}
+            row.update(latencies[channel])
         for channel, count, count_minute in failed or []:
             channels[channel].update(failed=count, failed_last_minute=count_minute)
 
-        minutes = []
-        minute = start
-        while minute <= now:
-            minutes.append(minute)
-            minute += timedelta(minutes=1)
+        points = []
+        point = step_floor(start, step)
+        while point <= now:
+            points.append(point)
+            point += timedelta(minutes=step)
         series = {}
         for channel, index, done_count, failed_count in series_rows or []:
             if channel not in series:
-                series[channel] = {"done": [0] * len(minutes), "failed": [0] * len(minutes)}
+                series[channel] = {"done": [0] * len(points), "failed": [0] * len(points)}
             series[channel]["done"][index] += done_count
             series[channel]["failed"][index] += failed_count
 
@@ -218,6 +294,10 @@ class AsyncLabStats(models.AbstractModel):
         return {
             "generated_at": iso(now),
             "window_minutes": window,
+            # exact: from the jobs; histogram: percentiles of the rollups'
+            # histograms, true to the bucket that each channel's
+            # latency_bounds gives (counts are exact either way).
+            "latency_method": "exact" if window <= EXACT_WINDOW else "histogram",
             "channels": rows,
             "totals": {
                 "done_window": sum(r["done"] for r in rows),
@@ -227,7 +307,8 @@ class AsyncLabStats(models.AbstractModel):
                 **{state: sum(r[state] for r in rows) for state in ACTIVE_STATES},
             },
             "series": {
-                "minutes": [iso(m) for m in minutes],
+                "minutes": [iso(m) for m in points],
+                "step_minutes": step,
                 "channels": {name: series[name] for name in names if name in series},
             },
             "runner": {
@@ -391,18 +472,193 @@ class AsyncLabStats(models.AbstractModel):
                    (SELECT json_agg(json_build_array(
                                channel, date_part('epoch', minute - %(start)s)::int / 60, done, failed))
                       FROM series) AS series,
-                   (SELECT json_agg(json_build_array(pid, host) ORDER BY last_seen DESC)
-                      FROM async_lab_worker
-                     WHERE state = 'alive' AND (role = 'jobrunner'
-                           OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))) AS runners,
+                   (%(runners)s) AS runners,
                    (SELECT max(enqueued) FROM done) AS last_enqueued
             """,
+            runners=self._runners_query(),
             channels=channels,
             since=since,
             now=now,
             start=start,
             last_minute=last_minute,
             **{stage: SQL(expression) for stage, expression in DONE_STAGES.items()},
+        )
+
+    @api.model
+    def _runners_query(self):
+        """The alive job runners ``(pid, host)`` as a JSON array, latest first: a runner process
+        (prefork), or a threaded server with a runner thread."""
+        return SQL(
+            """SELECT json_agg(json_build_array(pid, host) ORDER BY last_seen DESC)
+                 FROM async_lab_worker
+                WHERE state = 'alive' AND (role = 'jobrunner'
+                      OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))"""
+        )
+
+    @api.model
+    def _rollup_stats_query(self, config_names, since, now, first_point, step):
+        """The statement of :meth:`get_stats` for windows longer than :data:`EXACT_WINDOW`.
+
+        Its row has the columns of the stats function's, but the done jobs'
+        stages are histograms, not percentiles, and the series has a point
+        every ``step`` minutes from ``first_point`` (whole steps: the first
+        one starts before ``since``, as the exact series' first minute does).
+
+        The window (and, for the series, ``[first_point, now]``) is cut in
+        five, each read where it is cheapest:
+
+        1. ``[start, m_lo)``, before the span of the minute rows (the part
+           of the first minute that is in it, at least): the jobs, exactly
+           (done-jobs and failed-jobs indexes);
+        2. ``[m_lo, h1)``: the minute rows up to the first whole hour;
+        3. ``[h1, h2)``: the hour rows (:data:`.async_lab_metric.HOUR_TABLE`),
+           or the minute rows for a series finer than an hour;
+        4. ``[h2, tail)``: the minute rows after the last whole hour;
+        5. ``[tail, now]``, after the span of the minute rows: the jobs,
+           exactly.
+
+        The minute rows cover one span with no gap
+        (:meth:`.async_lab_metric.AsyncLabMetric._rolled`): what is outside
+        (before the first rollup or its backfill, pruned, since the last
+        rollup) is read from the jobs. When the cron keeps up, that is the
+        jobs of the first and the last minutes, plus at most about 120
+        minute rows and 168 hour rows per channel, whatever the size of
+        queue_job. Counts are exact; a stored minute's failed jobs are those
+        the rollup saw failed.
+        """
+        channels = SQL("(SELECT names FROM known)::text[]")
+        hist = list(HISTOGRAMS.values())
+        histograms = SQL(", ").join(map(SQL.identifier, hist))
+        no_histograms = SQL(", ").join(SQL("NULL::int[]") for _column in hist)
+
+        def bounds(start):
+            """The cut of ``[start, now]``: one row ``(m_lo, tail, h1, h2)``."""
+            ceiling = minute_floor(start) + (timedelta(minutes=1) if start != minute_floor(start) else timedelta())
+            return SQL(
+                """SELECT m_lo, tail, h1, greatest(h1, date_trunc('hour', tail)) AS h2
+                     FROM (SELECT m_lo, tail,
+                                  date_trunc('hour', m_lo - interval '1 microsecond') + interval '1 hour' AS h1
+                             FROM (SELECT least(greatest(%(ceiling)s::timestamp, rolled_from), tail) AS m_lo, tail
+                                     FROM (SELECT rolled_from, greatest(%(ceiling)s::timestamp,
+                                                  least(coalesce(rolled_until, %(ceiling)s::timestamp),
+                                                        %(now_minute)s::timestamp)) AS tail
+                                             FROM (SELECT 1) AS one LEFT JOIN %(rolled)s ON true) AS r) AS b) AS c""",
+                ceiling=ceiling,
+                now_minute=minute_floor(now),
+                rolled=SQL.identifier(ROLLUP_TABLE),
+            )
+
+        def parts(cut, start, hours):
+            """``(channel, at, done, failed, coarse, last_enqueued, histograms...)`` of ``[start, now]``."""
+
+            def rows(table, at, lower, upper, with_histograms=True):
+                return SQL(
+                    """SELECT channel, %(at)s, done::bigint, failed::bigint, coarse::bigint, last_enqueued, %(hist)s
+                         FROM %(table)s WHERE channel = ANY(%(channels)s)
+                          AND %(at)s >= (SELECT %(lower)s FROM %(cut)s) AND %(at)s < (SELECT %(upper)s FROM %(cut)s)""",
+                    at=SQL.identifier(at),
+                    hist=histograms if with_histograms else no_histograms,
+                    table=SQL.identifier(table),
+                    channels=channels,
+                    lower=SQL(lower),
+                    upper=SQL(upper),
+                    cut=SQL.identifier(cut),
+                )
+
+            lead_end = SQL("(SELECT m_lo FROM %s)", SQL.identifier(cut))
+            tail_start = SQL("(SELECT tail FROM %s)", SQL.identifier(cut))
+            middle = (
+                rows(HOUR_TABLE, "hour", "h1", "h2")
+                if hours
+                else rows("async_lab_metric", "minute", "h1", "h2", with_histograms=False)
+            )
+            return SQL(" UNION ALL ").join(
+                [
+                    self._live_parts(channels, histograms, no_histograms, start, SQL("<"), lead_end),
+                    rows("async_lab_metric", "minute", "m_lo", "least(h1, tail)"),
+                    middle,
+                    rows("async_lab_metric", "minute", "h2", "tail"),
+                    self._live_parts(channels, histograms, no_histograms, tail_start, SQL("<="), now),
+                ]
+            )
+
+        columns = SQL("channel, at, done, failed, coarse, last_enqueued, %s", histograms)
+        return SQL(
+            """
+            WITH known (names, depth, enqueued) AS (%(known)s),
+            cut AS (%(cut)s),
+            series_cut AS (%(series_cut)s),
+            parts (%(columns)s) AS (%(parts)s),
+            series_parts (%(columns)s) AS (%(series_parts)s),
+            totals AS (
+                SELECT channel, sum(done) AS done, sum(failed) AS failed, sum(coarse) AS coarse,
+                       max(last_enqueued) AS enqueued, %(sums)s
+                  FROM parts GROUP BY channel
+            ),
+            last_minute AS (
+                SELECT channel, count(*) FILTER (WHERE state = 'done') AS done,
+                       count(*) FILTER (WHERE state = 'failed') AS failed
+                  FROM (SELECT channel, state FROM queue_job
+                         WHERE state = 'done' AND channel = ANY(%(channels)s)
+                           AND date_done >= %(last_minute)s AND date_done <= %(now)s
+                         UNION ALL
+                        SELECT channel, state FROM queue_job
+                         WHERE state = 'failed' AND channel = ANY(%(channels)s) AND date_started >= %(last_minute)s
+                           AND date_started <= %(now)s) AS recent
+                 GROUP BY channel
+            )
+            SELECT (SELECT names FROM known), (SELECT depth FROM known),
+                   (SELECT json_agg(json_build_array(t.channel, t.done, coalesce(l.done, 0), %(hist_t)s, t.coarse))
+                      FROM totals AS t LEFT JOIN last_minute AS l USING (channel) WHERE t.done > 0),
+                   (SELECT json_agg(json_build_array(t.channel, t.failed, coalesce(l.failed, 0)))
+                      FROM totals AS t LEFT JOIN last_minute AS l USING (channel) WHERE t.failed > 0),
+                   (SELECT json_agg(json_build_array(channel, point, done, failed))
+                      FROM (SELECT channel,
+                                   (date_part('epoch', date_bin(%(stride)s, at, %(first)s) - %(first)s)
+                                    / %(seconds)s)::int AS point,
+                                   sum(done) AS done, sum(failed) AS failed
+                              FROM series_parts GROUP BY 1, 2) AS points),
+                   (%(runners)s),
+                   greatest((SELECT max(enqueued) FROM totals), (SELECT enqueued FROM known))
+            """,
+            known=self._channels_query(config_names),
+            cut=bounds(since),
+            series_cut=bounds(first_point),
+            columns=columns,
+            parts=parts("cut", since, hours=True),
+            series_parts=parts("series_cut", first_point, hours=step >= 60),
+            channels=channels,
+            sums=SQL(", ").join(SQL("%s AS %s", histogram_sum(SQL.identifier(c)), SQL.identifier(c)) for c in hist),
+            last_minute=now - timedelta(minutes=1),
+            now=now,
+            hist_t=SQL(", ").join(SQL("t.%s", SQL.identifier(c)) for c in hist),
+            stride=timedelta(minutes=step),
+            first=first_point,
+            seconds=step * 60,
+            runners=self._runners_query(),
+        )
+
+    @api.model
+    def _live_parts(self, channels, histograms, no_histograms, lower, comparison, upper):
+        """The done jobs (by the minute they ended) and failed jobs (by the minute they started) of ``[lower,
+        upper)`` (``comparison`` "<") or ``[lower, upper]`` ("<="), as rows of the parts of
+        :meth:`_rollup_stats_query`."""
+        return SQL(
+            """SELECT channel, minute, done, 0::bigint, coarse, last_enqueued, %(histograms)s FROM (%(done)s) AS d
+                UNION ALL
+               SELECT channel, date_trunc('minute', date_started), 0::bigint, count(*), 0::bigint, NULL::timestamp,
+                      %(no_histograms)s
+                 FROM queue_job
+                WHERE state = 'failed' AND channel = ANY(%(channels)s)
+                  AND date_started >= %(lower)s AND date_started %(comparison)s %(upper)s
+                GROUP BY 1, 2""",
+            histograms=histograms,
+            done=done_by_minute(channels, SQL("date_done >= %s AND date_done %s %s", lower, comparison, upper)),
+            no_histograms=no_histograms,
+            channels=channels,
+            lower=lower,
+            comparison=comparison,
+            upper=upper,
         )
 
     @api.model

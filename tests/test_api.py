@@ -137,6 +137,13 @@ class TestJobsApi(HttpCase):
         self.assertEqual(data, self.env["async_lab.stats"].get_stats(30, now=_parse(data["generated_at"])))
         self.assertError(self.url_open("/async_lab/stats?window=0"), 400)
         self.assertError(self.url_open("/async_lab/stats?window=abc"), 400)
+        # Up to a week, read from the rollups beyond an hour.
+        week = self.url_open("/async_lab/stats?window=10080").json()
+        self.assertEqual((week["window_minutes"], week["latency_method"]), (10080, "histogram"))
+        self.assertEqual(week["series"]["step_minutes"], 60)
+        self.assertError(self.url_open("/async_lab/stats?window=10081"), 400)
+        # The advisor judges a day at most.
+        self.assertError(self.url_open("/async_lab/advice?window=1441"), 400)
 
 
 @tagged("post_install", "-at_install")

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from odoo import fields
 from odoo.sql_db import connection_info_for
 from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
+from odoo.tools import SQL
 
 from ..lib import metrics
 from ..lib.times import to_epoch
@@ -58,6 +59,20 @@ class TestMetricsCounters(AsyncLabCase):
     def snapshot_channel(self):
         rows = {row["channel"]: row for row in self.env["async_lab.metrics"].get_snapshot()["channels"]}
         return rows.get(self.channel)
+
+    def test_the_sql_buckets_are_the_python_ones(self):
+        # The counters' function and the rollups' histograms (bucket_sql) against bucket_index.
+        values = [-1.0, 0.0, 1e-06, 4000.0, *metrics.BUCKETS, *(bound * 1.0001 for bound in metrics.BUCKETS)]
+        values += [bound * 0.9999 for bound in metrics.BUCKETS]
+        self.env.cr.execute(
+            SQL(
+                "SELECT v, async_lab_stage_bucket(v), %s FROM unnest(%s::float8[]) AS v",
+                SQL(metrics.bucket_sql("v")),
+                values,
+            )
+        )
+        for value, by_function, by_expression in self.env.cr.fetchall():
+            self.assertEqual((by_function, by_expression), (metrics.bucket_index(value),) * 2, value)
 
     def test_done_and_failed_are_counted_once_and_survive_deletion(self):
         base = fields.Datetime.now() - timedelta(minutes=5)

@@ -1,9 +1,11 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
+import math
 import threading
 import time
-from datetime import timedelta
+from collections import defaultdict
+from datetime import datetime, timedelta
 
 from odoo.exceptions import AccessError
 from odoo.modules.module import get_manifest
@@ -12,7 +14,15 @@ from odoo.tools import SQL
 from odoo.tools.sql import index_exists
 
 from ..hooks import uninstall_hook
-from ..models.async_lab_stats import STATS_FUNCTION, STATS_FUNCTION_LOCK, create_stats_function, utcnow
+from ..models.async_lab_metric import HOUR_TABLE, RAW_COLUMNS, ROLLUP_TABLE
+from ..models.async_lab_stats import (
+    STATS_FUNCTION,
+    STATS_FUNCTION_LOCK,
+    create_stats_function,
+    series_step,
+    step_floor,
+    utcnow,
+)
 from ..models.queue_job import DONE_INDEX, FAILED_INDEX
 from .common import AsyncLabCase, at, now_minute
 
@@ -95,9 +105,11 @@ class TestStats(AsyncLabCase):
         self.assertEqual(sum(stored["channels"][CPU]["failed"]), 1)
         bucket = self.env["async_lab.metric"].search([("channel", "=", IO)], order="minute", limit=1)
         self.assertEqual((bucket.done, bucket.wait_p50, bucket.run_p50), (1, 11.0, 2.0))
-        # Rolling up again changes nothing (idempotent upsert).
+        # Rolling up again changes none of them (idempotent upsert), and
+        # stores a span of the backlog: the job done two hours ago.
         self.env["async_lab.metric"]._rollup(now=self.now)
-        self.assertEqual(self.env["async_lab.metric"].search_count([]), 5)
+        self.assertEqual(self.Stats.get_stats(window=60, now=self.now)["series"], stored)
+        self.assertEqual(self.env["async_lab.metric"].search_count([]), 6)
 
     def test_stats_need_the_user_group(self):
         outsider = self.env["res.users"].create({"name": "Outsider", "login": "async_lab_outsider"})
@@ -182,9 +194,13 @@ class TestStats(AsyncLabCase):
         return [row[0] for row in self.env.cr.fetchall()]
 
     def database_objects(self):
-        """Which of the indexes and the function async_lab adds exist."""
+        """Which of the indexes, the function and the rollups' tables async_lab adds exist."""
         indexes = [index_exists(self.env.cr, DONE_INDEX), index_exists(self.env.cr, FAILED_INDEX)]
-        return [*indexes, self.stats_functions() == [self.Stats._stats_function()[0]]]
+        self.env.cr.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL", [HOUR_TABLE, ROLLUP_TABLE]
+        )
+        tables = self.env.cr.fetchone()[0]
+        return [*indexes, self.stats_functions() == [self.Stats._stats_function()[0]], tables]
 
     def test_code_without_its_stats_function_creates_it(self):
         name = self.Stats._stats_function()[0]
@@ -271,12 +287,12 @@ class TestStats(AsyncLabCase):
 
     def test_uninstall_drops_the_queue_job_indexes_and_the_function(self):
         self.assertEqual(get_manifest("async_lab")["uninstall_hook"], "uninstall_hook")
-        self.assertEqual(self.database_objects(), [True] * 3)
+        self.assertEqual(self.database_objects(), [True] * 4)
         with self.env.cr.savepoint(flush=False) as savepoint:  # DDL is transactional: undone below
             uninstall_hook(self.env)
-            self.assertEqual(self.database_objects(), [False] * 3)
+            self.assertEqual(self.database_objects(), [False] * 4)
             savepoint.rollback()
-        self.assertEqual(self.database_objects(), [True] * 3)
+        self.assertEqual(self.database_objects(), [True] * 4)
 
     def test_the_done_jobs_index_holds_the_stage_durations(self):
         # Key columns 3 to 5, after channel and date_done: the durations the
@@ -324,3 +340,154 @@ class TestRunJobRecordsReception(HttpCase):
         received = record.async_lab_date_received
         self.assertTrue(before <= received <= record.date_started, (before, received, record.date_started))
         self.assertGreater(received, record.date_enqueued, "the runner's time is truncated, this one is not")
+
+
+@tagged("at_install", "-post_install")
+class TestLongWindows(AsyncLabCase):
+    """Windows longer than an hour: read from the rollups, counts exact, percentiles within their bounds."""
+
+    JOBS = 700
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.cr.execute("DELETE FROM queue_job")
+        cls.env.cr.execute("DELETE FROM async_lab_metric")
+        cls.env.cr.execute(SQL("DELETE FROM %s", SQL.identifier(HOUR_TABLE)))
+        cls.Stats = cls.env["async_lab.stats"]
+        cls.Metric = cls.env["async_lab.metric"]
+        cls.now = now_minute() + timedelta(seconds=20)
+        cls.jobs = []
+        # Jobs over 35 hours, one every 3 minutes, with stage durations from
+        # 10 ms to 20 s; every 37th fails.
+        for i in range(cls.JOBS):
+            channel = IO if i % 3 else CPU
+            done = cls.now - timedelta(minutes=3 * i, seconds=i % 50)
+            run = 0.05 + (i % 11) * 1.7
+            started = done - timedelta(seconds=run)
+            enqueued = started - timedelta(seconds=0.01 * (i % 13) + (20 if i % 17 == 0 else 0))
+            created = enqueued - timedelta(seconds=(i % 7) * 0.3)
+            failed = i % 37 == 0
+            cls.insert_job(
+                cls,
+                channel,
+                state="failed" if failed else "done",
+                created=created,
+                enqueued=enqueued,
+                started=started,
+                done=None if failed else done,
+                async_lab_date_received=enqueued,
+            )
+            cls.jobs.append((channel, failed, created, enqueued, started, done))
+
+    def roll_up(self, until):
+        """What the every-minute cron has stored at ``until``, its backfill of the older jobs done."""
+        for _run in range(20):
+            self.Metric._rollup(now=until)
+            if self.Metric._rolled()[0] <= self.now - timedelta(hours=36):
+                return
+        self.fail("the backfill does not reach the first job")
+
+    def expected(self, window, step):
+        """Counts, series and sorted stage durations of the window, from the jobs in Python."""
+        since = self.now - timedelta(minutes=window)
+        first = step_floor(since, step)
+        counts = defaultdict(lambda: {"done": 0, "failed": 0})
+        series = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        durations = defaultdict(lambda: defaultdict(list))
+        for channel, failed, created, enqueued, started, done in self.jobs:
+            at_ = started if failed else done
+            if first <= at_ <= self.now:
+                series[channel][step_floor(at_, step)][1 if failed else 0] += 1
+            if not since <= at_ <= self.now:
+                continue
+            counts[channel]["failed" if failed else "done"] += 1
+            if not failed:
+                for stage, seconds in (
+                    ("created_enqueued", (enqueued - created).total_seconds()),
+                    ("enqueued_started", (started - enqueued).total_seconds()),
+                    ("started_done", (done - started).total_seconds()),
+                ):
+                    durations[channel][stage].append(seconds)
+        return counts, series, durations
+
+    def assert_window(self, window):
+        stats = self.Stats.get_stats(window=window, now=self.now)
+        step = series_step(window)
+        self.assertEqual(stats["latency_method"], "histogram")
+        self.assertEqual(stats["series"]["step_minutes"], step)
+        counts, series, durations = self.expected(window, step)
+        points = [datetime.fromisoformat(p.rstrip("Z")) for p in stats["series"]["minutes"]]
+        self.assertEqual(points[0], step_floor(self.now - timedelta(minutes=window), step))
+        for row in stats["channels"]:
+            name = row["name"]
+            self.assertEqual((row["done"], row["failed"]), (counts[name]["done"], counts[name]["failed"]), name)
+            got = stats["series"]["channels"].get(name, {"done": [0] * len(points), "failed": [0] * len(points)})
+            self.assertEqual(
+                list(zip(got["done"], got["failed"], strict=True)),
+                [tuple(series[name].get(p, (0, 0))) for p in points],
+                "%s series of %d min" % (name, window),
+            )
+            for stage, values in durations[name].items():
+                values.sort()
+                for q, fraction in (("p50", 0.5), ("p95", 0.95)):
+                    # The bounds hold the value of rank ceil(q n); the figure lies in them.
+                    lower, upper = row["latency_bounds"][stage][q]
+                    ranked = values[math.ceil(fraction * len(values)) - 1]
+                    self.assertLessEqual(lower, ranked, (name, stage, q))
+                    self.assertLessEqual(ranked, upper, (name, stage, q))
+                    self.assertTrue(lower <= row["latency"][stage][q] <= upper, (name, stage, q))
+                self.assertEqual(
+                    row["latency_resolution"][stage],
+                    max(upper - lower for lower, upper in row["latency_bounds"][stage].values()),
+                )
+        return stats
+
+    def test_counts_series_and_percentiles_of_long_windows(self):
+        self.roll_up(self.now - timedelta(minutes=4))  # the last minutes are the live tail
+        self.env.cr.execute(SQL("SELECT count(*) FROM %s", SQL.identifier(HOUR_TABLE)))
+        self.assertGreater(self.env.cr.fetchone()[0], 60, "hour rows for both channels")
+        for window in (61, 95, 360, 1440, 1500, 10080):
+            with self.subTest(window=window):
+                self.assert_window(window)
+
+    def test_rollups_change_no_figure(self):
+        # Nothing rolled up: every minute is read from the jobs, the same way.
+        without = self.Stats.get_stats(window=1440, now=self.now)
+        self.roll_up(self.now - timedelta(minutes=2))
+        self.assertEqual(self.Stats.get_stats(window=1440, now=self.now), without)
+        self.assertEqual(self.Stats.get_stats(window=10080, now=self.now)["totals"]["done_window"], self.JOBS - 19)
+
+    def test_one_query_whatever_the_window(self):
+        self.roll_up(self.now - timedelta(minutes=3))
+        for window in (61, 10080):
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            self.Stats.get_stats(window=window, now=self.now)
+            self.assertEqual(self.env.cr.sql_log_count - before, 1, window)
+
+    def test_the_hour_window_stays_exact(self):
+        self.roll_up(self.now - timedelta(minutes=3))
+        stats = self.Stats.get_stats(window=60, now=self.now)
+        self.assertEqual(stats["latency_method"], "exact")
+        self.assertEqual(stats["series"]["step_minutes"], 1)
+        io = [c for c in stats["channels"] if c["name"] == IO][0]
+        for stage, values in io["latency"].items():
+            self.assertEqual(io["latency_bounds"][stage], {q: [v, v] for q, v in values.items()})
+
+    def test_update_fills_the_histograms_of_earlier_rows(self):
+        self.roll_up(self.now - timedelta(minutes=3))
+        expected = self.Stats.get_stats(window=10080, now=self.now)
+        # A database of the version before: minute rows without histograms, no hour rows.
+        self.env.cr.execute(SQL("DROP TABLE %s", SQL.identifier(HOUR_TABLE)))
+        self.env.cr.execute(SQL("DROP TABLE %s", SQL.identifier(ROLLUP_TABLE)))
+        for column in RAW_COLUMNS:
+            self.env.cr.execute(SQL("ALTER TABLE async_lab_metric DROP COLUMN %s", SQL.identifier(column)))
+        self.Metric.init()
+        self.assertEqual(self.Stats.get_stats(window=10080, now=self.now), expected)
+
+    def test_prune_drops_old_hours(self):
+        self.roll_up(self.now - timedelta(minutes=3))
+        self.Metric._cron_prune(now=self.now + timedelta(days=7, hours=-10))
+        self.env.cr.execute(SQL("SELECT min(hour) FROM %s", SQL.identifier(HOUR_TABLE)))
+        self.assertGreaterEqual(self.env.cr.fetchone()[0], self.now - timedelta(hours=12))

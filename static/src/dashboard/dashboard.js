@@ -23,13 +23,31 @@ import { channelColors } from "../utils/colors";
 import { POLL_INTERVAL, useLiveUpdates } from "./live_updates";
 
 export const BUS_CHANNEL = "async_lab.dashboard";
-/** Statistics window of the counters, chart and tables, in minutes. */
+/** Statistics window of the counters, chart and tables, in minutes, by default. */
 export const WINDOW_MINUTES = 60;
+/**
+ * The windows offered: up to an hour every figure is exact; beyond, the
+ * server reads its rollups and the percentiles come from histograms.
+ */
+export const WINDOW_CHOICES = [
+    { minutes: 60, label: _t("1 h"), period: _t("last hour") },
+    { minutes: 360, label: _t("6 h"), period: _t("last 6 hours") },
+    { minutes: 1440, label: _t("24 h"), period: _t("last 24 hours") },
+    { minutes: 10080, label: _t("7 d"), period: _t("last 7 days") },
+];
+/** The user's window, remembered by the browser. */
+export const WINDOW_KEY = "async_lab.window";
 /** Timeline lengths offered, in minutes, up to the server's maximum. */
 export const LANE_MINUTES_CHOICES = [1, 2, 5, 10, 30, 60];
 /** The user's timeline choices, remembered by the browser. */
 export const LANE_MINUTES_KEY = "async_lab.lane_minutes";
 export const LANE_FIT_KEY = "async_lab.lane_fit";
+
+/** The remembered statistics window, or the default one. */
+function storedWindow() {
+    const minutes = parseInt(browser.localStorage.getItem(WINDOW_KEY), 10);
+    return WINDOW_CHOICES.some((choice) => choice.minutes === minutes) ? minutes : WINDOW_MINUTES;
+}
 
 /** The remembered timeline length, or null for the server's default. */
 function storedLaneMinutes() {
@@ -67,6 +85,7 @@ export class AsyncLabDashboard extends Component {
             data: null,
             error: null,
             laneMinutes: storedLaneMinutes(),
+            window: storedWindow(),
             fitLanes: browser.localStorage.getItem(LANE_FIT_KEY) !== "0",
         });
         this.live = useLiveUpdates(() => this.load(), BUS_CHANNEL);
@@ -88,8 +107,8 @@ export class AsyncLabDashboard extends Component {
                     "get_data",
                     [],
                     this.state.laneMinutes
-                        ? { window: WINDOW_MINUTES, lane_minutes: this.state.laneMinutes }
-                        : { window: WINDOW_MINUTES }
+                        ? { window: this.state.window, lane_minutes: this.state.laneMinutes }
+                        : { window: this.state.window }
                 )
             );
             this.state.data = data;
@@ -119,8 +138,25 @@ export class AsyncLabDashboard extends Component {
         return { ...stats.runner, thread: threads[0] || null };
     }
 
+    get windowChoices() {
+        return WINDOW_CHOICES;
+    }
+
+    /** The choice of the window the figures shown are of. */
+    get windowChoice() {
+        const minutes = this.state.data.stats.window_minutes;
+        return (
+            WINDOW_CHOICES.find((choice) => choice.minutes === minutes) || {
+                minutes,
+                label: _t("%(minutes)s min", { minutes }),
+                period: _t("last %(minutes)s minutes", { minutes }),
+            }
+        );
+    }
+
     get counters() {
         const totals = this.state.data.stats.totals;
+        const windowPeriod = this.windowChoice.period;
         const processed = _t("Processed");
         const failed = _t("Failed");
         return [
@@ -133,7 +169,7 @@ export class AsyncLabDashboard extends Component {
             {
                 key: "done_hour",
                 label: processed,
-                period: _t("last hour"),
+                period: windowPeriod,
                 value: totals.done_window,
             },
             {
@@ -146,7 +182,7 @@ export class AsyncLabDashboard extends Component {
             {
                 key: "failed_hour",
                 label: failed,
-                period: _t("last hour"),
+                period: windowPeriod,
                 value: totals.failed_window,
                 danger: totals.failed_window > 0,
             },
@@ -172,6 +208,12 @@ export class AsyncLabDashboard extends Component {
         return this.live.busLive()
             ? _t("Live (bus)")
             : _t("Live (polling every %(seconds)s s)", { seconds: this.pollSeconds });
+    }
+
+    onWindowChange(minutes) {
+        this.state.window = minutes;
+        browser.localStorage.setItem(WINDOW_KEY, String(minutes));
+        this.load();
     }
 
     onLaneMinutesChange(ev) {

@@ -29,6 +29,7 @@ export class StageLatency extends Component {
     static props = {
         channels: Array,
         colors: Object,
+        method: { type: String, optional: true },
     };
 
     setup() {
@@ -42,14 +43,34 @@ export class StageLatency extends Component {
 
     /** A stage measured from queue_job's enqueue time, which is to the second. */
     isCoarse(channel, stage) {
-        return (channel.latency_resolution?.[stage.key] || 0) >= 1;
+        return !this.fromHistograms && (channel.latency_resolution?.[stage.key] || 0) >= 1;
     }
 
     get anyCoarse() {
         return this.rows.some((channel) => STAGES.some((stage) => this.isCoarse(channel, stage)));
     }
 
+    /** Percentiles from the rollups' histograms (windows over an hour): true to their bucket. */
+    get fromHistograms() {
+        return this.props.method === "histogram";
+    }
+
+    formatCell(channel, stage) {
+        const text = formatPercentiles(channel.latency[stage.key]);
+        return this.fromHistograms && channel.latency[stage.key].p50 !== null ? `≈ ${text}` : text;
+    }
+
     resolutionText(channel, stage) {
+        if (this.fromHistograms) {
+            const bounds = channel.latency_bounds?.[stage.key] || {};
+            const range = (pair) =>
+                pair ? `${formatDuration(pair[0])} – ${pair[1] === null ? "∞" : formatDuration(pair[1])}` : "–";
+            return _t("%(stage)s: p50 between %(p50)s, p95 between %(p95)s (histogram buckets)", {
+                stage: stage.help,
+                p50: range(bounds.p50),
+                p95: range(bounds.p95),
+            });
+        }
         return this.isCoarse(channel, stage)
             ? _t("%(stage)s: to the second (queue_job's enqueue time)", { stage: stage.help })
             : _t("%(stage)s: to the microsecond", { stage: stage.help });

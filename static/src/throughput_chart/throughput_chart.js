@@ -16,6 +16,7 @@ export class ThroughputChart extends Component {
         series: Object,
         colors: Object,
         window: Number,
+        period: { type: String, optional: true },
     };
 
     setup() {
@@ -36,9 +37,28 @@ export class ThroughputChart extends Component {
         );
     }
 
+    /** Minutes between two bars: 1 up to 6 hours, then 5, then 60 beyond a day. */
+    get step() {
+        return this.props.series.step_minutes || 1;
+    }
+
+    /** What a bar counts, in words. */
+    get stepText() {
+        if (this.step === 60) {
+            return _t("per hour");
+        }
+        return this.step === 1 ? _t("per minute") : _t("per %(step)s minutes", { step: this.step });
+    }
+
+    get periodText() {
+        return this.props.period || _t("last %(minutes)s minutes", { minutes: this.props.window });
+    }
+
     get chartData() {
+        // Beyond a day the bars span several days: show the day too.
+        const format = this.props.window > 1440 ? { weekday: "short", hour: "2-digit", minute: "2-digit" } : DateTime.TIME_24_SIMPLE;
         const labels = this.props.series.minutes.map((minute) =>
-            DateTime.fromISO(minute).toLocaleString(DateTime.TIME_24_SIMPLE)
+            DateTime.fromISO(minute).toLocaleString(format)
         );
         const datasets = this.channelNames.map((name) => ({
             label: name,
@@ -84,7 +104,7 @@ export class ThroughputChart extends Component {
                         stacked: true,
                         beginAtZero: true,
                         ticks: { precision: 0 },
-                        title: { display: true, text: _t("jobs done per minute") },
+                        title: { display: true, text: _t("jobs done %(step)s", { step: this.stepText }) },
                     },
                 },
             },
@@ -93,6 +113,11 @@ export class ThroughputChart extends Component {
 
     tooltipFooter(items) {
         const total = items.reduce((sum, item) => sum + item.parsed.y, 0);
-        return _t("%(count)s jobs in this minute", { count: total });
+        if (this.step === 1) {
+            return _t("%(count)s jobs in this minute", { count: total });
+        }
+        return this.step === 60
+            ? _t("%(count)s jobs in this hour", { count: total })
+            : _t("%(count)s jobs in these %(minutes)s minutes", { count: total, minutes: this.step });
     }
 }

@@ -76,6 +76,37 @@ registry.category("web_tour.tours").add("async_lab_dashboard_tour", {
                 isCheck: true,
             },
             {
+                content: "Show the figures of the last 7 days",
+                trigger: ".o_async_lab_window button[data-minutes='10080']",
+                run: "click",
+            },
+            {
+                content: "The chart counts jobs per hour, over 7 days",
+                trigger: ".o_async_lab_throughput .card-header:contains(per hour):contains(last 7 days)",
+                isCheck: true,
+            },
+            {
+                content: "The week's counts are exact: the burst's jobs, read from the rollups and the jobs",
+                trigger: `${row}[data-done="${BURST_JOBS}"]`,
+                isCheck: true,
+            },
+            {
+                content: "Its percentiles come from histograms, marked ≈ with their bounds",
+                trigger: `.o_async_lab_latency_row[data-channel="${BURST_CHANNEL}"] .o_async_lab_latency_cell[data-stage=started_done]:contains(≈)`,
+                isCheck: true,
+            },
+            {
+                content: "Back to the last hour",
+                trigger: ".o_async_lab_window button[data-minutes='60']",
+                run: "click",
+            },
+            {
+                content: "The chart counts jobs per minute again, and the percentiles are exact",
+                trigger: ".o_async_lab_throughput .card-header:contains(per minute):contains(last hour)",
+                extra_trigger: ".o_async_lab_stage_latency:not(:has(.o_async_lab_latency_method))",
+                isCheck: true,
+            },
+            {
                 content: "The done count opens the matching jobs",
                 trigger: `${row} a.o_async_lab_count_done`,
                 run: "click",
