@@ -4,7 +4,7 @@
     "name": "Async Lab",
     "summary": "See and measure how Odoo does concurrent work: "
     "processes, workers, queue_job channels and concurrency experiments",
-    "version": "17.0.1.5.0",
+    "version": "17.0.1.6.0",
     "category": "Technical",
     "website": "https://github.com/async-lab/async_lab",
     "author": "Async Lab contributors",
@@ -25,6 +25,7 @@
         "views/queue_job_views.xml",
         "views/async_lab_worker_views.xml",
         "views/async_lab_respawn_views.xml",
+        "views/async_lab_control_views.xml",
         "views/async_lab_burst_views.xml",
         "views/async_lab_metric_views.xml",
         "views/async_lab_experiment_views.xml",
