@@ -334,14 +334,20 @@ class AsyncLabControl(models.Model):
             master = control.describe(psutil.Process(self.master_pid))
         except psutil.Error:
             master = None
+        own_parent, own_cmdline = self._acting_process()
         control.check_master(
             master,
             expected_pid=self.master_pid,
             expected_create_time=self.master_create_time,
-            own_parent=os.getppid(),
-            own_cmdline=psutil.Process().cmdline(),
+            own_parent=own_parent,
+            own_cmdline=own_cmdline,
         )
         return master
+
+    @api.model
+    def _acting_process(self):
+        """``(parent PID, command line)`` of this process, which acts for its master."""
+        return os.getppid(), psutil.Process().cmdline()
 
     @staticmethod
     def _checked_target(pid, create_time, master):
