@@ -89,7 +89,9 @@ class AsyncLabControl(models.Model):
     def _compute_respawn_id(self):
         Respawn = self.env["async_lab.respawn"]
         for rec in self:
-            rec.respawn_id = rec.worker_id and Respawn.search([("old_worker_id", "=", rec.worker_id.id)], limit=1)
+            rec.respawn_id = (
+                Respawn.search([("old_worker_id", "=", rec.worker_id.id)], limit=1) if rec.worker_id else False
+            )
 
     # ------------------------------------------------------------------
     # Requesting

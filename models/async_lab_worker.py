@@ -437,7 +437,11 @@ class AsyncLabWorker(models.Model):
                       extract(epoch FROM last_seen) AS last_seen
                  FROM async_lab_worker
                 WHERE host = %s AND state = 'gone' AND replaced_by_id IS NULL
-                  AND role NOT IN ('master', 'threaded') AND gone_at > %s""",
+                  AND role NOT IN ('master', 'threaded') AND gone_at > %s
+                  -- a worker stopped by a server control that removed it is not replaced
+                  AND NOT EXISTS (SELECT 1 FROM async_lab_control c
+                                   WHERE c.worker_id = async_lab_worker.id AND c.state = 'done'
+                                     AND c.action = 'remove_http_worker')""",
             [host, to_datetime(now - PAIRING_WINDOW)],
         )
         gone = cr.dictfetchall()

@@ -90,6 +90,11 @@ class TestControl(AsyncLabCase):
             (status["state"], status["pid"], status["requested_by"]), ("pending", self.child.pid, "async_lab_manager")
         )
 
+    def test_node_action_status(self):
+        rec = self.Control.create({"action": "add_http_worker", "node": self.node})
+        status = rec.api_status()
+        self.assertEqual((status["pid"], status["respawn"], status["node"]), (None, None, self.node))
+
     def test_only_fields_of_the_request_are_taken(self):
         rec = self.Control.create({"action": "recycle", "pid": self.child.pid, "host": "x", "state": "done"})
         self.assertEqual((rec.host, rec.state), (socket.gethostname(), "pending"))
