@@ -11,6 +11,7 @@ test runs schemathesis against a live server with it.
 from ..lib import control, impact, strategies, why, workloads
 from ..lib.catalogue import CHANNELS
 from ..models.async_lab_burst import MAX_JOBS, MAX_PRIORITY
+from ..models.async_lab_control import MAX_PID
 from ..models.async_lab_stats import MAX_WINDOW
 
 ERROR_CODES = {
@@ -217,7 +218,12 @@ def spec(max_io_ms=5000):
                     "description": "The node (one Odoo master) as the dashboard names it: required to add or "
                     "remove an HTTP worker",
                 },
-                "pid": {"type": "integer", "description": "The HTTP or cron worker to recycle or kill"},
+                "pid": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_PID,
+                    "description": "The HTTP or cron worker to recycle or kill",
+                },
             },
         },
         "ControlCreated": {

@@ -33,6 +33,8 @@ _logger = logging.getLogger(__name__)
 MAX_EXTRA_PARAM = "async_lab.control_max_extra_http_workers"
 #: Namespace of the advisory lock that lets one process of a node act at a time.
 CONTROL_LOCK = 0x4A5C
+#: The largest PID Linux gives (pid_max's ceiling, 2**22).
+MAX_PID = 4194304
 #: Actions one heartbeat carries out at most.
 ACTIONS_PER_BEAT = 5
 
@@ -112,6 +114,8 @@ class AsyncLabControl(models.Model):
             raise ValidationError(_("node must be a string (a node's name, as the dashboard shows it)"))
         if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
             raise ValidationError(_("pid must be an integer"))
+        if pid is not None and not 0 < pid <= MAX_PID:
+            raise ValidationError(_("pid must be a process id, from 1 to %(max)s", max=MAX_PID))
         nodes = self.env["async_lab.advisor"]._nodes()
         if node is not None and node not in nodes:
             raise ControlError(
@@ -143,11 +147,6 @@ class AsyncLabControl(models.Model):
                 raise ControlError(
                     _("Node %(node)s runs in threaded mode (workers = 0): it has no HTTP workers to change.", node=node)
                 )
-            population = self._population(host, master_pid, configured, pending=True)
-            try:
-                control.population_after(action, population, configured, self._max_extra())
-            except control.Refused as exc:
-                raise ControlError(str(exc)) from exc
             extra = {}
         master = Worker.search(
             [("host", "=", host), ("pid", "=", master_pid), ("role", "=", "master"), ("state", "!=", "gone")], limit=1
@@ -159,6 +158,14 @@ class AsyncLabControl(models.Model):
                     pid=master_pid,
                 )
             )
+        if not extra:  # a node's HTTP worker count: the pending requests count
+            population = self._population(
+                host, master_pid, configured, pending=True, master_create_time=master.create_time
+            )
+            try:
+                control.population_after(action, population, configured, self._max_extra())
+            except control.Refused as exc:
+                raise ControlError(str(exc)) from exc
         return dict(
             extra,
             action=action,

@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -26,38 +25,7 @@ from odoo.tools import mute_logger
 from ..lib import control
 from ..lib.times import utcnow
 from ..models.async_lab_control import MAX_EXTRA_PARAM, ControlError
-from .common import AsyncLabCase, assert_doctests
-
-CONF = {"workers": 2, "max_cron_threads": 1, "server_wide_modules": ["base", "web", "queue_job"], "channels": "root:1"}
-
-
-def spawn_child(case):
-    """A child process of this test process (not an Odoo worker), ended at cleanup."""
-    child = subprocess.Popen(["sleep", "120"])
-    case.addCleanup(child.wait)
-    case.addCleanup(child.kill)
-    return child
-
-
-def register_node(case, env, *, workers=2, host=None):
-    """This process as a node's master, and a child of its own as an HTTP worker; return the child."""
-    env.cr.execute("UPDATE async_lab_worker SET state = 'gone' WHERE state != 'gone'")
-    Worker = env["async_lab.worker"]
-    host = host or socket.gethostname()
-    master = os.getpid()
-    child = spawn_child(case)
-    now = time.time()
-    Worker._upsert(
-        {"host": host, "pid": master, "master_pid": master, "role": "master", "now": now,
-         "create_time": psutil.Process(master).create_time()},
-        self_reported=False,
-    )  # fmt: skip
-    Worker._upsert(
-        {"host": host, "pid": child.pid, "master_pid": master, "role": "http", "now": now,
-         "create_time": psutil.Process(child.pid).create_time(), "server_config": dict(CONF, workers=workers)},
-        self_reported=True,
-    )  # fmt: skip
-    return child
+from .common import AsyncLabCase, assert_doctests, register_node
 
 
 class TestControlLib(AsyncLabCase):
@@ -70,7 +38,7 @@ class TestControl(AsyncLabCase):
 
     def setUp(self):
         super().setUp()
-        self.child = register_node(self, self.env)
+        self.child = register_node(self.addCleanup, self.env)
         self.Control = self.env["async_lab.control"].with_user(self.manager)
         self.node = socket.gethostname()
 
@@ -108,6 +76,8 @@ class TestControl(AsyncLabCase):
             ({"action": "explode", "pid": self.child.pid}, ValidationError, "action must be one of"),
             ({"action": "kill"}, ValidationError, "pid is required"),
             ({"action": "kill", "pid": "12"}, ValidationError, "pid must be an integer"),
+            ({"action": "kill", "pid": 2**70}, ValidationError, "pid must be a process id"),
+            ({"action": "kill", "pid": -3}, ValidationError, "pid must be a process id"),
             ({"action": "kill", "pid": 1}, ControlError, "No live Odoo process 1"),
             ({"action": "kill", "pid": os.getpid()}, ControlError, "is a master"),
             ({"action": "kill", "pid": self.child.pid, "node": "nowhere"}, ControlError, "No live node nowhere"),
@@ -121,7 +91,9 @@ class TestControl(AsyncLabCase):
         self.assertFalse(self.env["async_lab.control"].search([]))
 
     def test_pid_outside_the_tree_is_unknown(self):
-        stranger = spawn_child(self)  # alive, on this host, but not in the registry
+        stranger = subprocess.Popen(["sleep", "60"])  # alive, on this host, but not in the registry
+        self.addCleanup(stranger.wait)
+        self.addCleanup(stranger.kill)
         with self.assertRaises(ControlError) as caught:
             self.Control.create({"action": "kill", "pid": stranger.pid})
         self.assertEqual(caught.exception.http_status, 404)
@@ -143,7 +115,7 @@ class TestControl(AsyncLabCase):
             self.Control.create({"action": "remove_http_worker", "node": self.node})
 
     def test_threaded_node_has_no_workers_to_change(self):
-        register_node(self, self.env, workers=0)
+        register_node(self.addCleanup, self.env, workers=0)
         with self.assertRaisesRegex(ControlError, "threaded mode"):
             self.Control.create({"action": "add_http_worker", "node": self.node})
 
@@ -223,7 +195,7 @@ class TestControlApi(HttpCase):
 
     def setUp(self):
         super().setUp()
-        self.child = register_node(self, self.env)
+        self.child = register_node(self.addCleanup, self.env)
 
     def post(self, body):
         return self.url_open("/async_lab/control", data=json.dumps(body), headers={"Content-Type": "application/json"})
