@@ -192,3 +192,66 @@ def test_an_action_travels_to_the_node_that_owns_the_process(make_server, db_cur
     servers = {s["master_pid"]: s for host in data["processes"] for s in host["servers"]}
     assert servers[b.pid]["node"] == "node-b"
     assert [s["holds_runner_lock"] for pid, s in servers.items() if pid in (a.pid, b.pid)].count(True) == 1
+
+
+DASHBOARD = "/web#action=async_lab.async_lab_dashboard_action"
+HTTP_ROWS = """[...document.querySelectorAll(
+    '.o_async_lab_server[data-master-pid="%d"] .o_async_lab_process[data-role=http][data-state=alive]'
+)].map((row) => Number(row.dataset.pid)).sort()"""
+
+
+def click(browser, selector):
+    browser.wait_for("!!document.querySelector(%r)" % selector, timeout=30, what=selector)
+    browser.evaluate("document.querySelector(%r).click()" % selector)
+
+
+def test_dashboard_buttons_with_a_confirmation(make_server, db_cursor):
+    """A manager adds an HTTP worker and kills one from the process tree; a User sees no button."""
+    from cdp import Chromium  # noqa: PLC0415 (only this test needs a browser)
+
+    server = make_server(workers=1, max_cron_threads=0)
+    admin = server.session()
+    user = ensure_user(server, admin, "control_user", "base.group_user", "async_lab.async_lab_group_user")
+    registry_ready(server, db_cursor, http=1)
+    node = node_label(server, admin)
+    header = '.o_async_lab_node_header[data-node="%s"]' % node
+    with Chromium() as browser:
+        browser.set_cookie("session_id", user.cookies["session_id"], server.url)
+        browser.navigate(server.url + DASHBOARD)
+        browser.wait_for("!!document.querySelector(%r)" % header, timeout=60, what="the node's header")
+        assert browser.evaluate("document.querySelectorAll('.o_async_lab_node_add, .o_async_lab_kill').length") == 0
+
+    with Chromium() as browser:
+        browser.set_cookie("session_id", admin.cookies["session_id"], server.url)
+        browser.navigate(server.url + DASHBOARD)
+        click(browser, header + " .o_async_lab_node_add")
+        click(browser, ".modal-footer .btn-primary")  # the confirmation
+        server.wait_for(lambda: len(http_children(server)) == 2, timeout=SETTLE, what="2 HTTP workers")
+        page = server.wait_for(
+            lambda: len(browser.evaluate(HTTP_ROWS % server.pid)) == 2 and browser.evaluate(HTTP_ROWS % server.pid),
+            timeout=SETTLE,
+            interval=1,
+            what="2 HTTP workers on the page",
+        )
+        assert set(page) == http_children(server)
+
+        victim = page[0]
+        click(browser, '.o_async_lab_process[data-pid="%d"] .o_async_lab_kill' % victim)
+        click(browser, ".modal-footer .btn-primary")
+        server.wait_for(
+            lambda: victim not in http_children(server) and len(http_children(server)) == 2,
+            timeout=SETTLE,
+            what="worker %d killed and replaced" % victim,
+        )
+        server.wait_for(
+            lambda: set(browser.evaluate(HTTP_ROWS % server.pid)) == http_children(server),
+            timeout=SETTLE,
+            interval=1,
+            what="the replacement on the page",
+        )
+    db_cursor.execute(
+        """SELECT c.action, c.state, u.login FROM async_lab_control c JOIN res_users u ON u.id = c.user_id
+            WHERE c.master_pid = %s ORDER BY c.id""",
+        [server.pid],
+    )
+    assert db_cursor.fetchall() == [("add_http_worker", "done", "admin"), ("kill", "done", "admin")]
