@@ -308,7 +308,7 @@ class AsyncLabControl(models.Model):
                 if self.pid == own and self.action == "kill":
                     # Record it first: this very process is about to die.
                     self._done(_("SIGKILL sent to PID %(pid)s (this process): the master forks a new one.", pid=own))
-                    self.env.cr.commit()
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
                 os.kill(self.pid, control.SIGNALS[self.action][1])
                 message = (
                     _(

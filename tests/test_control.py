@@ -19,18 +19,35 @@ from unittest.mock import patch
 import psutil
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..lib import control
 from ..lib.times import utcnow
 from ..models.async_lab_control import MAX_EXTRA_PARAM, ControlError
+from ..process_tracker import ProcessTracker
 from .common import AsyncLabCase, assert_doctests, register_node
 
 
-class TestControlLib(AsyncLabCase):
+class TestControlLib(BaseCase):
     def test_doctests(self):
         assert_doctests(self, control, more_than=10)
+
+    def test_only_forked_workers_act_for_their_node(self):
+        registry = {"async_lab.control": None}
+        worker = {"role": "http", "pid": 11, "master_pid": 10}
+        self.assertTrue(ProcessTracker.acts_for_its_node(worker, registry))
+        self.assertTrue(ProcessTracker.acts_for_its_node(dict(worker, role="cron"), registry))
+        for other in (
+            dict(worker, role="gevent"),  # an exec of the server, not a fork: not its master's command line
+            dict(worker, role="jobrunner"),
+            dict(worker, role="master", pid=10),
+            dict(worker, role="threaded", pid=10),
+            dict(worker, master_pid=None),
+        ):
+            with self.subTest(other=other):
+                self.assertFalse(ProcessTracker.acts_for_its_node(other, registry))
+        self.assertFalse(ProcessTracker.acts_for_its_node(worker, {}))  # a registry from before the upgrade
 
 
 class TestControl(AsyncLabCase):
