@@ -27,6 +27,7 @@
         "views/queue_job_views.xml",
         "views/async_lab_worker_views.xml",
         "views/async_lab_respawn_views.xml",
+        "views/async_lab_control_views.xml",
         "views/async_lab_burst_views.xml",
         "views/async_lab_metric_views.xml",
         "views/async_lab_experiment_views.xml",

@@ -278,12 +278,30 @@ class ProcessTracker:
                 )
                 if not final:
                     in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._sweep_host(s))
+                if not final and self.acts_for_its_node(snap, registry):
+                    in_own_transaction(
+                        registry,
+                        lambda cr: (
+                            worker_model(cr).env["async_lab.control"]._run_pending(snap["host"], snap["master_pid"])
+                        ),
+                    )
             except TRANSIENT_ERRORS:
                 self._failed(dbname, unexpected=False)
             except Exception:
                 self._failed(dbname, unexpected=True)
             else:
                 self._succeeded(dbname)
+
+    @staticmethod
+    def acts_for_its_node(snap, registry):
+        """Whether this process carries out its node's server controls
+        (``async_lab.control``): a forked HTTP or cron worker of a prefork
+        master, whose parent is the master it signals."""
+        return (
+            snap["role"] in ("http", "cron")
+            and snap["master_pid"] not in (None, snap["pid"])
+            and "async_lab.control" in registry
+        )
 
     def _still_installed(self, registry, dbname):
         """Whether async_lab is installed in ``dbname``, as the database says.

@@ -20,6 +20,8 @@ GET      /async_lab/advice           the capacity advisor's findings
 GET      /async_lab/metrics          Prometheus metrics (session or API key)
 POST     /async_lab/impact           measure what a burst costs users; 202 and poll (Manager)
 GET      /async_lab/impact/<id>      a user-impact run's state and figures
+POST     /async_lab/control          signal a node's master or worker; 202 and poll (Manager)
+GET      /async_lab/control/<id>     a server control's state and result
 POST     /async_lab/run              run N tasks in the request; 200 (Manager)
 GET      /async_lab/io?ms=           sleep, then answer (Manager, or signed)
 GET      /async_lab/cpu?n=           a pure-Python loop (Manager)
@@ -45,12 +47,13 @@ from odoo import http
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
-from ..lib import metrics, tokens, workloads
+from ..lib import control, metrics, tokens, workloads
 from ..lib.catalogue import CHANNEL_IO
 from ..lib.groups import GROUP_MANAGER, GROUP_QUEUE_JOB_MANAGER, GROUP_USER
 from ..lib.times import iso
 from ..models.async_lab_advisor import ADVICE_WINDOW, MAX_ADVICE_WINDOW
 from ..models.async_lab_burst import BurstRunning, TooManyLabJobs
+from ..models.async_lab_control import ControlError
 from ..models.async_lab_experiment import calibration
 from ..models.async_lab_stats import DEFAULT_WINDOW, MAX_WINDOW
 from ..process_tracker import current_role, master_pid, server_mode
@@ -169,6 +172,9 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, beare
             except AccessError as exc:
                 request.env.cr.rollback()
                 return error_response(403, "forbidden", str(exc))
+            except ControlError as exc:
+                request.env.cr.rollback()
+                return error_response(exc.http_status, "not_found" if exc.http_status == 404 else "refused", str(exc))
             except (ValidationError, UserError, workloads.WorkloadError) as exc:
                 request.env.cr.rollback()
                 return error_response(400, "invalid", str(exc))
@@ -375,6 +381,25 @@ class AsyncLabController(http.Controller):
         if not experiment:
             raise ApiError(404, "not_found", "No user-impact experiment %s." % experiment_id)
         return request.make_json_response(experiment.api_impact_status())
+
+    @api_route("/async_lab/control", methods=["POST"], group=GROUP_MANAGER)
+    def control_create(self):
+        """Ask the node that owns a process to signal it (or its master); answer 202, poll."""
+        body = json_body()
+        check_body(body, {"action", "node", "pid"}, strings=("action", "node"))
+        if not body.get("action"):
+            raise ApiError(400, "invalid", "action is required; one of: %s" % ", ".join(control.ACTIONS))
+        record = request.env["async_lab.control"].api_request(body["action"], body.get("node"), body.get("pid"))
+        return request.make_json_response(
+            {"id": record.id, "status_url": "/async_lab/control/%d" % record.id}, status=202
+        )
+
+    @api_route("/async_lab/control/<int:control_id>", methods=["GET"])
+    def control_read(self, control_id):
+        record = request.env["async_lab.control"].browse(control_id if 0 < control_id < 2**31 else []).exists()
+        if not record:
+            raise ApiError(404, "not_found", "No server control %s." % control_id)
+        return request.make_json_response(record.api_status())
 
     @api_route("/async_lab/jobs/<string:uuid>", methods=["GET"])
     def jobs_read(self, uuid):

@@ -8,18 +8,19 @@ checks that every route of the addon is described here, and the integration
 test runs schemathesis against a live server with it.
 """
 
-from ..lib import impact, strategies, why, workloads
+from ..lib import control, impact, strategies, why, workloads
 from ..lib.catalogue import CHANNELS
 from ..models.async_lab_advisor import MAX_ADVICE_WINDOW
 from ..models.async_lab_burst import MAX_JOBS, MAX_PRIORITY
+from ..models.async_lab_control import MAX_PID
 from ..models.async_lab_stats import MAX_WINDOW
 
 ERROR_CODES = {
     "400": "Bad input (the message names it).",
     "401": "No session (or, for /async_lab/io, no valid self-call token).",
     "403": "The caller lacks the group the route needs.",
-    "404": "No such Async Lab job.",
-    "409": "Conflict (the burst is already running).",
+    "404": "No such Async Lab job, server control, node or process.",
+    "409": "Conflict (the burst is already running, or the server control is refused: the message says why).",
     "413": "The body is larger than the limit.",
     "415": "The body is not application/json.",
     "429": "Too many load calls of this user at once.",
@@ -216,6 +217,51 @@ def spec(max_io_ms=5000):
                 "impact": {"type": "object", "nullable": True},
             },
         },
+        "ControlRequest": {
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": False,
+            "properties": {
+                "action": {"type": "string", "enum": list(control.ACTIONS)},
+                "node": {
+                    "type": "string",
+                    "description": "The node (one Odoo master) as the dashboard names it: required to add or "
+                    "remove an HTTP worker",
+                },
+                "pid": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_PID,
+                    "description": "The HTTP or cron worker to recycle or kill",
+                },
+            },
+        },
+        "ControlCreated": {
+            "type": "object",
+            "required": ["id", "status_url"],
+            "properties": {"id": {"type": "integer"}, "status_url": {"type": "string"}},
+        },
+        "Control": {
+            "type": "object",
+            "required": ["id", "action", "state", "node", "host", "master_pid", "pid", "result", "error"],
+            "properties": {
+                "id": {"type": "integer"},
+                "action": {"type": "string", "enum": list(control.ACTIONS)},
+                "state": {"type": "string", "enum": ["pending", "done", "refused", "failed", "expired"]},
+                "node": nullable_str,
+                "host": {"type": "string"},
+                "master_pid": {"type": "integer"},
+                "pid": nullable_int,
+                "requested_by": nullable_str,
+                "requested_at": nullable_str,
+                "started_at": nullable_str,
+                "done_at": nullable_str,
+                "executed_by_pid": nullable_int,
+                "result": nullable_str,
+                "error": nullable_str,
+                "respawn": {"type": "object", "nullable": True},
+            },
+        },
         "Advice": {
             "type": "object",
             "required": ["generated_at", "window_minutes", "hosts", "findings", "checked"],
@@ -357,6 +403,34 @@ def spec(max_io_ms=5000):
                 parameters=[
                     {
                         "name": "experiment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    }
+                ],
+            )
+        },
+        "/async_lab/control": {
+            "post": _operation(
+                "Signal a node's master or one of its workers: add or remove an HTTP worker, recycle or kill a "
+                "worker. The node that owns the process carries it out within seconds; poll the status URL",
+                "202",
+                _ref("ControlCreated"),
+                ("400", "401", "403", "404", "409", "413", "415"),
+                body=_ref("ControlRequest"),
+                security_note="Async Lab / Manager. Only HTTP and cron workers that the registry knows as children "
+                "of a live master of this database, checked again when acting; never a master.",
+            )
+        },
+        "/async_lab/control/{control_id}": {
+            "get": _operation(
+                "A server control: its state (pending, done, refused, failed, expired) and result",
+                "200",
+                _ref("Control"),
+                read + ("404",),
+                parameters=[
+                    {
+                        "name": "control_id",
                         "in": "path",
                         "required": True,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},

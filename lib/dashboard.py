@@ -157,6 +157,34 @@ def process_map(rows, respawns, now):
     return result
 
 
+def annotate_nodes(hosts, labels, runner_keys):
+    """Name each server of a :func:`process_map` as the node it is, in place.
+
+    ``labels``: ``{(host, master_pid): label}`` of the nodes that report (the
+    advisor's); ``runner_keys``: the ``(host, master_pid)`` whose job runner
+    holds queue_job's lock. A server still on the map none of whose processes
+    is alive stopped reporting (its processes are all stale).
+
+    >>> (host,) = process_map([_example_row(1, 100, "master"), _example_row(2, 101, "http", state="stale")], [], 10)
+    >>> annotate_nodes([host], {("h", 100): "blue"}, {("h", 100)})
+    >>> server = host["servers"][0]
+    >>> server["node"], server["holds_runner_lock"], server["stopped_reporting"]
+    ('blue', True, False)
+    >>> (host,) = process_map([_example_row(2, 101, "http", state="stale")], [], 10)
+    >>> annotate_nodes([host], {}, set())
+    >>> host["servers"][0]["node"], host["servers"][0]["stopped_reporting"]
+    ('h (master 100)', True)
+    """
+    for host in hosts:
+        for server in host["servers"]:
+            key = (host["host"], server["master_pid"])
+            processes = [server["master"], *server["children"]]
+            live = [p for p in processes if p["state"] in ("alive", "stale")]
+            server["node"] = labels.get(key) or "%s (master %s)" % key
+            server["holds_runner_lock"] = key in runner_keys
+            server["stopped_reporting"] = bool(live) and not any(p["state"] == "alive" for p in live)
+
+
 def runner_threads(rows):
     """Live threaded servers that run queue_job's runner as a thread.
 

@@ -190,7 +190,29 @@ SERVER_OPTIONS = (
     "limit_request",
     "proxy_mode",
     "gevent_port",
+    "async_lab_node",  # the node's name, if the configuration gives it one
 )
+
+
+def node_labels(names):
+    """``{(host, master_pid): configured name or None}`` -> ``{(host, master_pid): label}``.
+
+    A node is one Odoo master. Its label is the name its configuration gives
+    it (``async_lab_node = ...``), else its host; a label that several nodes
+    would share (two masters on one host) gets the master's PID.
+
+    >>> labels = node_labels({("a", 10): None, ("b", 20): None, ("b", 30): None, ("c", 40): "blue"})
+    >>> [labels[k] for k in sorted(labels)]
+    ['a', 'b (master 20)', 'b (master 30)', 'blue']
+    """
+    base = {(host, master): name or host for (host, master), name in names.items()}
+    uses = {}
+    for label in base.values():
+        uses[label] = uses.get(label, 0) + 1
+    return {
+        (host, master): label if uses[label] == 1 else "%s (master %s)" % (label, master)
+        for (host, master), label in base.items()
+    }
 
 
 #: Files of the CPU quota of this process's cgroup, v2 then v1.

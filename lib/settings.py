@@ -96,6 +96,14 @@ SETTINGS = {
             "direct calls of /async_lab/io and /async_lab/cpu running at once, per user",
         ),
         Setting(
+            "async_lab.control_max_extra_http_workers",
+            2,
+            1,
+            64,
+            "HTTP workers a node may run above its configured workers, added from the dashboard "
+            "or POST /async_lab/control",
+        ),
+        Setting(
             "async_lab.stuck_timeout_minutes",
             15,
             1,

@@ -3,6 +3,7 @@
 from . import async_lab_workload_mixin
 from . import async_lab_worker
 from . import async_lab_respawn
+from . import async_lab_control
 from . import async_lab_burst
 from . import async_lab_metric
 from . import async_lab_metrics

@@ -1,6 +1,5 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from collections import defaultdict
 from datetime import timedelta
 
 from odoo import _, api, models
@@ -10,7 +9,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 from odoo.addons.queue_job.jobrunner.runner import PG_ADVISORY_LOCK_ID
 
-from ..lib import advisor
+from ..lib import advisor, processes
 from ..lib.groups import GROUP_USER
 from ..lib.times import iso, utcnow
 from .queue_job import ACTIVE_STATES, DONE_STAGES
@@ -81,7 +80,9 @@ class AsyncLabAdvisor(models.AbstractModel):
         """``{label: {"host", "master_pid", "conf", "http_rss", "http_vms"}}`` of the nodes alive now.
 
         A node is one Odoo master; its configuration is what its own processes
-        report. Two nodes on one host are told apart by their master's PID.
+        report. Its label is its configured name (``async_lab_node``), else
+        its host; two nodes on one host are told apart by their master's PID
+        (:func:`~..lib.processes.node_labels`).
         """
         self.env["async_lab.worker"].flush_model()
         self.env.cr.execute(
@@ -101,13 +102,8 @@ class AsyncLabAdvisor(models.AbstractModel):
                 node["http_rss"].append(int(rss_mb * MIB))
             if role == "http" and vms_mb:
                 node["http_vms"].append(int(vms_mb * MIB))
-        per_host = defaultdict(int)
-        for host, _master in nodes:
-            per_host[host] += 1
-        return {
-            (host if per_host[host] == 1 else "%s (master %s)" % (host, master)): node
-            for (host, master), node in nodes.items()
-        }
+        labels = processes.node_labels({key: node["conf"].get("async_lab_node") for key, node in nodes.items()})
+        return {labels[key]: node for key, node in nodes.items()}
 
     @api.model
     def _runner_channels(self):

@@ -571,6 +571,18 @@ class AsyncLabBurst(models.Model):
         _logger.info("bursts %s: %d jobs cancelled by %s", self.ids, count, self.env.user.login)
         return True
 
+    def action_requeue(self):
+        """Requeue the bursts' failed and cancelled jobs, with queue_job's own ``requeue`` (Managers)."""
+        self._check_manager()
+        jobs = (
+            self.env["queue.job"]
+            .sudo()
+            .search([("async_lab_burst_id", "in", self.ids), ("state", "in", ("failed", "cancelled"))])
+        )
+        jobs.requeue()
+        _logger.info("bursts %s: %d jobs requeued by %s", self.ids, len(jobs), self.env.user.login)
+        return True
+
     def action_reset(self):
         """Cancel the bursts' jobs still to run, then delete their jobs: back to draft (Managers).
 

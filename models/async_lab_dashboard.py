@@ -54,7 +54,7 @@ class AsyncLabDashboard(models.AbstractModel):
             by_pid[row["pid"]] = row  # a live process wins over a gone one with the same PID
         return {
             "stats": stats,
-            "processes": dashboard.process_map(rows, self._recent_respawns(now), to_epoch(now)),
+            "processes": self._process_map(rows, now),
             "runner_threads": dashboard.runner_threads(rows),
             "swimlanes": {
                 "since": iso(lane_since),
@@ -105,6 +105,19 @@ class AsyncLabDashboard(models.AbstractModel):
             for key in ("started_at", "gone_at"):
                 row[key] = float(row[key]) if row[key] is not None else None
         return rows
+
+    @api.model
+    def _process_map(self, rows, now):
+        """Hosts -> nodes (servers) -> processes, each node named as the advisor
+        names it, with whether its runner holds queue_job's lock and whether it
+        stopped reporting."""
+        hosts = dashboard.process_map(rows, self._recent_respawns(now), to_epoch(now))
+        Advisor = self.env["async_lab.advisor"]
+        nodes = Advisor._nodes()
+        runners = set(Advisor._runner_nodes(nodes))
+        labels = {(node["host"], node["master_pid"]): label for label, node in nodes.items()}
+        dashboard.annotate_nodes(hosts, labels, {key for key, label in labels.items() if label in runners})
+        return hosts
 
     @api.model
     def _recent_respawns(self, now):

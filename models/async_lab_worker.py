@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import psutil
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 from odoo.tools import SQL, config
 
 from ..lib import processes
@@ -120,6 +120,10 @@ class AsyncLabWorker(models.Model):
     )
     replaced_by_id = fields.Many2one("async_lab.worker", readonly=True, ondelete="set null")
     thread_count = fields.Integer(compute="_compute_thread_count")
+    control_ids = fields.One2many("async_lab.control", "worker_id", "Server controls", readonly=True)
+    node_control_ids = fields.One2many(
+        "async_lab.control", "master_worker_id", "Server controls of the node", readonly=True
+    )
 
     _sql_constraints = [
         ("process_uniq", "unique(host, pid, create_time)", "A process is recorded once per host."),
@@ -433,7 +437,11 @@ class AsyncLabWorker(models.Model):
                       extract(epoch FROM last_seen) AS last_seen
                  FROM async_lab_worker
                 WHERE host = %s AND state = 'gone' AND replaced_by_id IS NULL
-                  AND role NOT IN ('master', 'threaded') AND gone_at > %s""",
+                  AND role NOT IN ('master', 'threaded') AND gone_at > %s
+                  -- a worker stopped by a server control that removed it is not replaced
+                  AND NOT EXISTS (SELECT 1 FROM async_lab_control c
+                                   WHERE c.worker_id = async_lab_worker.id AND c.state = 'done'
+                                     AND c.action = 'remove_http_worker')""",
             [host, to_datetime(now - PAIRING_WINDOW)],
         )
         gone = cr.dictfetchall()
@@ -476,6 +484,39 @@ class AsyncLabWorker(models.Model):
                 new["pid"],
                 old["exit_reason"] or "killed",
             )
+
+    # ------------------------------------------------------------------
+    # Server controls (async_lab.control validates, records and routes them)
+    # ------------------------------------------------------------------
+    def _request_control(self, action):
+        self.ensure_one()
+        Control = self.env["async_lab.control"]
+        node = Control._node_label(self.host, self.master_pid)
+        vals = {"action": action, "node": node}
+        if action in ("recycle", "kill"):
+            vals["pid"] = self.pid
+        record = Control.create(vals)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "message": _("%(action)s requested: the node carries it out within seconds.", action=record.name),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def action_control_recycle(self):
+        return self._request_control("recycle")
+
+    def action_control_kill(self):
+        return self._request_control("kill")
+
+    def action_control_add_http_worker(self):
+        return self._request_control("add_http_worker")
+
+    def action_control_remove_http_worker(self):
+        return self._request_control("remove_http_worker")
 
     # ------------------------------------------------------------------
     # Cron

@@ -26,6 +26,7 @@ from . import test_stats
 from . import test_metrics
 from . import test_whoami
 from . import test_worker
+from . import test_control
 from . import test_heartbeat
 from . import test_log_filters
 from . import test_settings

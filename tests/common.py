@@ -4,12 +4,17 @@
 
 import doctest
 import logging
+import os
+import socket
+import subprocess
 import threading
 import time
 import traceback
 import uuid as uuidlib
 from datetime import timedelta
 from unittest.mock import patch
+
+import psutil
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.http import db_filter
@@ -281,3 +286,37 @@ def refuse_unsafe_test_run():
             "server uses it?), so its requests would go to that server. Give it a free port:\n    %s"
             % (config["http_port"], TEST_COMMAND)
         )
+
+
+#: The configuration a fake node's HTTP worker reports (register_node).
+NODE_CONF = {
+    "workers": 2,
+    "max_cron_threads": 1,
+    "server_wide_modules": ["base", "web", "queue_job"],
+    "channels": "root:1",
+}
+
+
+def register_node(cleanup, env, *, workers=2):
+    """This test process as a node's master, and a child of its own (``sleep``, not an Odoo worker)
+    as its HTTP worker, in the process registry; every other process row is gone. Return the child.
+
+    ``cleanup`` (``addCleanup`` or ``addClassCleanup``) kills the child at the end.
+    """
+    child = subprocess.Popen(["sleep", "300"])
+    cleanup(child.wait)
+    cleanup(child.kill)
+    env.cr.execute("UPDATE async_lab_worker SET state = 'gone' WHERE state != 'gone'")
+    Worker = env["async_lab.worker"]
+    host, master, now = socket.gethostname(), os.getpid(), time.time()
+    Worker._upsert(
+        {"host": host, "pid": master, "master_pid": master, "role": "master", "now": now,
+         "create_time": psutil.Process(master).create_time()},
+        self_reported=False,
+    )  # fmt: skip
+    Worker._upsert(
+        {"host": host, "pid": child.pid, "master_pid": master, "role": "http", "now": now,
+         "create_time": psutil.Process(child.pid).create_time(), "server_config": dict(NODE_CONF, workers=workers)},
+        self_reported=True,
+    )  # fmt: skip
+    return child

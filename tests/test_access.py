@@ -8,6 +8,7 @@ or :meth:`TestAccessMatrix.test_every_public_method_has_a_row`.
 """
 
 import json
+import os
 
 from odoo import api
 from odoo.exceptions import AccessError
@@ -17,7 +18,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.addons.bus.tests.common import WebsocketCase
 
 from ..models.async_lab_stats import DASHBOARD_CHANNEL
-from .common import AsyncLabCase
+from .common import AsyncLabCase, register_node
 
 #: Rights: "user" (Async Lab / User), "manager" (Async Lab / Manager),
 #: "queue_job" (Job Queue Manager).
@@ -43,6 +44,9 @@ ROUTES = {
     ("/async_lab/openapi.json", "GET"): ("user", "/async_lab/openapi.json", None),
     ("/async_lab/metrics", "GET"): ("user", "/async_lab/metrics", None),
     ("/async_lab/jobs", "POST"): ("manager", "/async_lab/jobs", {"workload": "noop", "count": 1}),
+    # "{pid}": the HTTP worker of the fake node (register_node), a child of this process never signalled.
+    ("/async_lab/control", "POST"): ("manager", "/async_lab/control", {"action": "recycle", "pid": "{pid}"}),
+    ("/async_lab/control/<int:control_id>", "GET"): ("user", "/async_lab/control/{control_id}", None),
     ("/async_lab/run", "POST"): (
         "manager",
         "/async_lab/run",
@@ -69,8 +73,45 @@ def _new_experiment(env):
     return _as_caller(env["async_lab.experiment"].sudo().create({"workload": "io_sleep", "ms": 1, "tasks": 1}), env)
 
 
+#: The fake node's HTTP worker and master (TestAccessMatrix.setUpClass).
+NODE = {}
+
+
+def _node_row(env, role):
+    pid = NODE["pid"] if role == "http" else NODE["master_pid"]
+    return _as_caller(env["async_lab.worker"].sudo().search([("pid", "=", pid), ("state", "=", "alive")]), env)
+
+
 #: (model, method) -> (right needed, call(env)).
 METHODS = {
+    ("async_lab.control", "create"): (
+        "manager",
+        lambda env: env["async_lab.control"].create({"action": "recycle", "pid": NODE["pid"]}),
+    ),
+    ("async_lab.control", "api_request"): (
+        "manager",
+        lambda env: env["async_lab.control"].api_request("kill", pid=NODE["pid"]),
+    ),
+    ("async_lab.control", "api_status"): (
+        "user",
+        lambda env: _as_caller(
+            env["async_lab.control"].sudo().create({"action": "kill", "pid": NODE["pid"]}), env
+        ).api_status(),
+    ),
+    ("async_lab.worker", "action_control_recycle"): (
+        "manager",
+        lambda env: _node_row(env, "http").action_control_recycle(),
+    ),
+    ("async_lab.worker", "action_control_kill"): ("manager", lambda env: _node_row(env, "http").action_control_kill()),
+    ("async_lab.worker", "action_control_add_http_worker"): (
+        "manager",
+        lambda env: _node_row(env, "master").action_control_add_http_worker(),
+    ),
+    ("async_lab.worker", "action_control_remove_http_worker"): (
+        "manager",
+        lambda env: _node_row(env, "master").action_control_remove_http_worker(),
+    ),
+    ("async_lab.burst", "action_requeue"): ("manager", lambda env: _new_burst(env).action_requeue()),
     ("async_lab.burst", "action_launch"): ("manager", lambda env: _new_burst(env).action_launch()),
     ("async_lab.burst", "action_open_jobs"): ("user", lambda env: _new_burst(env).action_open_jobs()),
     ("async_lab.burst", "action_cancel"): ("manager", lambda env: _new_burst(env).action_cancel()),
@@ -154,6 +195,9 @@ class TestAccessMatrix(HttpCase):
         manager = cls.users["lab_manager"]
         _burst, uuids = cls.env["async_lab.burst"].with_user(manager).api_create_and_launch("noop", {}, count=1)
         cls.job_uuid = uuids[0]
+        child = register_node(cls.addClassCleanup, cls.env)
+        NODE.update(pid=child.pid, master_pid=os.getpid())
+        cls.control_id = cls.env["async_lab.control"].sudo().create({"action": "kill", "pid": child.pid}).id
         cls.impact_id = (
             cls.env["async_lab.experiment"]
             .create({"kind": "user_impact", "workload": "io_sleep", "ms": 1, "tasks": 1})
@@ -189,7 +233,9 @@ class TestAccessMatrix(HttpCase):
         self.assertEqual(set(METHODS) - methods, set(), "rows of METHODS without a method")
 
     def call_route(self, path, body):
-        path = path.format(job_uuid=self.job_uuid, impact_id=self.impact_id)
+        path = path.format(job_uuid=self.job_uuid, impact_id=self.impact_id, control_id=self.control_id)
+        if isinstance(body, dict):
+            body = {key: NODE["pid"] if value == "{pid}" else value for key, value in body.items()}
         if body == "jsonrpc":
             resp = self.url_open(
                 path,

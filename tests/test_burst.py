@@ -145,6 +145,20 @@ class TestBurstEnqueue(AsyncLabCase):
         with self.assertRaises(AccessError):
             burst.with_user(self.user).action_launch()
 
+    def test_managers_requeue_failed_and_cancelled_jobs_with_queue_job(self):
+        burst = self.Burst.create({"workload": "noop", "job_count": 3})
+        burst.with_user(self.manager).action_launch()
+        jobs = self.env["queue.job"].search([("async_lab_burst_id", "=", burst.id)], order="id")
+        for job, state in zip(jobs, ("failed", "cancelled", "done"), strict=True):
+            job.write({"state": state})
+        ids = jobs.ids
+        with self.assertRaises(AccessError):
+            burst.with_user(self.user).action_requeue()
+        burst.with_user(self.manager).action_requeue()
+        jobs = self.env["queue.job"].browse(ids)
+        jobs.invalidate_recordset()
+        self.assertEqual(jobs.mapped("state"), ["pending", "pending", "done"])
+
     def test_launching_a_running_burst_is_refused(self):
         burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 3})
         burst.action_launch()  # stored for real: pending jobs

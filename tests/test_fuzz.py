@@ -71,7 +71,7 @@ class TestFuzz(HttpCase):
 
     def test_random_input_to_every_route(self):
         for (rule, method), (_needed, path, body) in ROUTES.items():
-            path = path.split("?")[0].format(job_uuid="00000000-0000-0000-0000-000000000000", impact_id=0)
+            path = path.split("?")[0].format(job_uuid="00000000-0000-0000-0000-000000000000", impact_id=0, control_id=0)
             with self.subTest(route=rule, method=method):
                 if body == "jsonrpc":
                     self._fuzz_jsonrpc(path)

@@ -2,7 +2,9 @@
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import { Component } from "@odoo/owl";
+import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { _t } from "@web/core/l10n/translation";
+import { useService } from "@web/core/utils/hooks";
 
 import { formatAge, formatMiB, formatPercent } from "../utils/format";
 
@@ -34,9 +36,14 @@ export class ProcessTree extends Component {
         me: Object,
         /** Seconds a vanished process stays on the map (the server's GONE_VISIBLE). */
         fadeSeconds: Number,
+        /** Called once a server control is recorded: the dashboard refreshes. */
+        onControlled: { type: Function, optional: true },
     };
 
     setup() {
+        this.orm = useService("orm");
+        this.dialog = useService("dialog");
+        this.notification = useService("notification");
         this.formatAge = formatAge;
         this.formatMiB = formatMiB;
         this.formatPercent = formatPercent;
@@ -94,6 +101,69 @@ export class ProcessTree extends Component {
         // A vanished process fades out while the server still sends it.
         const opacity = Math.max(0.2, 0.7 * (1 - (node.gone_for || 0) / this.props.fadeSeconds));
         return `opacity: ${opacity.toFixed(2)}`;
+    }
+
+    /** Recycle and kill: HTTP and cron workers that are alive, for managers. */
+    canControl(node) {
+        return this.props.me.is_manager && node.state === "alive" && ["http", "cron"].includes(node.role);
+    }
+
+    canControlNode(server) {
+        return (
+            this.props.me.is_manager &&
+            server.mode === "prefork" &&
+            server.master.state === "alive" &&
+            !server.stopped_reporting
+        );
+    }
+
+    /**
+     * Ask for a server control (async_lab.control) after a confirmation; the
+     * node carries it out within seconds, the next refresh shows the change.
+     */
+    confirmControl(action, server, node = null) {
+        const messages = {
+            recycle: _t(
+                "Recycle worker %s? It finishes its current request, then the master forks a new one.",
+                node && node.pid
+            ),
+            kill: _t(
+                "Kill worker %s with SIGKILL? Its current request is lost; the master forks a new one.",
+                node && node.pid
+            ),
+            add_http_worker: _t("Add one HTTP worker to node %s (SIGTTIN to its master)?", server.node),
+            remove_http_worker: _t(
+                "Remove one HTTP worker from node %s? Its master lowers its count (SIGTTOU), and one worker finishes its request and stops.",
+                server.node
+            ),
+        };
+        this.dialog.add(ConfirmationDialog, {
+            title: _t("Server control"),
+            body: messages[action],
+            confirmLabel: _t("Confirm"),
+            confirm: async () => {
+                const values = { action, node: server.node };
+                if (node) {
+                    values.pid = node.pid;
+                }
+                try {
+                    await this.orm.create("async_lab.control", [values]);
+                } catch (error) {
+                    this.notification.add(error?.data?.message || error?.message || String(error), {
+                        type: "danger",
+                    });
+                    return;
+                }
+                this.notification.add(
+                    _t("Requested: the node carries it out within a few seconds."),
+                    { type: "info" }
+                );
+                if (this.props.onControlled) {
+                    this.props.onControlled();
+                }
+            },
+            cancel: () => {},
+        });
     }
 
     serverSummary(server) {

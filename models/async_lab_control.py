@@ -1,0 +1,421 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Server controls: a Manager's request to signal a node's master or one of its workers.
+
+The request is validated against the process registry and recorded
+(``create``), then it travels through the database: the node that owns the
+process picks it up in its own heartbeat (``_run_pending``, a
+``FOR UPDATE SKIP LOCKED`` of its node's pending rows), checks the processes
+again with psutil at that moment (``lib/control.py``), sends the signal and
+records the result. Nothing here signals a process of another node.
+"""
+
+import logging
+import os
+import signal
+import socket
+import time
+from datetime import timedelta
+
+import psutil
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import config
+
+from ..lib import control
+from ..lib.groups import GROUP_MANAGER
+from ..lib.times import to_datetime, utcnow
+
+_logger = logging.getLogger(__name__)
+
+#: ir.config_parameter: HTTP workers a node may run above its configured ``workers``.
+MAX_EXTRA_PARAM = "async_lab.control_max_extra_http_workers"
+#: Namespace of the advisory lock that lets one process of a node act at a time.
+CONTROL_LOCK = 0x4A5C
+#: The largest PID Linux gives (pid_max's ceiling, 2**22).
+MAX_PID = 4194304
+#: Actions one heartbeat carries out at most.
+ACTIONS_PER_BEAT = 5
+
+STATES = [
+    ("pending", "Pending"),
+    ("done", "Done"),
+    ("refused", "Refused"),
+    ("failed", "Failed"),
+    ("expired", "Expired"),
+]
+
+
+class ControlError(UserError):
+    """A request the API answers with ``http_status`` (404: no such node or process; 409: refused)."""
+
+    def __init__(self, message, http_status=409):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class AsyncLabControl(models.Model):
+    _name = "async_lab.control"
+    _description = "Server control action"
+    _order = "id desc"
+
+    name = fields.Char(compute="_compute_name")
+    action = fields.Selection(
+        [(key, label) for key, (label, _needs) in control.ACTIONS.items()], required=True, readonly=True
+    )
+    state = fields.Selection(STATES, default="pending", required=True, readonly=True, index=True)
+    node = fields.Char(readonly=True, help="The node (one Odoo master) as the dashboard and the advisor name it.")
+    host = fields.Char(required=True, readonly=True, index=True)
+    master_pid = fields.Integer("Master PID", required=True, readonly=True, group_operator=False)
+    master_create_time = fields.Float(readonly=True, group_operator=False)
+    pid = fields.Integer("PID", readonly=True, group_operator=False, help="The worker signalled.")
+    create_time = fields.Float("Process create time", readonly=True, group_operator=False)
+    worker_id = fields.Many2one("async_lab.worker", "Process", readonly=True, ondelete="set null", index=True)
+    master_worker_id = fields.Many2one("async_lab.worker", "Master", readonly=True, ondelete="set null", index=True)
+    user_id = fields.Many2one("res.users", "Requested by", readonly=True, default=lambda self: self.env.uid)
+    requested_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
+    started_at = fields.Datetime(readonly=True)
+    done_at = fields.Datetime(readonly=True)
+    executed_by_pid = fields.Integer("Carried out by PID", readonly=True, group_operator=False)
+    result = fields.Char(readonly=True)
+    error = fields.Char(readonly=True)
+    respawn_id = fields.Many2one("async_lab.respawn", compute="_compute_respawn_id", string="Respawn")
+
+    @api.depends("action", "pid", "node")
+    def _compute_name(self):
+        labels = dict(self._fields["action"].selection)
+        for rec in self:
+            rec.name = "%s %s" % (labels.get(rec.action, rec.action), rec.pid or rec.node or "")
+
+    def _compute_respawn_id(self):
+        Respawn = self.env["async_lab.respawn"]
+        for rec in self:
+            rec.respawn_id = (
+                Respawn.search([("old_worker_id", "=", rec.worker_id.id)], limit=1) if rec.worker_id else False
+            )
+
+    # ------------------------------------------------------------------
+    # Requesting
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Validate each request against the registry; only ``action``, ``node`` and ``pid`` are taken."""
+        if not self.env.su and not self.env.user.has_group(GROUP_MANAGER):
+            raise AccessError(_("Only Async Lab managers may control the server."))
+        return super().create([self._prepare(vals) for vals in vals_list])
+
+    @api.model
+    def _prepare(self, vals):
+        action, node, pid = vals.get("action"), vals.get("node"), vals.get("pid")
+        if action not in control.ACTIONS:
+            raise ValidationError(_("action must be one of: %(actions)s", actions=", ".join(control.ACTIONS)))
+        if node is not None and not isinstance(node, str):
+            raise ValidationError(_("node must be a string (a node's name, as the dashboard shows it)"))
+        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+            raise ValidationError(_("pid must be an integer"))
+        if pid is not None and not 0 < pid <= MAX_PID:
+            raise ValidationError(_("pid must be a process id, from 1 to %(max)s", max=MAX_PID))
+        nodes = self.env["async_lab.advisor"]._nodes()
+        if node is not None and node not in nodes:
+            raise ControlError(
+                _("No live node %(node)s; live nodes: %(nodes)s", node=node, nodes=", ".join(sorted(nodes)) or "none"),
+                404,
+            )
+        Worker = self.env["async_lab.worker"].sudo()
+        if control.ACTIONS[action][1] == "pid":
+            if not pid:
+                raise ValidationError(_("pid is required for %(action)s", action=action))
+            target = self._target(Worker, pid, nodes.get(node))
+            host, master_pid = target.host, target.master_pid
+            label = next((k for k, n in nodes.items() if (n["host"], n["master_pid"]) == (host, master_pid)), None)
+            extra = {"pid": pid, "create_time": target.create_time, "worker_id": target.id}
+        else:
+            if pid is not None:
+                raise ValidationError(_("%(action)s takes a node, not a pid", action=action))
+            if node is None:
+                raise ValidationError(
+                    _(
+                        "node is required for %(action)s; live nodes: %(nodes)s",
+                        action=action,
+                        nodes=", ".join(sorted(nodes)) or "none",
+                    )
+                )
+            label, host, master_pid = node, nodes[node]["host"], nodes[node]["master_pid"]
+            configured = nodes[node]["conf"].get("workers") or 0
+            if not configured:
+                raise ControlError(
+                    _("Node %(node)s runs in threaded mode (workers = 0): it has no HTTP workers to change.", node=node)
+                )
+            extra = {}
+        master = Worker.search(
+            [("host", "=", host), ("pid", "=", master_pid), ("role", "=", "master"), ("state", "!=", "gone")], limit=1
+        )
+        if not master:
+            raise ControlError(
+                _(
+                    "The master %(pid)s of this node is not in the registry yet; try again in a few seconds.",
+                    pid=master_pid,
+                )
+            )
+        if not extra:  # a node's HTTP worker count: the pending requests count
+            population = self._population(
+                host, master_pid, configured, pending=True, master_create_time=master.create_time
+            )
+            try:
+                control.population_after(action, population, configured, self._max_extra())
+            except control.Refused as exc:
+                raise ControlError(str(exc)) from exc
+        return dict(
+            extra,
+            action=action,
+            node=label,
+            host=host,
+            master_pid=master_pid,
+            master_create_time=master.create_time,
+            master_worker_id=master.id,
+            user_id=self.env.uid,
+            requested_at=fields.Datetime.now(),
+            state="pending",
+        )
+
+    @api.model
+    def _target(self, Worker, pid, node):
+        """The live registry row of ``pid`` (on ``node`` if given) that a recycle or a kill may target."""
+        domain = [("pid", "=", pid), ("state", "=", "alive")]
+        if node:
+            domain += [("host", "=", node["host"]), ("master_pid", "=", node["master_pid"])]
+        rows = Worker.search(domain)
+        if not rows:
+            raise ControlError(_("No live Odoo process %(pid)s in the registry of this database.", pid=pid), 404)
+        if len(rows) > 1:
+            raise ValidationError(_("PID %(pid)s runs on several nodes: say which with node.", pid=pid))
+        if rows.role == "master" or rows.pid == rows.master_pid:
+            raise ControlError(_("PID %(pid)s is a master: it is never signalled.", pid=pid))
+        if rows.role not in control.TARGET_ROLES:
+            raise ControlError(
+                _(
+                    "PID %(pid)s is a %(role)s process: only HTTP and cron workers can be recycled or killed.",
+                    pid=pid,
+                    role=rows.role,
+                )
+            )
+        return rows
+
+    @api.model
+    def _node_label(self, host, master_pid):
+        """The label of the live node (host, master_pid), as the advisor and the dashboard name it; None if not live."""
+        nodes = self.env["async_lab.advisor"]._nodes()
+        return next((k for k, n in nodes.items() if (n["host"], n["master_pid"]) == (host, master_pid)), None)
+
+    @api.model
+    def _max_extra(self):
+        return self.env["ir.config_parameter"]._async_lab_int(MAX_EXTRA_PARAM)
+
+    @api.model
+    def _population(self, host, master_pid, configured, *, pending=False, master_create_time=None):
+        """The HTTP worker count the master aims at: its configured one, plus
+        the workers added and minus those removed through these controls
+        (plus the pending ones with ``pending``)."""
+        states = ("done", "pending") if pending else ("done",)
+        self.flush_model()
+        self.env.cr.execute(
+            """SELECT count(*) FILTER (WHERE action = 'add_http_worker'),
+                      count(*) FILTER (WHERE action = 'remove_http_worker')
+                 FROM async_lab_control
+                WHERE host = %s AND master_pid = %s AND state IN %s
+                  AND (%s::float IS NULL OR abs(master_create_time - %s) < %s)""",
+            [host, master_pid, states, master_create_time, master_create_time, control.CREATE_TIME_TOLERANCE],
+        )
+        added, removed = self.env.cr.fetchone()
+        return configured + added - removed
+
+    @api.model
+    def api_request(self, action, node=None, pid=None):
+        """``POST /async_lab/control``: the recorded request (202, to poll)."""
+        return self.create({"action": action, "node": node, "pid": pid})
+
+    def api_status(self):
+        self.ensure_one()
+        return {
+            "id": self.id,
+            "action": self.action,
+            "state": self.state,
+            "node": self.node,
+            "host": self.host,
+            "master_pid": self.master_pid,
+            "pid": self.pid or None,
+            "requested_by": self.user_id.login,
+            "requested_at": fields.Datetime.to_string(self.requested_at) if self.requested_at else None,
+            "started_at": fields.Datetime.to_string(self.started_at) if self.started_at else None,
+            "done_at": fields.Datetime.to_string(self.done_at) if self.done_at else None,
+            "executed_by_pid": self.executed_by_pid or None,
+            "result": self.result or None,
+            "error": self.error or None,
+            "respawn": self.respawn_id
+            and {
+                "old_pid": self.respawn_id.old_pid,
+                "new_pid": self.respawn_id.new_pid,
+                "reason": self.respawn_id.reason,
+            }
+            or None,
+        }
+
+    # ------------------------------------------------------------------
+    # Carrying out, in the node's own processes
+    # ------------------------------------------------------------------
+    @api.model
+    def _run_pending(self, host, master_pid, now=None):
+        """Carry out this node's pending actions (called by a worker's heartbeat,
+        in a transaction of its own at READ COMMITTED). Return how many were handled."""
+        cr = self.env.cr
+        now = now or time.time()
+        # Rows that no process of their node picked up in time (no row another process is acting on).
+        cr.execute(
+            """UPDATE async_lab_control SET state = 'expired', done_at = %s, error = %s
+                WHERE id IN (SELECT id FROM async_lab_control WHERE state = 'pending' AND requested_at < %s
+                                FOR UPDATE SKIP LOCKED)""",
+            [
+                to_datetime(now),
+                "No process of the node picked it up within %d s (the node stopped reporting)."
+                % control.PENDING_TIMEOUT,
+                to_datetime(now - control.PENDING_TIMEOUT),
+            ],
+        )
+        cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [CONTROL_LOCK, "%s:%s" % (host, master_pid)])
+        if not cr.fetchone()[0]:
+            return 0  # another process of this node is acting
+        cr.execute(
+            """SELECT id FROM async_lab_control
+                WHERE state = 'pending' AND host = %s AND master_pid = %s
+                ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
+            [host, master_pid, ACTIONS_PER_BEAT],
+        )
+        ids = [row[0] for row in cr.fetchall()]
+        for rec in self.browse(ids):
+            rec._carry_out(now)
+        return len(ids)
+
+    def _carry_out(self, now):
+        """Check the processes again, then signal; record what happened."""
+        self.ensure_one()
+        self.write({"started_at": to_datetime(now), "executed_by_pid": os.getpid()})
+        own = os.getpid()
+        try:
+            master = self._checked_master()
+            if self.action in ("recycle", "kill"):
+                self._checked_target(self.pid, self.create_time, master)
+                if self.pid == own and self.action == "kill":
+                    # Record it first: this very process is about to die.
+                    self._done(_("SIGKILL sent to PID %(pid)s (this process): the master forks a new one.", pid=own))
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                os.kill(self.pid, control.SIGNALS[self.action][1])
+                message = (
+                    _(
+                        "SIGINT sent to PID %(pid)s: it finishes its request, then the master forks a new one.",
+                        pid=self.pid,
+                    )
+                    if self.action == "recycle"
+                    else _("SIGKILL sent to PID %(pid)s: the master forks a new one.", pid=self.pid)
+                )
+            else:
+                message = self._change_population(master)
+        except control.Refused as exc:
+            self.write({"state": "refused", "error": str(exc), "done_at": utcnow()})
+            _logger.warning("server control %s (%s) refused: %s", self.id, self.action, exc)
+            return
+        except OSError as exc:
+            self.write({"state": "failed", "error": str(exc), "done_at": utcnow()})
+            _logger.warning("server control %s (%s) failed: %s", self.id, self.action, exc)
+            return
+        self._done(message)
+
+    def _done(self, message):
+        self.write({"state": "done", "result": message, "done_at": utcnow()})
+        self.env["async_lab.stats"]._notify_dashboard("control", {"control_id": self.id})
+        _logger.info("server control %s by %s: %s (%s)", self.id, self.user_id.login, self.action, message)
+
+    def _checked_master(self):
+        """The node's master, as the checks read it, if it is the recorded one and this process's parent."""
+        if self.host != socket.gethostname():
+            raise control.Refused("this action belongs to host %s" % self.host)
+        try:
+            master = control.describe(psutil.Process(self.master_pid))
+        except psutil.Error:
+            master = None
+        own_parent, own_cmdline = self._acting_process()
+        control.check_master(
+            master,
+            expected_pid=self.master_pid,
+            expected_create_time=self.master_create_time,
+            own_parent=own_parent,
+            own_cmdline=own_cmdline,
+        )
+        return master
+
+    @api.model
+    def _acting_process(self):
+        """``(parent PID, command line)`` of this process, which acts for its master."""
+        return os.getppid(), psutil.Process().cmdline()
+
+    @staticmethod
+    def _checked_target(pid, create_time, master):
+        try:
+            target = control.describe(psutil.Process(pid))
+        except psutil.Error:
+            target = None
+        control.check_target(target, expected_pid=pid, expected_create_time=create_time, master=master)
+
+    def _change_population(self, master):
+        configured = config["workers"]
+        population = self._population(
+            self.host, self.master_pid, configured, master_create_time=self.master_create_time
+        )
+        after = control.population_after(self.action, population, configured, self._max_extra())
+        if self.action == "add_http_worker":
+            os.kill(self.master_pid, signal.SIGTTIN)
+            return _(
+                "SIGTTIN sent to master %(pid)s: %(before)s → %(after)s HTTP workers.",
+                pid=self.master_pid,
+                before=population,
+                after=after,
+            )
+        victim = self._victim(master)
+        # The master lowers its target count first, so it does not replace the worker that leaves.
+        os.kill(self.master_pid, signal.SIGTTOU)
+        os.kill(victim.pid, signal.SIGINT)
+        self.write({"pid": victim.pid, "create_time": victim.create_time, "worker_id": victim.id})
+        return _(
+            "SIGTTOU sent to master %(pid)s, SIGINT to HTTP worker %(victim)s: %(before)s → %(after)s HTTP workers.",
+            pid=self.master_pid,
+            victim=victim.pid,
+            before=population,
+            after=after,
+        )
+
+    def _victim(self, master):
+        """The HTTP worker a removal stops: an idle one first, the youngest first, not one already leaving."""
+        leaving = self.search(
+            [
+                ("host", "=", self.host),
+                ("action", "in", ("recycle", "kill", "remove_http_worker")),
+                ("state", "=", "done"),
+                ("done_at", ">", utcnow() - timedelta(seconds=control.PENDING_TIMEOUT)),
+            ]
+        ).mapped("pid")
+        candidates = self.env["async_lab.worker"].search(
+            [
+                ("host", "=", self.host),
+                ("master_pid", "=", self.master_pid),
+                ("role", "=", "http"),
+                ("state", "=", "alive"),
+                ("pid", "not in", leaving),
+            ]
+        )
+        for worker in candidates.sorted(lambda w: (bool(w.busy_since), -w.create_time)):
+            try:
+                self._checked_target(worker.pid, worker.create_time, master)
+            except control.Refused:
+                continue
+            return worker
+        raise control.Refused("no HTTP worker of master %s can be stopped now" % self.master_pid)

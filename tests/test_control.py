@@ -1,0 +1,258 @@
+# Copyright 2026 Async Lab contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Server controls, validated and recorded without signalling anything of this test's server.
+
+The node here is this test process as its "master", with a child of its own
+(``sleep``) as its "HTTP worker": a real process whose parent is the master,
+which the checks at the moment of acting must still refuse (it does not run
+the master's command line: not a forked Odoo worker). Actions on real prefork
+servers are in tests/integration/test_control.py.
+"""
+
+import json
+import os
+import socket
+import subprocess
+from datetime import timedelta
+from unittest.mock import patch
+
+import psutil
+
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
+
+from ..lib import control
+from ..lib.times import utcnow
+from ..models.async_lab_control import MAX_EXTRA_PARAM, ControlError
+from ..process_tracker import ProcessTracker
+from .common import AsyncLabCase, assert_doctests, register_node
+
+
+class TestControlLib(BaseCase):
+    def test_doctests(self):
+        assert_doctests(self, control, more_than=10)
+
+    def test_only_forked_workers_act_for_their_node(self):
+        registry = {"async_lab.control": None}
+        worker = {"role": "http", "pid": 11, "master_pid": 10}
+        self.assertTrue(ProcessTracker.acts_for_its_node(worker, registry))
+        self.assertTrue(ProcessTracker.acts_for_its_node(dict(worker, role="cron"), registry))
+        for other in (
+            dict(worker, role="gevent"),  # an exec of the server, not a fork: not its master's command line
+            dict(worker, role="jobrunner"),
+            dict(worker, role="master", pid=10),
+            dict(worker, role="threaded", pid=10),
+            dict(worker, master_pid=None),
+        ):
+            with self.subTest(other=other):
+                self.assertFalse(ProcessTracker.acts_for_its_node(other, registry))
+        self.assertFalse(ProcessTracker.acts_for_its_node(worker, {}))  # a registry from before the upgrade
+
+
+class TestControl(AsyncLabCase):
+    """async_lab.control: who may ask, what is refused at once, what the node checks when acting."""
+
+    def setUp(self):
+        super().setUp()
+        self.child = register_node(self.addCleanup, self.env)
+        self.Control = self.env["async_lab.control"].with_user(self.manager)
+        self.node = socket.gethostname()
+
+    def test_request_is_recorded_pending_with_the_process_identity(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        self.assertEqual(rec.state, "pending")
+        self.assertEqual((rec.node, rec.host, rec.master_pid), (self.node, socket.gethostname(), os.getpid()))
+        self.assertAlmostEqual(rec.create_time, psutil.Process(self.child.pid).create_time(), places=2)
+        self.assertEqual(rec.worker_id.pid, self.child.pid)
+        self.assertEqual(rec.master_worker_id.pid, os.getpid())
+        self.assertEqual(rec.user_id, self.manager)
+        self.assertIn(rec, rec.worker_id.control_ids)
+        self.assertIn(rec, rec.master_worker_id.node_control_ids)
+        # Users read the log, as the API's status does.
+        status = rec.with_user(self.user).api_status()
+        self.assertEqual(
+            (status["state"], status["pid"], status["requested_by"]), ("pending", self.child.pid, "async_lab_manager")
+        )
+
+    def test_node_action_status(self):
+        rec = self.Control.create({"action": "add_http_worker", "node": self.node})
+        status = rec.api_status()
+        self.assertEqual((status["pid"], status["respawn"], status["node"]), (None, None, self.node))
+
+    def test_only_fields_of_the_request_are_taken(self):
+        rec = self.Control.create({"action": "recycle", "pid": self.child.pid, "host": "x", "state": "done"})
+        self.assertEqual((rec.host, rec.state), (socket.gethostname(), "pending"))
+
+    def test_users_may_not_ask(self):
+        with self.assertRaises(AccessError):
+            self.env["async_lab.control"].with_user(self.user).create({"action": "kill", "pid": self.child.pid})
+
+    def test_refused_at_once(self):
+        cases = [
+            ({"action": "explode", "pid": self.child.pid}, ValidationError, "action must be one of"),
+            ({"action": "kill"}, ValidationError, "pid is required"),
+            ({"action": "kill", "pid": "12"}, ValidationError, "pid must be an integer"),
+            ({"action": "kill", "pid": 2**70}, ValidationError, "pid must be a process id"),
+            ({"action": "kill", "pid": -3}, ValidationError, "pid must be a process id"),
+            ({"action": "kill", "pid": 1}, ControlError, "No live Odoo process 1"),
+            ({"action": "kill", "pid": os.getpid()}, ControlError, "is a master"),
+            ({"action": "kill", "pid": self.child.pid, "node": "nowhere"}, ControlError, "No live node nowhere"),
+            ({"action": "add_http_worker"}, ValidationError, "node is required"),
+            ({"action": "add_http_worker", "node": self.node, "pid": 3}, ValidationError, "takes a node, not a pid"),
+        ]
+        for vals, error, message in cases:
+            with self.subTest(vals=vals), self.assertRaises(error) as caught:
+                self.Control.create(vals)
+            self.assertIn(message, str(caught.exception))
+        self.assertFalse(self.env["async_lab.control"].search([]))
+
+    def test_pid_outside_the_tree_is_unknown(self):
+        stranger = subprocess.Popen(["sleep", "60"])  # alive, on this host, but not in the registry
+        self.addCleanup(stranger.wait)
+        self.addCleanup(stranger.kill)
+        with self.assertRaises(ControlError) as caught:
+            self.Control.create({"action": "kill", "pid": stranger.pid})
+        self.assertEqual(caught.exception.http_status, 404)
+
+    def test_only_http_and_cron_workers(self):
+        self.env["async_lab.worker"].search([("pid", "=", self.child.pid)]).write({"role": "gevent"})
+        with self.assertRaisesRegex(ControlError, "only HTTP and cron workers"):
+            self.Control.create({"action": "recycle", "pid": self.child.pid})
+
+    def test_http_worker_caps(self):
+        self.env["ir.config_parameter"].sudo().set_param(MAX_EXTRA_PARAM, "1")
+        self.Control.create({"action": "add_http_worker", "node": self.node})
+        # The pending one counts: 2 configured + 1 is the cap.
+        with self.assertRaisesRegex(ControlError, "plus the 1 more allowed"):
+            self.Control.create({"action": "add_http_worker", "node": self.node})
+        self.Control.create({"action": "remove_http_worker", "node": self.node})  # 3 -> 2
+        self.Control.create({"action": "remove_http_worker", "node": self.node})  # 2 -> 1
+        with self.assertRaisesRegex(ControlError, "keeps at least one"):
+            self.Control.create({"action": "remove_http_worker", "node": self.node})
+
+    def test_threaded_node_has_no_workers_to_change(self):
+        register_node(self.addCleanup, self.env, workers=0)
+        with self.assertRaisesRegex(ControlError, "threaded mode"):
+            self.Control.create({"action": "add_http_worker", "node": self.node})
+
+    # -- carried out by the node ---------------------------------------------------------------
+    def run_pending(self, acting_as_child_of=None):
+        """Run the node's pending actions as one of its workers would; ``acting_as_child_of``
+        makes this process pass for a child of that master."""
+        Control = self.env["async_lab.control"].sudo()
+        self.enterContext(mute_logger("odoo.addons.async_lab.models.async_lab_control"))  # the refusals
+        if acting_as_child_of is None:
+            return Control._run_pending(socket.gethostname(), os.getpid())
+        acting = (acting_as_child_of, psutil.Process().cmdline())
+        with patch.object(type(Control), "_acting_process", return_value=acting):
+            return Control._run_pending(socket.gethostname(), os.getpid())
+
+    def test_a_process_that_is_not_a_forked_worker_is_never_signalled(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        self.assertEqual(self.run_pending(acting_as_child_of=os.getpid()), 1)
+        self.assertEqual(rec.state, "refused")
+        self.assertIn("does not run the master's command line", rec.error)
+        self.assertTrue(rec.done_at)
+        self.assertEqual(rec.executed_by_pid, os.getpid())
+        self.assertIsNone(self.child.poll(), "the child was signalled")
+
+    def test_a_reused_pid_is_never_signalled(self):
+        rec = self.Control.create({"action": "recycle", "pid": self.child.pid})
+        rec.sudo().write({"create_time": rec.create_time - 50})  # the recorded process was another one
+        self.run_pending(acting_as_child_of=os.getpid())
+        self.assertEqual(rec.state, "refused")
+        self.assertIn("the PID was reused", rec.error)
+        self.assertIsNone(self.child.poll())
+
+    def test_only_a_child_of_the_master_acts(self):
+        rec = self.Control.create({"action": "add_http_worker", "node": self.node})
+        self.run_pending()  # this process is the "master" itself, not one of its children
+        self.assertEqual(rec.state, "refused")
+        self.assertIn("is not the master of the process acting", rec.error)
+
+    def test_a_master_that_restarted_is_not_the_recorded_one(self):
+        rec = self.Control.create({"action": "add_http_worker", "node": self.node})
+        rec.sudo().write({"master_create_time": rec.master_create_time - 50})
+        self.run_pending(acting_as_child_of=os.getpid())
+        self.assertIn("its PID was reused", rec.error)
+
+    def test_another_node_leaves_the_row_alone(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        self.assertEqual(self.env["async_lab.control"].sudo()._run_pending(socket.gethostname(), os.getpid() + 1), 0)
+        self.assertEqual(rec.state, "pending")
+
+    def test_pending_too_long_expires(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        rec.sudo().write({"requested_at": utcnow() - timedelta(seconds=control.PENDING_TIMEOUT + 5)})
+        rec.flush_recordset()
+        self.env["async_lab.control"].sudo()._run_pending("another host", 1)
+        rec.invalidate_recordset()
+        self.assertEqual(rec.state, "expired")
+        self.assertIn("stopped reporting", rec.error)
+
+    def test_population_counts_what_was_done(self):
+        Control = self.env["async_lab.control"]
+        host, master = socket.gethostname(), os.getpid()
+        rec = self.Control.create({"action": "add_http_worker", "node": self.node})
+        self.assertEqual(Control._population(host, master, 2), 2)
+        self.assertEqual(Control._population(host, master, 2, pending=True), 3)
+        rec.sudo().write({"state": "done"})
+        self.assertEqual(Control._population(host, master, 2), 3)
+        self.assertEqual(Control._population(host, master, 2, master_create_time=rec.master_create_time - 9), 2)
+
+
+@tagged("post_install", "-at_install")
+class TestControlApi(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        new_test_user(cls.env, "lab_ctl_user", groups="base.group_user,async_lab.async_lab_group_user")
+        new_test_user(cls.env, "lab_ctl_manager", groups="base.group_user,async_lab.async_lab_group_manager")
+
+    def setUp(self):
+        super().setUp()
+        self.child = register_node(self.addCleanup, self.env)
+
+    def post(self, body):
+        return self.url_open("/async_lab/control", data=json.dumps(body), headers={"Content-Type": "application/json"})
+
+    def test_manager_gets_202_then_polls(self):
+        self.authenticate("lab_ctl_manager", "lab_ctl_manager")
+        resp = self.post({"action": "recycle", "pid": self.child.pid})
+        self.assertEqual(resp.status_code, 202, resp.text)
+        created = resp.json()
+        self.assertEqual(created["status_url"], "/async_lab/control/%d" % created["id"])
+        status = self.url_open(created["status_url"]).json()
+        self.assertEqual((status["id"], status["state"], status["action"]), (created["id"], "pending", "recycle"))
+        self.assertEqual(status["pid"], self.child.pid)
+
+    def test_errors_say_what_is_wrong(self):
+        self.authenticate("lab_ctl_manager", "lab_ctl_manager")
+        cases = [
+            ({"pid": 5}, 400, "action is required"),
+            ({"action": "kill", "pid": 5, "signal": 9}, 400, "Unknown keys: signal"),
+            ({"action": "kill", "pid": "5"}, 400, "pid must be an integer"),
+            ({"action": "kill", "pid": 1}, 404, "No live Odoo process 1"),
+            ({"action": "kill", "pid": os.getpid()}, 409, "is a master"),
+            ({"action": "add_http_worker", "node": "nowhere"}, 404, "No live node nowhere"),
+        ]
+        for body, status, message in cases:
+            with self.subTest(body=body):
+                resp = self.post(body)
+                self.assertEqual(resp.status_code, status, resp.text)
+                self.assertIn(message, resp.json()["error"]["message"])
+        self.assertEqual(self.url_open("/async_lab/control/999999").status_code, 404)
+        self.assertEqual(self.url_open("/async_lab/control/99999999999").status_code, 404)
+        self.assertFalse(self.env["async_lab.control"].search([]))
+
+    def test_users_get_403(self):
+        self.authenticate("lab_ctl_user", "lab_ctl_user")
+        resp = self.post({"action": "kill", "pid": self.child.pid})
+        self.assertEqual(resp.status_code, 403, resp.text)
+        self.assertEqual(resp.json()["error"]["code"], "forbidden")
+        self.assertFalse(self.env["async_lab.control"].search([]))
+        self.assertIsNone(self.child.poll())
+
+    def test_anonymous_gets_401(self):
+        self.assertEqual(self.post({"action": "kill", "pid": self.child.pid}).status_code, 401)
