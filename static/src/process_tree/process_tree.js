@@ -122,19 +122,22 @@ export class ProcessTree extends Component {
      * node carries it out within seconds, the next refresh shows the change.
      */
     confirmControl(action, server, node = null) {
+        const pid = node && node.pid;
         const messages = {
             recycle: _t(
-                "Recycle worker %s? It finishes its current request, then the master forks a new one.",
-                node && node.pid
+                "Recycle worker %(pid)s? It finishes its current request, then the master forks a new one.",
+                { pid }
             ),
             kill: _t(
-                "Kill worker %s with SIGKILL? Its current request is lost; the master forks a new one.",
-                node && node.pid
+                "Kill worker %(pid)s with SIGKILL? Its current request is lost; the master forks a new one.",
+                { pid }
             ),
-            add_http_worker: _t("Add one HTTP worker to node %s (SIGTTIN to its master)?", server.node),
+            add_http_worker: _t("Add one HTTP worker to node %(node)s (SIGTTIN to its master)?", {
+                node: server.node,
+            }),
             remove_http_worker: _t(
-                "Remove one HTTP worker from node %s? Its master lowers its count (SIGTTOU), and one worker finishes its request and stops.",
-                server.node
+                "Remove one HTTP worker from node %(node)s? Its master lowers its count (SIGTTOU), and one worker finishes its request and stops.",
+                { node: server.node }
             ),
         };
         this.dialog.add(ConfirmationDialog, {
