@@ -133,7 +133,6 @@ class AsyncLabExperiment(models.Model):
     )
     burst_id = fields.Many2one(
         "async_lab.burst",
-        "Burst",
         readonly=True,
         copy=False,
         ondelete="set null",
@@ -370,7 +369,9 @@ class AsyncLabExperiment(models.Model):
         """Create an experiment from preset ``key`` and run it."""
         self._check_manager()
         if key not in PRESETS:
-            raise ValidationError(_("Unknown preset %r; choose one of: %s") % (key, ", ".join(PRESETS)))
+            raise ValidationError(
+                _("Unknown preset %(key)r; choose one of: %(presets)s", key=key, presets=", ".join(PRESETS))
+            )
         name, workload, params, tasks = PRESETS[key]
         kind = USER_IMPACT if key == USER_IMPACT else "strategies"
         experiment = self.create(dict(params, name=name, preset=key, workload=workload, tasks=tasks, kind=kind))
@@ -530,7 +531,7 @@ class AsyncLabExperiment(models.Model):
             max_retries=3,
             description=_("Async Lab experiment %s: fan out the tasks") % self.name,
         )._job_fan_out_tasks()
-        self._enqueue_fan_out("_job_dispatch_probe", _("Async Lab experiment %s: no-op %s"), then)
+        self._enqueue_fan_out("_job_dispatch_probe", _("Async Lab experiment %(name)s: no-op %(index)s"), then)
 
     def _job_fan_out_tasks(self):
         """queue_job strategy, step 2: measure step 1, then the tasks and the collector."""
@@ -543,7 +544,7 @@ class AsyncLabExperiment(models.Model):
             max_retries=3,
             description=_("Async Lab experiment %s: collect") % self.name,
         )._job_collect(overhead)
-        self._enqueue_fan_out("_job_task", _("Async Lab experiment %s: task %s"), collect)
+        self._enqueue_fan_out("_job_task", _("Async Lab experiment %(name)s: task %(index)s"), collect)
         return "dispatch of %d no-op jobs: %.3f s" % (self.tasks, overhead)
 
     def _enqueue_fan_out(self, method, description, then):
@@ -551,7 +552,9 @@ class AsyncLabExperiment(models.Model):
         tasks = [
             getattr(
                 self.delayable(
-                    channel=self._lab_channel(), max_retries=1, description=description % (self.name, index + 1)
+                    channel=self._lab_channel(),
+                    max_retries=1,
+                    description=description % {"name": self.name, "index": index + 1},
                 ),
                 method,
             )(index)
@@ -709,6 +712,9 @@ class AsyncLabExperiment(models.Model):
             self._finish(error=busy)
             return
         self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
+        # This thread's own cursor (_user_impact_thread), no request's: "running"
+        # must be visible to the other workers before the probe starts.
+        # pylint: disable-next=invalid-commit
         cr.commit()
         session = None
         try:
@@ -716,7 +722,8 @@ class AsyncLabExperiment(models.Model):
             self.sudo().probe_sid = session.sid
             # Reading the user for the session began a transaction: commit it, or
             # its snapshot, 10 s old after the idle probe, would be what the
-            # burst's job-cap check counts.
+            # burst's job-cap check counts. (This thread's own cursor.)
+            # pylint: disable-next=invalid-commit
             cr.commit()
             send = self._probe_request(session.sid)
             stopped = impact.every(self._stopped_elsewhere, STATE_CHECK_SECONDS)
@@ -729,6 +736,9 @@ class AsyncLabExperiment(models.Model):
                 self.workload, self._user_params(), count=self.tasks, channel=self.impact_channel
             )
             self.burst_id = burst
+            # The burst's jobs must be visible to the job runner now, not when the
+            # measurement ends. (This thread's own cursor.)
+            # pylint: disable-next=invalid-commit
             cr.commit()
             started = time.time()
             during = impact.probe(
@@ -774,6 +784,8 @@ class AsyncLabExperiment(models.Model):
             if session is not None:
                 http.root.session_store.delete(session)
             self.exists()._end_probe_session()
+            # The thread's last work, in its own cursor: the outcome is kept.
+            # pylint: disable-next=invalid-commit
             cr.commit()
 
     def _locked_state(self):
@@ -786,6 +798,9 @@ class AsyncLabExperiment(models.Model):
         self.ensure_one()
         cr = self.env.cr
         for _attempt in range(3):
+            # Only the user-impact thread calls this, in its own cursor: a fresh
+            # snapshot, as the docstring says.
+            # pylint: disable-next=invalid-commit
             cr.commit()
             try:
                 cr.execute(
