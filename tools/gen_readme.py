@@ -70,7 +70,7 @@ def main(argv):
     readme = REPO / "README.rst"
     if "--check" in argv:
         if not readme.exists() or readme.read_text() != text:
-            print("README.rst is out of date: run python3 tools/gen_readme.py", file=sys.stderr)
+            sys.stderr.write("README.rst is out of date: run python3 tools/gen_readme.py\n")
             return 1
         return 0
     readme.write_text(text)
