@@ -8,6 +8,11 @@
 PYTHON ?= python3
 LINT_VENV := .dev/lint
 LINT_REQUIREMENTS := tools/requirements-lint.txt
+# npm, for the node hooks, trusts the system's certificate authorities as pip and
+# git do (node alone knows only its own bundled list).
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export NODE_EXTRA_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+endif
 
 .PHONY: run test lint bootstrap wheel clean
 
