@@ -690,14 +690,10 @@ def stop_proxy(proc):
     """Stop nginx (SIGQUIT: graceful, its workers finish their requests), then make sure."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGQUIT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
