@@ -6,8 +6,13 @@
 # Variables: ODOO_SRC, DB, HTTP_PORT, GEVENT_PORT, PROXY_PORT, WORKERS, PG_PORT, PGHOST...
 
 PYTHON ?= python3
-RUFF_VERSION ?= 0.17.6
 LINT_VENV := .dev/lint
+LINT_REQUIREMENTS := tools/requirements-lint.txt
+# npm, for the node hooks, trusts the system's certificate authorities as pip and
+# git do (node alone knows only its own bundled list).
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export NODE_EXTRA_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+endif
 
 .PHONY: run test lint pot bootstrap wheel clean
 
@@ -17,11 +22,12 @@ run:  ## multi-worker dev instance behind nginx on http://127.0.0.1:$(PROXY_PORT
 test:  ## the whole test suite, ends with "N passed, N failed"
 	@$(PYTHON) tools/devenv.py test
 
-lint:  ## ruff with OCA's rules (.ruff.toml) and ruff format, checking only
-	@test -x $(LINT_VENV)/bin/ruff && $(LINT_VENV)/bin/ruff --version | grep -qx "ruff $(RUFF_VERSION)" \
-		|| { $(PYTHON) -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q "ruff==$(RUFF_VERSION)"; }
-	$(LINT_VENV)/bin/ruff check --no-fix .
-	$(LINT_VENV)/bin/ruff format --check .
+lint:  ## the pre-commit hooks (.pre-commit-config.yaml) on every file: ruff, pylint-odoo, prettier, eslint
+	@cmp -s $(LINT_REQUIREMENTS) $(LINT_VENV)/requirements.txt \
+		|| { rm -rf $(LINT_VENV) && $(PYTHON) -m venv $(LINT_VENV) \
+			&& $(LINT_VENV)/bin/pip install -q --disable-pip-version-check -r $(LINT_REQUIREMENTS) \
+			&& cp $(LINT_REQUIREMENTS) $(LINT_VENV)/requirements.txt; }
+	$(LINT_VENV)/bin/pre-commit run --all-files --show-diff-on-failure --color=$(if $(CI),never,auto)
 
 pot:  ## export i18n/async_lab.pot with Odoo from the dev database, and merge it into i18n/*.po
 	@$(PYTHON) tools/devenv.py pot

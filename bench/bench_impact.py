@@ -14,6 +14,9 @@ own probe at rest, measured in the same run just before the burst.
     .venv/bin/python bench/bench_impact.py          # ~3 min on 2 cores
 """
 
+# A benchmark script: it prints its figures on stdout.
+# pylint: disable=print-used
+
 import argparse
 import sys
 import tempfile

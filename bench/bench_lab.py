@@ -24,6 +24,9 @@ calls queue for a worker, and that preset measures the worker pool, not
 the client's concurrency (try --workers 3 to see it).
 """
 
+# A benchmark script: it prints its figures on stdout.
+# pylint: disable=print-used
+
 import argparse
 import statistics
 import sys

@@ -50,8 +50,12 @@ the repository (server configs and logs go to a temporary folder, kept only
 with ``--keep-logs`` or when a server fails).
 """
 
+# A benchmark script: it prints its figures on stdout.
+# pylint: disable=print-used
+
 import argparse
 import ast
+import contextlib
 import http.client
 import itertools
 import json
@@ -167,10 +171,8 @@ def ensure_database(conf, params, db, *, with_async_lab, update=True):
 
 # -- servers -------------------------------------------------------------------------
 def signal_group(server, signum):
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(server.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def cpu_seconds(procs):
@@ -179,11 +181,9 @@ def cpu_seconds(procs):
 
     total = 0.0
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             cpu = proc.cpu_times()
             total += cpu.user + cpu.system
-        except psutil.Error:
-            pass
     return total
 
 

@@ -55,6 +55,9 @@ Run it with the project's venv, after ``make bootstrap``::
 It starts no server and writes nothing in the repository.
 """
 
+# A benchmark script: it prints its figures on stdout.
+# pylint: disable=print-used
+
 import argparse
 import math
 import sys
@@ -63,6 +66,8 @@ from array import array
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from psycopg2 import sql
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
@@ -142,7 +147,7 @@ def generate(params, db, rows, order, days):
     # counted at once afterwards instead, as at the install (main()).
     cr.execute("ALTER TABLE queue_job DISABLE TRIGGER USER")
     for name, _definition in indexes:
-        cr.execute('DROP INDEX "%s"' % name)
+        cr.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
     # Channel thresholds: a job whose random draw ``c`` is below the cumulated
     # share of a channel goes to that channel.
     bounds, total = [], 0.0
@@ -654,15 +659,20 @@ def measure_window(env, Stats, window, now, args, timings):
 
 def naive_scrape(cr):
     """What an exporter without counters would read at each scrape: every job of queue_job."""
+    from odoo.tools import SQL
+
     from odoo.addons.async_lab.models.queue_job import DONE_STAGES
 
     cr.execute("SELECT channel, state, count(*) FROM queue_job GROUP BY 1, 2")
     rows = cr.fetchall()
     for expression in DONE_STAGES.values():
         cr.execute(
-            "SELECT channel, async_lab_stage_bucket(s), count(*), sum(s)"
-            " FROM (SELECT channel, %s AS s FROM queue_job WHERE state = 'done') AS d"
-            " WHERE s IS NOT NULL GROUP BY 1, 2" % expression
+            SQL(
+                "SELECT channel, async_lab_stage_bucket(s), count(*), sum(s)"
+                " FROM (SELECT channel, %s AS s FROM queue_job WHERE state = 'done') AS d"
+                " WHERE s IS NOT NULL GROUP BY 1, 2",
+                SQL(expression),
+            )
         )
         rows += cr.fetchall()
     return rows

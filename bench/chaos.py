@@ -33,6 +33,9 @@ again (restarts), until the stats route answers again, and until the last job
 settled. ``tests/integration/test_chaos.py`` runs a smaller version of it.
 """
 
+# A benchmark script: it prints its figures on stdout.
+# pylint: disable=print-used
+
 import argparse
 import os
 import random

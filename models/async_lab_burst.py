@@ -360,6 +360,9 @@ class AsyncLabBurst(models.Model):
     def _user_impact_finished(self):
         """Whether every job of the burst has ended. Commits first, for a fresh snapshot (a long-running caller)."""
         self.ensure_one()
+        # Its one caller is the user-impact thread, in a cursor of its own
+        # (async_lab.experiment._run_user_impact), never a request.
+        # pylint: disable-next=invalid-commit
         self.env.cr.commit()
         self.env.cr.execute(
             "SELECT count(*) FROM queue_job WHERE async_lab_burst_id = %s AND state IN %s", [self.id, ACTIVE_STATES]

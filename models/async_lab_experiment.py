@@ -133,7 +133,6 @@ class AsyncLabExperiment(models.Model):
     )
     burst_id = fields.Many2one(
         "async_lab.burst",
-        "Burst",
         readonly=True,
         copy=False,
         ondelete="set null",
@@ -719,6 +718,9 @@ class AsyncLabExperiment(models.Model):
             self._finish(error=busy)
             return
         self.write({"state": "running", "started_at": fields.Datetime.now(), "environment": self._environment()})
+        # This thread's own cursor (_user_impact_thread), no request's: "running"
+        # must be visible to the other workers before the probe starts.
+        # pylint: disable-next=invalid-commit
         cr.commit()
         session = None
         try:
@@ -726,7 +728,8 @@ class AsyncLabExperiment(models.Model):
             self.sudo().probe_sid = session.sid
             # Reading the user for the session began a transaction: commit it, or
             # its snapshot, 10 s old after the idle probe, would be what the
-            # burst's job-cap check counts.
+            # burst's job-cap check counts. (This thread's own cursor.)
+            # pylint: disable-next=invalid-commit
             cr.commit()
             send = self._probe_request(session.sid)
             stopped = impact.every(self._stopped_elsewhere, STATE_CHECK_SECONDS)
@@ -739,6 +742,9 @@ class AsyncLabExperiment(models.Model):
                 self.workload, self._user_params(), count=self.tasks, channel=self.impact_channel
             )
             self.burst_id = burst
+            # The burst's jobs must be visible to the job runner now, not when the
+            # measurement ends. (This thread's own cursor.)
+            # pylint: disable-next=invalid-commit
             cr.commit()
             started = time.time()
             during = impact.probe(
@@ -784,6 +790,8 @@ class AsyncLabExperiment(models.Model):
             if session is not None:
                 http.root.session_store.delete(session)
             self.exists()._end_probe_session()
+            # The thread's last work, in its own cursor: the outcome is kept.
+            # pylint: disable-next=invalid-commit
             cr.commit()
 
     def _locked_state(self):
@@ -796,6 +804,9 @@ class AsyncLabExperiment(models.Model):
         self.ensure_one()
         cr = self.env.cr
         for _attempt in range(3):
+            # Only the user-impact thread calls this, in its own cursor: a fresh
+            # snapshot, as the docstring says.
+            # pylint: disable-next=invalid-commit
             cr.commit()
             try:
                 cr.execute(

@@ -1,5 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import contextlib
 import json
 import logging
 import socket
@@ -320,12 +321,10 @@ class AsyncLabWorker(models.Model):
     @staticmethod
     def _local_process(pid, create_time):
         """psutil.Process for (pid, create_time) if that process still runs."""
-        try:
+        with contextlib.suppress(psutil.Error):
             proc = psutil.Process(pid)
             if abs(proc.create_time() - create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
                 return proc
-        except psutil.Error:
-            pass
         return None
 
     @staticmethod

@@ -29,6 +29,18 @@ TRANSIENT = [
 ]
 
 
+def fails_twice(error, attempts):
+    """A unit of work that raises ``error`` on its first two attempts; ``attempts`` records the cursors."""
+
+    def work(cr):
+        attempts.append(cr)
+        if len(attempts) < 3:
+            raise error
+        return "written"
+
+    return work
+
+
 class FakeRegistry:
     """registry.cursor() without a database: enough for in_own_transaction."""
 
@@ -102,14 +114,8 @@ class TestHeartbeatGuard(TransactionCase):
         for error in TRANSIENT:
             with self.subTest(error=type(error).__name__):
                 attempts = []
-
-                def work(cr, error=error, attempts=attempts):
-                    attempts.append(cr)
-                    if len(attempts) < 3:
-                        raise error
-                    return "written"
-
                 sleeps.clear()
+                work = fails_twice(error, attempts)
                 self.assertEqual(in_own_transaction(registry, work, sleep=sleeps.append), "written")
                 self.assertEqual(len(attempts), 3)
                 self.assertEqual(len(sleeps), 2)

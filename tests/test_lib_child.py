@@ -1,5 +1,6 @@
 # Copyright 2026 Async Lab contributors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import contextlib
 import os
 import select
 import subprocess
@@ -77,10 +78,8 @@ class TestChildrenDieWithTheirParent(BaseCase):
             proc.wait()
             proc.stdout.close()
             for orphan in orphans:
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     orphan.kill()
-                except psutil.NoSuchProcess:
-                    pass
 
     def test_pool_children_die_with_a_killed_parent(self):
         addons = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(strategies.__file__))))

@@ -22,8 +22,12 @@ GEVENT_PORT (8072), PROXY_PORT (8080, the nginx in front of both), WORKERS
 cluster we start, 5488).
 """
 
+# A command-line tool (make run / make test): it reports to its user on stdout.
+# pylint: disable=print-used
+
 import argparse
 import configparser
+import contextlib
 import email.parser
 import hashlib
 import json
@@ -686,14 +690,10 @@ def stop_proxy(proc):
     """Stop nginx (SIGQUIT: graceful, its workers finish their requests), then make sure."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGQUIT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -801,12 +801,9 @@ def wait_health(port, proc, timeout):
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SetupError("Odoo exited with code %s before it served %s" % (proc.returncode, url))
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
+            if resp.status == 200:
+                return
         time.sleep(0.5)
     raise SetupError("Odoo did not answer %s within %ss" % (url, timeout))
 
@@ -814,19 +811,16 @@ def wait_health(port, proc, timeout):
 def stop_tree(proc):
     """SIGTERM the master, wait, then make sure none of its children survive."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    try:  # the whole session: workers, job runner and the gevent process
+    # the whole session: workers, job runner and the gevent process
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def check_browser_deps():

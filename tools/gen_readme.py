@@ -139,9 +139,7 @@ def main(argv):
     if "--check" in argv:
         stale = [path for path, text in outputs if not path.exists() or path.read_text() != text]
         for path in stale:
-            print(
-                "%s is out of date: run .venv/bin/python tools/gen_readme.py" % path.relative_to(REPO), file=sys.stderr
-            )
+            sys.stderr.write("%s is out of date: run .venv/bin/python tools/gen_readme.py\n" % path.relative_to(REPO))
         return 1 if stale else 0
     for path, text in outputs:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,11 @@ dev config, on free ports, and look at it from outside: HTTP, its log and
 its process tree (psutil).
 """
 
+# Test tooling outside Odoo: its progress lines (a minute-long install) go to pytest's output.
+# pylint: disable=print-used
+
 import configparser
+import contextlib
 import os
 import re
 import shutil
@@ -94,11 +98,9 @@ class OdooServer:
                     "Odoo exited (%s):\n%s\n%s"
                     % (self.proc.returncode, self.log()[-3000:], self.outfile.read_text()[-2000:])
                 )
-            try:
+            with contextlib.suppress(requests.RequestException):
                 if requests.get(self.url + "/web/health", timeout=2).status_code == 200:
                     return self
-            except requests.RequestException:
-                pass
             time.sleep(0.5)
         raise RuntimeError("Odoo did not become healthy:\n%s" % self.log()[-3000:])
 
@@ -149,10 +151,8 @@ class OdooServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 # -- bursts ---------------------------------------------------------------------

@@ -28,6 +28,8 @@ def test_jobs_and_process_map_survive_kills_and_restarts(make_server, db_params)
     chaos = Chaos(server, db_params, jobs=150, kills=3, cluster=cluster, seconds=40, pause=1.5, settle_timeout=150)
     ok = chaos.run()
     report = chaos.report()
+    # The recovery times, in pytest's output (-s or -rA).
+    # pylint: disable-next=print-used
     print(report)
     assert ok, report
     assert len(chaos.killed) == 5

@@ -49,4 +49,6 @@ def test_parallel_io_db_runs_hold_a_bounded_number_of_connections(make_server, d
         else:
             assert (resp.json()["pool_size"], resp.json()["errors"]) == (MAX_DB_CONNECTIONS, 0)
     assert 0 < peak[0] <= MAX_DB_CONNECTIONS, peak[0]
+    # The measured peak, in pytest's output (-s or -rA).
+    # pylint: disable-next=print-used
     print("statuses %s, peak io_db connections %d (bound %d)" % (statuses, peak[0], MAX_DB_CONNECTIONS))

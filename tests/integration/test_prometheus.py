@@ -7,6 +7,7 @@ be the same from all of them, since they come from the database.
 """
 
 import binascii
+import contextlib
 import json
 import os
 import shutil
@@ -93,11 +94,9 @@ def start_prometheus(tmp_path):
         url = "http://127.0.0.1:%d" % port
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(requests.ConnectionError):
                 if requests.get(url + "/-/ready", timeout=2).status_code == 200:
                     return url
-            except requests.ConnectionError:
-                pass
             assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
             time.sleep(0.3)
         pytest.fail("Prometheus did not get ready:\n" + (tmp_path / "prometheus.log").read_text())

@@ -11,22 +11,24 @@ export const ADVICE_REFRESH_MS = 60000;
 const SEVERITY_CLASSES = { critical: "danger", warning: "warning", info: "info" };
 const SEVERITY_LABELS = { critical: _t("critical"), warning: _t("warning"), info: _t("info") };
 
+function evidenceText(value) {
+    if (Array.isArray(value)) {
+        return value.every((v) => typeof v !== "object") ? value.join(", ") : String(value.length);
+    }
+    if (value && typeof value === "object") {
+        return JSON.stringify(value);
+    }
+    return value === null || value === undefined ? "–" : String(value);
+}
+
 /**
  * A finding's evidence as short "key: value" strings, nested values flattened
  * (lists of objects give their count).
  */
 export function evidenceItems(evidence) {
-    return Object.entries(evidence || {}).map(([key, value]) => {
-        let text;
-        if (Array.isArray(value)) {
-            text = value.every((v) => typeof v !== "object") ? value.join(", ") : String(value.length);
-        } else if (value && typeof value === "object") {
-            text = JSON.stringify(value);
-        } else {
-            text = value === null || value === undefined ? "–" : String(value);
-        }
-        return `${key.replaceAll("_", " ")}: ${text}`;
-    });
+    return Object.entries(evidence || {}).map(
+        ([key, value]) => `${key.replaceAll("_", " ")}: ${evidenceText(value)}`
+    );
 }
 
 /**

@@ -74,7 +74,7 @@ export function useLiveUpdates(refresh, channel) {
     let trailTimer = null;
     let lastRefresh = 0;
     let lastNotification = 0;
-    let stopListening = () => {};
+    let stopListening = null;
 
     const busLive = () => Date.now() - lastNotification < BUS_FRESH_FOR;
 
@@ -85,14 +85,13 @@ export function useLiveUpdates(refresh, channel) {
 
     function schedulePoll() {
         browser.clearTimeout(pollTimer);
+        const poll = () => {
+            if (!document.hidden) {
+                run();
+            }
+            schedulePoll();
+        };
         pollTimer = browser.setTimeout(poll, busLive() ? BUS_POLL_INTERVAL : POLL_INTERVAL);
-    }
-
-    function poll() {
-        if (!document.hidden) {
-            run();
-        }
-        schedulePoll();
     }
 
     function onNotification(payload) {
@@ -122,7 +121,9 @@ export function useLiveUpdates(refresh, channel) {
         schedulePoll();
     });
     onWillUnmount(() => {
-        stopListening();
+        if (stopListening) {
+            stopListening();
+        }
         browser.clearTimeout(pollTimer);
         browser.clearTimeout(busTimer);
         browser.clearTimeout(trailTimer);

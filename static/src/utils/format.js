@@ -13,6 +13,32 @@ function trim(number, decimals) {
 }
 
 /**
+ * How long a process has lived, coarse: "45 s", "12 min", "3 h 20 min", "2 d 4 h".
+ *
+ * @param {number|null|undefined} seconds
+ * @returns {string}
+ */
+export function formatAge(seconds) {
+    if (seconds === null || seconds === undefined || Number.isNaN(seconds)) {
+        return DASH;
+    }
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) {
+        return `${s} s`;
+    }
+    const minutes = Math.floor(s / 60);
+    if (minutes < 60) {
+        return `${minutes} min`;
+    }
+    const hours = Math.floor(minutes / 60);
+    if (hours < 24) {
+        return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
+    }
+    const days = Math.floor(hours / 24);
+    return hours % 24 ? `${days} d ${hours % 24} h` : `${days} d`;
+}
+
+/**
  * A duration in seconds, at a precision that suits its size.
  *
  *     formatDuration(0.0042) === "4 ms"
@@ -46,32 +72,6 @@ export function formatDuration(seconds) {
         return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
     }
     return formatAge(abs);
-}
-
-/**
- * How long a process has lived, coarse: "45 s", "12 min", "3 h 20 min", "2 d 4 h".
- *
- * @param {number|null|undefined} seconds
- * @returns {string}
- */
-export function formatAge(seconds) {
-    if (seconds === null || seconds === undefined || Number.isNaN(seconds)) {
-        return DASH;
-    }
-    const s = Math.max(0, Math.round(seconds));
-    if (s < 60) {
-        return `${s} s`;
-    }
-    const minutes = Math.floor(s / 60);
-    if (minutes < 60) {
-        return `${minutes} min`;
-    }
-    const hours = Math.floor(minutes / 60);
-    if (hours < 24) {
-        return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
-    }
-    const days = Math.floor(hours / 24);
-    return hours % 24 ? `${days} d ${hours % 24} h` : `${days} d`;
 }
 
 /**
