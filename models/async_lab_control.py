@@ -80,7 +80,7 @@ class AsyncLabControl(models.Model):
     executed_by_pid = fields.Integer("Carried out by PID", readonly=True, group_operator=False)
     result = fields.Char(readonly=True)
     error = fields.Char(readonly=True)
-    respawn_id = fields.Many2one("async_lab.respawn", compute="_compute_respawn_id", string="Respawn")
+    respawn_id = fields.Many2one("async_lab.respawn", compute="_compute_respawn_id")
 
     @api.depends("action", "pid", "node")
     def _compute_name(self):

@@ -1,12 +1,12 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component } from "@odoo/owl";
-import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
-import { _t } from "@web/core/l10n/translation";
-import { useService } from "@web/core/utils/hooks";
+import {Component} from "@odoo/owl";
+import {ConfirmationDialog} from "@web/core/confirmation_dialog/confirmation_dialog";
+import {_t} from "@web/core/l10n/translation";
+import {useService} from "@web/core/utils/hooks";
 
-import { formatAge, formatMiB, formatPercent } from "../utils/format";
+import {formatAge, formatMiB, formatPercent} from "../utils/format";
 
 const ROLE_ICONS = {
     master: "fa-sitemap",
@@ -22,7 +22,12 @@ const THREAD_ICONS = {
     jobrunner: "fa-tasks",
     websocket: "fa-bolt",
 };
-const SHORT_ROLES = { http: "HTTP", cron: "cron", jobrunner: "job runner", gevent: "gevent" };
+const SHORT_ROLES = {
+    http: "HTTP",
+    cron: "cron",
+    jobrunner: "job runner",
+    gevent: "gevent",
+};
 
 /**
  * The process map: per host, each master and its children (HTTP workers,
@@ -37,7 +42,7 @@ export class ProcessTree extends Component {
         /** Seconds a vanished process stays on the map (the server's GONE_VISIBLE). */
         fadeSeconds: Number,
         /** Called once a server control is recorded: the dashboard refreshes. */
-        onControlled: { type: Function, optional: true },
+        onControlled: {type: Function, optional: true},
     };
 
     setup() {
@@ -99,13 +104,20 @@ export class ProcessTree extends Component {
             return "";
         }
         // A vanished process fades out while the server still sends it.
-        const opacity = Math.max(0.2, 0.7 * (1 - (node.gone_for || 0) / this.props.fadeSeconds));
+        const opacity = Math.max(
+            0.2,
+            0.7 * (1 - (node.gone_for || 0) / this.props.fadeSeconds)
+        );
         return `opacity: ${opacity.toFixed(2)}`;
     }
 
     /** Recycle and kill: HTTP and cron workers that are alive, for managers. */
     canControl(node) {
-        return this.props.me.is_manager && node.state === "alive" && ["http", "cron"].includes(node.role);
+        return (
+            this.props.me.is_manager &&
+            node.state === "alive" &&
+            ["http", "cron"].includes(node.role)
+        );
     }
 
     canControlNode(server) {
@@ -126,18 +138,21 @@ export class ProcessTree extends Component {
         const messages = {
             recycle: _t(
                 "Recycle worker %(pid)s? It finishes its current request, then the master forks a new one.",
-                { pid }
+                {pid}
             ),
             kill: _t(
                 "Kill worker %(pid)s with SIGKILL? Its current request is lost; the master forks a new one.",
-                { pid }
+                {pid}
             ),
-            add_http_worker: _t("Add one HTTP worker to node %(node)s (SIGTTIN to its master)?", {
-                node: server.node,
-            }),
+            add_http_worker: _t(
+                "Add one HTTP worker to node %(node)s (SIGTTIN to its master)?",
+                {
+                    node: server.node,
+                }
+            ),
             remove_http_worker: _t(
                 "Remove one HTTP worker from node %(node)s? Its master lowers its count (SIGTTOU), and one worker finishes its request and stops.",
-                { node: server.node }
+                {node: server.node}
             ),
         };
         this.dialog.add(ConfirmationDialog, {
@@ -145,34 +160,40 @@ export class ProcessTree extends Component {
             body: messages[action],
             confirmLabel: _t("Confirm"),
             confirm: async () => {
-                const values = { action, node: server.node };
+                const values = {action, node: server.node};
                 if (node) {
                     values.pid = node.pid;
                 }
                 try {
                     await this.orm.create("async_lab.control", [values]);
                 } catch (error) {
-                    this.notification.add(error?.data?.message || error?.message || String(error), {
-                        type: "danger",
-                    });
+                    this.notification.add(
+                        error?.data?.message || error?.message || String(error),
+                        {
+                            type: "danger",
+                        }
+                    );
                     return;
                 }
                 this.notification.add(
                     _t("Requested: the node carries it out within a few seconds."),
-                    { type: "info" }
+                    {type: "info"}
                 );
                 if (this.props.onControlled) {
                     this.props.onControlled();
                 }
             },
-            cancel: () => {},
+            // A Cancel button, which only closes the dialog.
+            cancel: () => undefined,
         });
     }
 
     serverSummary(server) {
         if (server.mode === "threaded") {
             const threads = (server.master.threads || []).length;
-            return _t("threaded (workers = 0): one process, %(threads)s threads", { threads });
+            return _t("threaded (workers = 0): one process, %(threads)s threads", {
+                threads,
+            });
         }
         const counts = {};
         for (const child of server.children) {
@@ -184,7 +205,7 @@ export class ProcessTree extends Component {
             ([role, count]) => `${count} ${SHORT_ROLES[role] || role}`
         );
         if (parts.length) {
-            return _t("prefork: %(processes)s", { processes: parts.join(", ") });
+            return _t("prefork: %(processes)s", {processes: parts.join(", ")});
         }
         return server.master.state === "gone"
             ? _t("prefork: stopped")

@@ -1,7 +1,7 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { registry } from "@web/core/registry";
+import {registry} from "@web/core/registry";
 
 /**
  * Run by tests/test_i18n.py (TestFrenchDashboardTour) as a user whose
@@ -31,8 +31,10 @@ registry.category("web_tour.tours").add("async_lab_dashboard_fr_tour", {
             isCheck: true,
         },
         {
-            content: "And the strings of the JS code (_t), with their placeholders filled",
-            trigger: ".o_async_lab_live:contains(En direct):contains(interrogation toutes les)",
+            content:
+                "And the strings of the JS code (_t), with their placeholders filled",
+            trigger:
+                ".o_async_lab_live:contains(En direct):contains(interrogation toutes les)",
             isCheck: true,
         },
         {
