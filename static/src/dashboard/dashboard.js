@@ -1,26 +1,26 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component, onWillStart, useState } from "@odoo/owl";
-import { browser } from "@web/core/browser/browser";
-import { loadBundle } from "@web/core/assets";
-import { _t } from "@web/core/l10n/translation";
-import { registry } from "@web/core/registry";
-import { KeepLast } from "@web/core/utils/concurrency";
-import { useService } from "@web/core/utils/hooks";
-import { Layout } from "@web/search/layout";
-import { standardActionServiceProps } from "@web/webclient/actions/action_service";
+import {Component, onWillStart, useState} from "@odoo/owl";
+import {browser} from "@web/core/browser/browser";
+import {loadBundle} from "@web/core/assets";
+import {_t} from "@web/core/l10n/translation";
+import {registry} from "@web/core/registry";
+import {KeepLast} from "@web/core/utils/concurrency";
+import {useService} from "@web/core/utils/hooks";
+import {Layout} from "@web/search/layout";
+import {standardActionServiceProps} from "@web/webclient/actions/action_service";
 
-import { AdvisorPanel } from "../advisor_panel/advisor_panel";
-import { ChannelTable } from "../channel_table/channel_table";
-import { LabPanel } from "../lab_panel/lab_panel";
-import { LaunchPanel } from "../launch_panel/launch_panel";
-import { ProcessTree } from "../process_tree/process_tree";
-import { StageLatency } from "../stage_latency/stage_latency";
-import { Swimlane } from "../swimlane/swimlane";
-import { ThroughputChart } from "../throughput_chart/throughput_chart";
-import { channelColors } from "../utils/colors";
-import { POLL_INTERVAL, useLiveUpdates } from "./live_updates";
+import {AdvisorPanel} from "../advisor_panel/advisor_panel";
+import {ChannelTable} from "../channel_table/channel_table";
+import {LabPanel} from "../lab_panel/lab_panel";
+import {LaunchPanel} from "../launch_panel/launch_panel";
+import {ProcessTree} from "../process_tree/process_tree";
+import {StageLatency} from "../stage_latency/stage_latency";
+import {Swimlane} from "../swimlane/swimlane";
+import {ThroughputChart} from "../throughput_chart/throughput_chart";
+import {channelColors} from "../utils/colors";
+import {POLL_INTERVAL, useLiveUpdates} from "./live_updates";
 
 export const BUS_CHANNEL = "async_lab.dashboard";
 /** Statistics window of the counters, chart and tables, in minutes, by default. */
@@ -30,10 +30,10 @@ export const WINDOW_MINUTES = 60;
  * server reads its rollups and the percentiles come from histograms.
  */
 export const WINDOW_CHOICES = [
-    { minutes: 60, label: _t("1 h"), period: _t("last hour") },
-    { minutes: 360, label: _t("6 h"), period: _t("last 6 hours") },
-    { minutes: 1440, label: _t("24 h"), period: _t("last 24 hours") },
-    { minutes: 10080, label: _t("7 d"), period: _t("last 7 days") },
+    {minutes: 60, label: _t("1 h"), period: _t("last hour")},
+    {minutes: 360, label: _t("6 h"), period: _t("last 6 hours")},
+    {minutes: 1440, label: _t("24 h"), period: _t("last 24 hours")},
+    {minutes: 10080, label: _t("7 d"), period: _t("last 7 days")},
 ];
 /** The user's window, remembered by the browser. */
 export const WINDOW_KEY = "async_lab.window";
@@ -46,7 +46,9 @@ export const LANE_FIT_KEY = "async_lab.lane_fit";
 /** The remembered statistics window, or the default one. */
 function storedWindow() {
     const minutes = parseInt(browser.localStorage.getItem(WINDOW_KEY), 10);
-    return WINDOW_CHOICES.some((choice) => choice.minutes === minutes) ? minutes : WINDOW_MINUTES;
+    return WINDOW_CHOICES.some((choice) => choice.minutes === minutes)
+        ? minutes
+        : WINDOW_MINUTES;
 }
 
 /** The remembered timeline length, or null for the server's default. */
@@ -75,7 +77,7 @@ export class AsyncLabDashboard extends Component {
         Swimlane,
         ThroughputChart,
     };
-    static props = { ...standardActionServiceProps };
+    static props = {...standardActionServiceProps};
 
     setup() {
         this.orm = useService("orm");
@@ -95,7 +97,7 @@ export class AsyncLabDashboard extends Component {
     }
 
     get display() {
-        return { controlPanel: {} };
+        return {controlPanel: {}};
     }
 
     /** Fetch the data; a newer call wins (KeepLast), errors show inline. */
@@ -107,8 +109,11 @@ export class AsyncLabDashboard extends Component {
                     "get_data",
                     [],
                     this.state.laneMinutes
-                        ? { window: this.state.window, lane_minutes: this.state.laneMinutes }
-                        : { window: this.state.window }
+                        ? {
+                              window: this.state.window,
+                              lane_minutes: this.state.laneMinutes,
+                          }
+                        : {window: this.state.window}
                 )
             );
             this.state.data = data;
@@ -121,7 +126,8 @@ export class AsyncLabDashboard extends Component {
 
     /** Timeline lengths to choose: with the server's default, none above its maximum. */
     get laneChoices() {
-        const { default_lane_minutes: byDefault, max_lane_minutes: max } = this.state.data.constants;
+        const {default_lane_minutes: byDefault, max_lane_minutes: max} =
+            this.state.data.constants;
         return [...new Set([...LANE_MINUTES_CHOICES, byDefault])]
             .filter((minutes) => minutes <= max)
             .sort((a, b) => a - b);
@@ -134,8 +140,8 @@ export class AsyncLabDashboard extends Component {
 
     /** The runner as the stats see it, plus a runner thread of a threaded server. */
     get runner() {
-        const { stats, runner_threads: threads } = this.state.data;
-        return { ...stats.runner, thread: threads[0] || null };
+        const {stats, runner_threads: threads} = this.state.data;
+        return {...stats.runner, thread: threads[0] || null};
     }
 
     get windowChoices() {
@@ -148,8 +154,8 @@ export class AsyncLabDashboard extends Component {
         return (
             WINDOW_CHOICES.find((choice) => choice.minutes === minutes) || {
                 minutes,
-                label: _t("%(minutes)s min", { minutes }),
-                period: _t("last %(minutes)s minutes", { minutes }),
+                label: _t("%(minutes)s min", {minutes}),
+                period: _t("last %(minutes)s minutes", {minutes}),
             }
         );
     }

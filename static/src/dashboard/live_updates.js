@@ -1,8 +1,8 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { browser } from "@web/core/browser/browser";
-import { onMounted, onWillUnmount, useEnv } from "@odoo/owl";
+import {browser} from "@web/core/browser/browser";
+import {onMounted, onWillUnmount, useEnv} from "@odoo/owl";
 
 /** Polling period while the bus brings no news (no websocket, e.g. not proxied). */
 export const POLL_INTERVAL = 5000;
@@ -91,7 +91,10 @@ export function useLiveUpdates(refresh, channel) {
             }
             schedulePoll();
         };
-        pollTimer = browser.setTimeout(poll, busLive() ? BUS_POLL_INTERVAL : POLL_INTERVAL);
+        pollTimer = browser.setTimeout(
+            poll,
+            busLive() ? BUS_POLL_INTERVAL : POLL_INTERVAL
+        );
     }
 
     function onNotification(payload) {
@@ -128,5 +131,5 @@ export function useLiveUpdates(refresh, channel) {
         browser.clearTimeout(busTimer);
         browser.clearTimeout(trailTimer);
     });
-    return { busLive };
+    return {busLive};
 }

@@ -1,10 +1,10 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component } from "@odoo/owl";
-import { useService } from "@web/core/utils/hooks";
+import {Component} from "@odoo/owl";
+import {useService} from "@web/core/utils/hooks";
 
-import { formatDuration, formatPercent } from "../utils/format";
+import {formatDuration, formatPercent} from "../utils/format";
 
 /** Efficiency (speedup ÷ ideal) from which a bar counts as good, then as poor. */
 const GOOD_EFFICIENCY = 0.75;
@@ -18,7 +18,7 @@ const POOR_EFFICIENCY = 0.4;
 export class LabPanel extends Component {
     static template = "async_lab.LabPanel";
     static props = {
-        lab: { type: [Object, { value: null }], optional: true },
+        lab: {type: [Object, {value: null}], optional: true},
     };
 
     setup() {
@@ -33,7 +33,9 @@ export class LabPanel extends Component {
 
     /** The share of HTTP worker time the burst's jobs held, as a percentage. */
     heldPercent(impact) {
-        return formatPercent(impact.workers_held === null ? null : impact.workers_held * 100);
+        return formatPercent(
+            impact.workers_held === null ? null : impact.workers_held * 100
+        );
     }
 
     get latest() {
@@ -44,20 +46,23 @@ export class LabPanel extends Component {
     get rows() {
         const results = this.latest.results;
         const scale =
-            Math.max(1, ...results.map((r) => Math.max(r.speedup || 0, r.ideal || 0))) * 1.05;
+            Math.max(1, ...results.map((r) => Math.max(r.speedup || 0, r.ideal || 0))) *
+            1.05;
         return results.map((result) => ({
             ...result,
             width: ((result.speedup || 0) / scale) * 100,
             idealLeft: ((result.ideal || 0) / scale) * 100,
             // Shown only where measured costs lower the ideal.
             expectedLeft:
-                result.expected && result.expected < result.ideal ? (result.expected / scale) * 100 : null,
+                result.expected && result.expected < result.ideal
+                    ? (result.expected / scale) * 100
+                    : null,
             tone:
                 result.efficiency >= GOOD_EFFICIENCY
                     ? "success"
                     : result.efficiency >= POOR_EFFICIENCY
-                      ? "warning"
-                      : "danger",
+                    ? "warning"
+                    : "danger",
         }));
     }
 

@@ -1,17 +1,17 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component, onWillUnmount, useState } from "@odoo/owl";
-import { browser } from "@web/core/browser/browser";
-import { _t } from "@web/core/l10n/translation";
-import { useService } from "@web/core/utils/hooks";
+import {Component, onWillUnmount, useState} from "@odoo/owl";
+import {browser} from "@web/core/browser/browser";
+import {_t} from "@web/core/l10n/translation";
+import {useService} from "@web/core/utils/hooks";
 
 /** Jobs of a burst launched from the dashboard unless the user says otherwise. */
 export const DEFAULT_COUNT = 10;
 /** A launch message ("Burst 3 launched…") goes after this long: it tells what just happened, not what is. */
 export const MESSAGE_SECONDS = 15;
 
-const { DateTime } = luxon;
+const {DateTime} = luxon;
 
 /** "12" -> 12; anything else is sent as typed, for the server to explain. */
 function asInteger(value) {
@@ -32,7 +32,7 @@ export class LaunchPanel extends Component {
     static props = {
         form: Object,
         isManager: Boolean,
-        lab: { type: [Object, { value: null }], optional: true },
+        lab: {type: [Object, {value: null}], optional: true},
         onLaunched: Function,
     };
 
@@ -59,7 +59,9 @@ export class LaunchPanel extends Component {
     }
 
     defaultParams(workload) {
-        return Object.fromEntries((workload?.params || []).map((p) => [p.name, p.default]));
+        return Object.fromEntries(
+            (workload?.params || []).map((p) => [p.name, p.default])
+        );
     }
 
     onWorkloadChange(ev) {
@@ -70,7 +72,10 @@ export class LaunchPanel extends Component {
 
     async launchBurst() {
         const params = Object.fromEntries(
-            Object.entries(this.state.params).map(([name, value]) => [name, asInteger(value)])
+            Object.entries(this.state.params).map(([name, value]) => [
+                name,
+                asInteger(value),
+            ])
         );
         await this.run(async () => {
             const result = await this.orm.call("async_lab.dashboard", "launch_burst", [
@@ -130,7 +135,9 @@ export class LaunchPanel extends Component {
 
     openResult() {
         const model =
-            this.state.result.kind === "burst" ? "async_lab.burst" : "async_lab.experiment";
+            this.state.result.kind === "burst"
+                ? "async_lab.burst"
+                : "async_lab.experiment";
         return this.action.doAction({
             type: "ir.actions.act_window",
             res_model: model,

@@ -1,10 +1,10 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component, onMounted, onPatched, onWillUnmount } from "@odoo/owl";
-import { browser } from "@web/core/browser/browser";
-import { registry } from "@web/core/registry";
-import { standardFieldProps } from "@web/views/fields/standard_field_props";
+import {Component, onMounted, onPatched, onWillUnmount} from "@odoo/owl";
+import {browser} from "@web/core/browser/browser";
+import {registry} from "@web/core/registry";
+import {standardFieldProps} from "@web/views/fields/standard_field_props";
 
 /** How often a form whose record is at work reloads it, in milliseconds. */
 export const LIVE_STATE_INTERVAL = 2000;
@@ -19,7 +19,7 @@ export const WORKING_STATES = ["queued", "running"];
  */
 export class LiveState extends Component {
     static template = "async_lab.LiveState";
-    static props = { ...standardFieldProps };
+    static props = {...standardFieldProps};
 
     setup() {
         this.timer = null;

@@ -1,10 +1,10 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component } from "@odoo/owl";
-import { _t } from "@web/core/l10n/translation";
+import {Component} from "@odoo/owl";
+import {_t} from "@web/core/l10n/translation";
 
-import { formatAge, formatMiB, formatPercent } from "../utils/format";
+import {formatAge, formatMiB, formatPercent} from "../utils/format";
 
 const ROLE_ICONS = {
     master: "fa-sitemap",
@@ -20,7 +20,12 @@ const THREAD_ICONS = {
     jobrunner: "fa-tasks",
     websocket: "fa-bolt",
 };
-const SHORT_ROLES = { http: "HTTP", cron: "cron", jobrunner: "job runner", gevent: "gevent" };
+const SHORT_ROLES = {
+    http: "HTTP",
+    cron: "cron",
+    jobrunner: "job runner",
+    gevent: "gevent",
+};
 
 /**
  * The process map: per host, each master and its children (HTTP workers,
@@ -93,7 +98,10 @@ export class ProcessTree extends Component {
             return "";
         }
         // A vanished process fades out while the server still sends it.
-        const opacity = Math.max(0.2, 0.7 * (1 - (node.gone_for || 0) / this.props.fadeSeconds));
+        const opacity = Math.max(
+            0.2,
+            0.7 * (1 - (node.gone_for || 0) / this.props.fadeSeconds)
+        );
         return `opacity: ${opacity.toFixed(2)}`;
     }
 

@@ -1,14 +1,14 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component, useState } from "@odoo/owl";
-import { _t } from "@web/core/l10n/translation";
-import { useService } from "@web/core/utils/hooks";
+import {Component, useState} from "@odoo/owl";
+import {_t} from "@web/core/l10n/translation";
+import {useService} from "@web/core/utils/hooks";
 
-import { formatDuration } from "../utils/format";
-import { fitRange, layoutLane, peakConcurrency, timeTicks } from "../utils/lanes";
+import {formatDuration} from "../utils/format";
+import {fitRange, layoutLane, peakConcurrency, timeTicks} from "../utils/lanes";
 
-const { DateTime } = luxon;
+const {DateTime} = luxon;
 
 /** Height of one row of bars, in px (a threaded process may need several rows). */
 export const ROW_HEIGHT = 18;
@@ -29,21 +29,23 @@ export class Swimlane extends Component {
         channels: Array,
         labels: Object,
         /** Start the timeline at the first job shown rather than at the start of its window. */
-        fit: { type: Boolean, optional: true },
-        slots: { type: Object, optional: true },
+        fit: {type: Boolean, optional: true},
+        slots: {type: Object, optional: true},
     };
 
     setup() {
         this.action = useService("action");
         this.orm = useService("orm");
         this.rowHeight = ROW_HEIGHT;
-        this.selection = useState({ job: null, why: null, error: null });
+        this.selection = useState({job: null, why: null, error: null});
     }
 
     get timeline() {
         const since = Date.parse(this.props.swimlanes.since);
         const t1 = Date.parse(this.props.swimlanes.until);
-        const starts = this.props.swimlanes.lanes.flatMap((lane) => lane.jobs.map((job) => Date.parse(job.start)));
+        const starts = this.props.swimlanes.lanes.flatMap((lane) =>
+            lane.jobs.map((job) => Date.parse(job.start))
+        );
         const t0 = this.props.fit ? fitRange(starts, since, t1) : since;
         const lanes = this.props.swimlanes.lanes.map((lane) => ({
             ...lane,
@@ -79,11 +81,13 @@ export class Swimlane extends Component {
             label:
                 tick.left < NOW_LABEL_ROOM
                     ? DateTime.fromMillis(tick.time).toLocaleString(
-                          tick.step < 60 ? DateTime.TIME_24_WITH_SECONDS : DateTime.TIME_24_SIMPLE
+                          tick.step < 60
+                              ? DateTime.TIME_24_WITH_SECONDS
+                              : DateTime.TIME_24_SIMPLE
                       )
                     : "",
         }));
-        return { lanes, legend, ticks, peak: peakConcurrency(all), jobs: all.length };
+        return {lanes, legend, ticks, peak: peakConcurrency(all), jobs: all.length};
     }
 
     laneLabel(lane) {
@@ -92,7 +96,9 @@ export class Swimlane extends Component {
 
     barStyle(bar) {
         const color = this.props.colors[bar.job.channel] || "#999";
-        return `left: ${bar.left}%; width: ${bar.width}%; top: ${bar.row * ROW_HEIGHT + 2}px; background-color: ${color};`;
+        return `left: ${bar.left}%; width: ${bar.width}%; top: ${
+            bar.row * ROW_HEIGHT + 2
+        }px; background-color: ${color};`;
     }
 
     tooltipInfo(bar) {
@@ -105,14 +111,16 @@ export class Swimlane extends Component {
             state: job.state,
             pid: job.pid,
             attempt: job.retry, // queue_job counts the run in progress: 1 on the first run
-            started: DateTime.fromMillis(start).toLocaleString(DateTime.TIME_24_WITH_SECONDS),
+            started: DateTime.fromMillis(start).toLocaleString(
+                DateTime.TIME_24_WITH_SECONDS
+            ),
             duration: end ? formatDuration((end - start) / 1000) : _t("running"),
         });
     }
 
     /** A click on a bar: why that job runs, waits or ended, under the timeline. */
     async selectJob(job) {
-        Object.assign(this.selection, { job, why: null, error: null });
+        Object.assign(this.selection, {job, why: null, error: null});
         try {
             const why = await this.orm.call("queue.job", "async_lab_why", [[job.id]]);
             if (this.selection.job === job) {
@@ -120,7 +128,10 @@ export class Swimlane extends Component {
             }
         } catch (error) {
             if (this.selection.job === job) {
-                this.selection.error = (error.data && error.data.message) || error.message || String(error);
+                this.selection.error =
+                    (error.data && error.data.message) ||
+                    error.message ||
+                    String(error);
             }
         }
     }

@@ -1,10 +1,10 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { Component, onMounted, onPatched, onWillUnmount, useRef } from "@odoo/owl";
-import { _t } from "@web/core/l10n/translation";
+import {Component, onMounted, onPatched, onWillUnmount, useRef} from "@odoo/owl";
+import {_t} from "@web/core/l10n/translation";
 
-const { DateTime } = luxon;
+const {DateTime} = luxon;
 
 /**
  * Jobs done per minute and per channel over the statistics window, as
@@ -16,7 +16,7 @@ export class ThroughputChart extends Component {
         series: Object,
         colors: Object,
         window: Number,
-        period: { type: String, optional: true },
+        period: {type: String, optional: true},
     };
 
     setup() {
@@ -47,16 +47,24 @@ export class ThroughputChart extends Component {
         if (this.step === 60) {
             return _t("per hour");
         }
-        return this.step === 1 ? _t("per minute") : _t("per %(step)s minutes", { step: this.step });
+        return this.step === 1
+            ? _t("per minute")
+            : _t("per %(step)s minutes", {step: this.step});
     }
 
     get periodText() {
-        return this.props.period || _t("last %(minutes)s minutes", { minutes: this.props.window });
+        return (
+            this.props.period ||
+            _t("last %(minutes)s minutes", {minutes: this.props.window})
+        );
     }
 
     get chartData() {
         // Beyond a day the bars span several days: show the day too.
-        const format = this.props.window > 1440 ? { weekday: "short", hour: "2-digit", minute: "2-digit" } : DateTime.TIME_24_SIMPLE;
+        const format =
+            this.props.window > 1440
+                ? {weekday: "short", hour: "2-digit", minute: "2-digit"}
+                : DateTime.TIME_24_SIMPLE;
         const labels = this.props.series.minutes.map((minute) =>
             DateTime.fromISO(minute).toLocaleString(format)
         );
@@ -68,7 +76,7 @@ export class ThroughputChart extends Component {
             barPercentage: 1,
             categoryPercentage: 0.9,
         }));
-        return { labels, datasets };
+        return {labels, datasets};
     }
 
     renderChart() {
@@ -89,22 +97,27 @@ export class ThroughputChart extends Component {
             options: {
                 animation: false,
                 maintainAspectRatio: false,
-                interaction: { mode: "index", intersect: false },
+                interaction: {mode: "index", intersect: false},
                 plugins: {
-                    legend: { position: "bottom", labels: { boxWidth: 12 } },
-                    tooltip: { callbacks: { footer: (items) => this.tooltipFooter(items) } },
+                    legend: {position: "bottom", labels: {boxWidth: 12}},
+                    tooltip: {
+                        callbacks: {footer: (items) => this.tooltipFooter(items)},
+                    },
                 },
                 scales: {
                     x: {
                         stacked: true,
-                        grid: { display: false },
-                        ticks: { maxTicksLimit: 13, autoSkip: true },
+                        grid: {display: false},
+                        ticks: {maxTicksLimit: 13, autoSkip: true},
                     },
                     y: {
                         stacked: true,
                         beginAtZero: true,
-                        ticks: { precision: 0 },
-                        title: { display: true, text: _t("jobs done %(step)s", { step: this.stepText }) },
+                        ticks: {precision: 0},
+                        title: {
+                            display: true,
+                            text: _t("jobs done %(step)s", {step: this.stepText}),
+                        },
                     },
                 },
             },
@@ -114,10 +127,13 @@ export class ThroughputChart extends Component {
     tooltipFooter(items) {
         const total = items.reduce((sum, item) => sum + item.parsed.y, 0);
         if (this.step === 1) {
-            return _t("%(count)s jobs in this minute", { count: total });
+            return _t("%(count)s jobs in this minute", {count: total});
         }
         return this.step === 60
-            ? _t("%(count)s jobs in this hour", { count: total })
-            : _t("%(count)s jobs in these %(minutes)s minutes", { count: total, minutes: this.step });
+            ? _t("%(count)s jobs in this hour", {count: total})
+            : _t("%(count)s jobs in these %(minutes)s minutes", {
+                  count: total,
+                  minutes: this.step,
+              });
     }
 }

@@ -1,7 +1,7 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { getColor } from "@web/core/colors/colors";
+import {getColor} from "@web/core/colors/colors";
 
 /**
  * Odoo's chart palette alternates strong and pale colours: channels take the
@@ -20,7 +20,9 @@ export function channelColors(names) {
     const colors = {};
     [...new Set(names)].sort().forEach((name, index) => {
         const round = Math.floor(index / PALETTE_INDEXES.length);
-        colors[name] = getColor(PALETTE_INDEXES[index % PALETTE_INDEXES.length] + round);
+        colors[name] = getColor(
+            PALETTE_INDEXES[index % PALETTE_INDEXES.length] + round
+        );
     });
     return colors;
 }

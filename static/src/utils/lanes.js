@@ -31,9 +31,9 @@ export function packRows(intervals) {
         } else {
             rowEnds[row] = item.end;
         }
-        placed.push({ item, row });
+        placed.push({item, row});
     }
-    return { rows: rowEnds.length, placed };
+    return {rows: rowEnds.length, placed};
 }
 
 /**
@@ -50,8 +50,11 @@ export function peakConcurrency(intervals) {
     const START = 1;
     const INSTANT_END = 2;
     const events = [];
-    for (const { start, end } of intervals) {
-        events.push([start, START], [Math.max(start, end), end > start ? END : INSTANT_END]);
+    for (const {start, end} of intervals) {
+        events.push(
+            [start, START],
+            [Math.max(start, end), end > start ? END : INSTANT_END]
+        );
     }
     events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     let open = 0;
@@ -78,7 +81,7 @@ export function barGeometry(start, end, t0, t1) {
     const to = Math.min(Math.max(end, from), t1);
     const left = ((from - t0) / span) * 100;
     const width = Math.max(MIN_BAR_WIDTH, ((to - from) / span) * 100);
-    return { left, width: Math.min(width, 100 - left) };
+    return {left, width: Math.min(width, 100 - left)};
 }
 
 /**
@@ -95,16 +98,16 @@ export function layoutLane(jobs, t0, t1) {
     const intervals = jobs.map((job) => {
         const start = Date.parse(job.start);
         const end = job.end ? Date.parse(job.end) : t1;
-        return { job, start, end: Math.max(start, end), running: !job.end };
+        return {job, start, end: Math.max(start, end), running: !job.end};
     });
-    const { rows, placed } = packRows(intervals);
-    const bars = placed.map(({ item, row }) => ({
+    const {rows, placed} = packRows(intervals);
+    const bars = placed.map(({item, row}) => ({
         job: item.job,
         row,
         running: item.running,
         ...barGeometry(item.start, item.end, t0, t1),
     }));
-    return { rows, bars };
+    return {rows, bars};
 }
 
 /**
@@ -142,7 +145,7 @@ export function timeTicks(t0, t1) {
     const stepMs = step * 1000;
     const ticks = [];
     for (let time = Math.ceil(t0 / stepMs) * stepMs; time <= t1; time += stepMs) {
-        ticks.push({ time, step, left: ((time - t0) / (t1 - t0)) * 100 });
+        ticks.push({time, step, left: ((time - t0) / (t1 - t0)) * 100});
     }
     return ticks;
 }

@@ -1,7 +1,7 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { registry } from "@web/core/registry";
+import {registry} from "@web/core/registry";
 
 /**
  * Run by tests/test_dashboard.py (TestClickThroughTour): what a user clicks,
@@ -36,10 +36,14 @@ function checkFigures() {
         }
     }
     for (const row of document.querySelectorAll(".o_async_lab_speedup[data-speedup]")) {
-        const above = Math.round(Number(row.dataset.speedup) * 100) / 100 > Number(row.dataset.ideal);
+        const above =
+            Math.round(Number(row.dataset.speedup) * 100) / 100 >
+            Number(row.dataset.ideal);
         const explained =
             row.querySelector(".o_async_lab_above_ideal") &&
-            row.querySelector(".o_async_lab_verdict")?.textContent.includes("above the ideal");
+            row
+                .querySelector(".o_async_lab_verdict")
+                ?.textContent.includes("above the ideal");
         if (above && !explained) {
             fail(`${row.dataset.strategy} is above its ideal without an explanation`);
         }
@@ -122,7 +126,8 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
         },
         {
             content: "A speedup above its ideal says why",
-            trigger: ".o_async_lab_speedup[data-above-ideal='1'] .o_async_lab_above_ideal",
+            trigger:
+                ".o_async_lab_speedup[data-above-ideal='1'] .o_async_lab_above_ideal",
             isCheck: true,
         },
         ...launchSteps("io_sleep", DONE_JOBS, IO, [
@@ -147,7 +152,8 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
         },
         {
             content: "The launch message goes once it is no longer news",
-            trigger: ".o_async_lab_launch:not(:has(.o_async_lab_launch_result)) .o_async_lab_burst_form",
+            trigger:
+                ".o_async_lab_launch:not(:has(.o_async_lab_launch_result)) .o_async_lab_burst_form",
             isCheck: true,
             timeout: 30000,
         },
@@ -163,16 +169,19 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
         },
         {
             content: "The timeline says why: it failed, with its exception's last line",
-            trigger: ".o_async_lab_why[data-code=failed] .o_async_lab_why_message:contains(Failed on try)",
+            trigger:
+                ".o_async_lab_why[data-code=failed] .o_async_lab_why_message:contains(Failed on try)",
             isCheck: true,
         },
         {
             content: "The capacity advisor answered, without an error",
-            trigger: ".o_async_lab_advisor:not(:has(.o_async_lab_advisor_error)) .card-body:not(:contains(Checking))",
+            trigger:
+                ".o_async_lab_advisor:not(:has(.o_async_lab_advisor_error)) .card-body:not(:contains(Checking))",
             isCheck: true,
         },
         {
-            content: "The stage latency of the done jobs is shown, and no figure is negative",
+            content:
+                "The stage latency of the done jobs is shown, and no figure is negative",
             trigger: `.o_async_lab_latency_row[data-channel="${IO}"]`,
             run: checkFigures,
         },
@@ -184,7 +193,8 @@ registry.category("web_tour.tours").add("async_lab_click_through_tour", {
         },
         {
             content: "Its form shows it done",
-            trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains(Done)",
+            trigger:
+                ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains(Done)",
             isCheck: true,
         },
         {

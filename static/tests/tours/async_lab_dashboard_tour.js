@@ -1,7 +1,7 @@
 /** @odoo-module **/
 // Copyright 2026 Async Lab contributors
 // License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import { registry } from "@web/core/registry";
+import {registry} from "@web/core/registry";
 
 /**
  * Run by tests/test_dashboard.py (TestDashboardTour): the dashboard shows the
@@ -25,7 +25,8 @@ registry.category("web_tour.tours").add("async_lab_dashboard_tour", {
                 isCheck: true,
             },
             {
-                content: "It is the threaded server (workers = 0) that served this refresh",
+                content:
+                    "It is the threaded server (workers = 0) that served this refresh",
                 trigger: `.o_async_lab_process[data-pid="${pid}"][data-role="threaded"]:contains(served this refresh)`,
                 isCheck: true,
             },
@@ -71,7 +72,8 @@ registry.category("web_tour.tours").add("async_lab_dashboard_tour", {
                 timeout: 30000,
             },
             {
-                content: "They are on the timeline, in the lane of the process that ran them",
+                content:
+                    "They are on the timeline, in the lane of the process that ran them",
                 trigger: `.o_async_lab_lane[data-pid="${pid}"] .o_async_lab_bar[data-channel="${BURST_CHANNEL}"][data-state=done]`,
                 isCheck: true,
             },
@@ -82,16 +84,19 @@ registry.category("web_tour.tours").add("async_lab_dashboard_tour", {
             },
             {
                 content: "The chart counts jobs per hour, over 7 days",
-                trigger: ".o_async_lab_throughput .card-header:contains(per hour):contains(last 7 days)",
+                trigger:
+                    ".o_async_lab_throughput .card-header:contains(per hour):contains(last 7 days)",
                 isCheck: true,
             },
             {
-                content: "The week's counts are exact: the burst's jobs, read from the rollups and the jobs",
+                content:
+                    "The week's counts are exact: the burst's jobs, read from the rollups and the jobs",
                 trigger: `${row}[data-done="${BURST_JOBS}"]`,
                 isCheck: true,
             },
             {
-                content: "Its percentiles come from histograms, marked ≈ with their bounds",
+                content:
+                    "Its percentiles come from histograms, marked ≈ with their bounds",
                 trigger: `.o_async_lab_latency_row[data-channel="${BURST_CHANNEL}"] .o_async_lab_latency_cell[data-stage=started_done]:contains(≈)`,
                 isCheck: true,
             },
@@ -101,9 +106,12 @@ registry.category("web_tour.tours").add("async_lab_dashboard_tour", {
                 run: "click",
             },
             {
-                content: "The chart counts jobs per minute again, and the percentiles are exact",
-                trigger: ".o_async_lab_throughput .card-header:contains(per minute):contains(last hour)",
-                extra_trigger: ".o_async_lab_stage_latency:not(:has(.o_async_lab_latency_method))",
+                content:
+                    "The chart counts jobs per minute again, and the percentiles are exact",
+                trigger:
+                    ".o_async_lab_throughput .card-header:contains(per minute):contains(last hour)",
+                extra_trigger:
+                    ".o_async_lab_stage_latency:not(:has(.o_async_lab_latency_method))",
                 isCheck: true,
             },
             {
