@@ -823,14 +823,62 @@ def stop_tree(proc):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def check_browser_deps():
-    missing = []
-    if not any(shutil.which(n) for n in ("chromium", "google-chrome", "chromium-browser", "google-chrome-stable")):
-        missing.append("Chromium (Debian: apt-get install chromium)")
-    if venv_python("import importlib.util as u; print(bool(u.find_spec('websocket')))").strip() != "True":
-        missing.append("websocket-client (pip install websocket-client in .venv)")
+def chromium_found():
+    return any(shutil.which(n) for n in ("chromium", "google-chrome", "chromium-browser", "google-chrome-stable"))
+
+
+def prometheus_found():
+    return bool(shutil.which("prometheus") and shutil.which("promtool"))
+
+
+#: What ``make test`` needs from the system: (what, how to find it, Debian package).
+TEST_TOOLS = [
+    ("Chromium", chromium_found, "chromium"),
+    ("Prometheus and promtool", prometheus_found, "prometheus"),
+    ("nginx", lambda: bool(find_nginx()), "nginx"),
+    ("docker compose or docker-compose", lambda: bool(compose_command()), "docker-compose"),
+]
+
+
+def may_install_packages():
+    """True when missing system packages can be installed here: root, with apt-get.
+
+    ``ASYNC_LAB_NO_APT=1`` turns it off (the tool then only says what is missing).
+    """
+    return os.geteuid() == 0 and bool(shutil.which("apt-get")) and not os.environ.get("ASYNC_LAB_NO_APT")
+
+
+def ensure_system_tools(tools):
+    """Install with apt-get the Debian packages of the ``tools`` that are missing, when root.
+
+    ``tools`` holds ``(what, found, package)`` rows (see :data:`TEST_TOOLS`).
+    A user who is not root, or a failed install, gets one message naming
+    every missing tool and the command that installs it.
+    """
+    missing = [(what, package) for what, found, package in tools if not found()]
+    if missing and may_install_packages():
+        packages = sorted({package for _what, package in missing})
+        log("installing %s with apt-get (the tests need them)", " ".join(packages))
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update", "-qq"], check=False, env=env)
+        run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], check=False, env=env)
+        missing = [(what, package) for what, found, package in tools if not found()]
     if missing:
-        raise SetupError("Browser tests would be skipped, so `make test` refuses to run without: " + "; ".join(missing))
+        raise SetupError(
+            "`make test` needs %s, and would otherwise skip or fail the tests that use them "
+            "(Debian: apt-get install %s; run as root, `make test` installs them itself)"
+            % (", ".join(what for what, _package in missing), " ".join(sorted({p for _w, p in missing})))
+        )
+
+
+def check_browser_deps():
+    """Chromium and websocket-client: without them Odoo silently *skips* the browser tests."""
+    ensure_system_tools(TEST_TOOLS[:1])
+    if venv_python("import importlib.util as u; print(bool(u.find_spec('websocket')))").strip() != "True":
+        raise SetupError(
+            "Browser tests would be skipped, so `make test` refuses to run without "
+            "websocket-client (pip install websocket-client in .venv)"
+        )
 
 
 def compose_command():
@@ -849,19 +897,7 @@ def check_integration_tools():
     """The integration tests need real tools, never skipped without them:
     Prometheus (a scrape, and promtool on docs/prometheus.yml), nginx (the
     dev proxy) and a compose validator (docker-compose.yml)."""
-    missing = [name for name in ("prometheus", "promtool") if not shutil.which(name)]
-    packages = ["prometheus"] if missing else []
-    if not find_nginx():
-        missing.append("nginx")
-        packages.append("nginx")
-    if not compose_command():
-        missing.append("docker compose or docker-compose")
-        packages.append("docker-compose")
-    if missing:
-        raise SetupError(
-            "The integration tests need %s (Debian: apt-get install %s; `.ci/run` installs them as root)"
-            % (", ".join(missing), " ".join(packages))
-        )
+    ensure_system_tools(TEST_TOOLS[1:])
 
 
 ODOO_TEST_LINE = re.compile(r" (?P<level>INFO|WARNING|ERROR|CRITICAL) \S+ (?P<logger>[\w.]+): (?P<msg>.*)")

@@ -72,3 +72,69 @@ def test_doctests():
 
     result = doctest.testmod(devenv)
     assert result.attempted and not result.failed
+
+
+def load_devenv():
+    sys.path.insert(0, str(DEVENV.parent))
+    import devenv
+
+    return devenv
+
+
+class FakeSystem:
+    """The Debian packages installed, and the commands run, by a stubbed apt-get."""
+
+    def __init__(self, devenv, monkeypatch, *, root, installable):
+        self.installed, self.commands, self.installable = set(), [], installable
+        monkeypatch.setattr(devenv.os, "geteuid", lambda: 0 if root else 1000)
+        monkeypatch.setattr(
+            devenv.shutil, "which", lambda name, **kw: "/usr/bin/apt-get" if name == "apt-get" else None
+        )
+        monkeypatch.setattr(devenv, "run", self.run)
+        monkeypatch.setattr(devenv, "log", lambda *a: None)
+        monkeypatch.delenv("ASYNC_LAB_NO_APT", raising=False)
+
+    def run(self, cmd, **kw):
+        self.commands.append(cmd)
+        if cmd[:2] == ["apt-get", "install"]:
+            self.installed |= {p for p in cmd[2:] if not p.startswith("-") and p in self.installable}
+        return subprocess.CompletedProcess(cmd, 0)
+
+    def tool(self, package):
+        return (package.title(), lambda: package in self.installed, package)
+
+
+def test_missing_tools_are_installed_as_root(monkeypatch):
+    devenv = load_devenv()
+    system = FakeSystem(devenv, monkeypatch, root=True, installable={"prometheus", "nginx"})
+    system.installed.add("chromium")
+    devenv.ensure_system_tools([system.tool(p) for p in ("chromium", "prometheus", "nginx")])
+    install = [c for c in system.commands if c[:2] == ["apt-get", "install"]]
+    assert install == [["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx", "prometheus"]]
+    assert system.installed == {"chromium", "prometheus", "nginx"}
+
+
+def test_missing_tools_without_root_say_what_to_install(monkeypatch):
+    devenv = load_devenv()
+    system = FakeSystem(devenv, monkeypatch, root=False, installable={"prometheus"})
+    try:
+        devenv.ensure_system_tools([system.tool("prometheus")])
+    except devenv.SetupError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a missing tool must stop `make test`")
+    assert system.commands == []
+    assert "needs Prometheus" in message and "apt-get install prometheus" in message
+
+
+def test_a_failed_install_stops_with_the_tools_still_missing(monkeypatch):
+    devenv = load_devenv()
+    system = FakeSystem(devenv, monkeypatch, root=True, installable={"nginx"})
+    try:
+        devenv.ensure_system_tools([system.tool("nginx"), system.tool("prometheus")])
+    except devenv.SetupError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a package apt-get could not install must stop `make test`")
+    assert "needs Prometheus, and" in message  # nginx got installed
+    assert "apt-get install prometheus;" in message
