@@ -279,12 +279,7 @@ class ProcessTracker:
                 if not final:
                     in_own_transaction(registry, lambda cr, s=snap_db: worker_model(cr)._sweep_host(s))
                 if not final and self.acts_for_its_node(snap, registry):
-                    in_own_transaction(
-                        registry,
-                        lambda cr: (
-                            worker_model(cr).env["async_lab.control"]._run_pending(snap["host"], snap["master_pid"])
-                        ),
-                    )
+                    carry_out_controls(registry, snap["host"], snap["master_pid"])
             except TRANSIENT_ERRORS:
                 self._failed(dbname, unexpected=False)
             except Exception:
@@ -412,6 +407,23 @@ def in_own_transaction(registry, work, *, attempts=RETRY_ATTEMPTS, sleep=time.sl
             if attempt == attempts - 1:
                 raise
             sleep(processes.retry_delay(attempt))
+
+
+def control_model(cr):
+    return odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})["async_lab.control"]
+
+
+def carry_out_controls(registry, host, master_pid):
+    """This node's pending server controls (``async_lab.control``), in three steps.
+
+    The claim commits the rows as *running* first; each signal is sent in a
+    transaction that is never retried (a retry after a failed commit would
+    signal again); the outcome is then recorded, retried like any write.
+    """
+    ids = in_own_transaction(registry, lambda cr: control_model(cr)._claim_pending(host, master_pid))
+    for control_id in ids:
+        outcome = in_own_transaction(registry, lambda cr, i=control_id: control_model(cr).browse(i)._act(), attempts=1)
+        in_own_transaction(registry, lambda cr, i=control_id, o=outcome: control_model(cr).browse(i)._record(o))
 
 
 tracker = ProcessTracker()

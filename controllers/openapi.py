@@ -247,7 +247,7 @@ def spec(max_io_ms=5000):
             "properties": {
                 "id": {"type": "integer"},
                 "action": {"type": "string", "enum": list(control.ACTIONS)},
-                "state": {"type": "string", "enum": ["pending", "done", "refused", "failed", "expired"]},
+                "state": {"type": "string", "enum": ["pending", "running", "done", "refused", "failed", "expired"]},
                 "node": nullable_str,
                 "host": {"type": "string"},
                 "master_pid": {"type": "integer"},
@@ -424,7 +424,7 @@ def spec(max_io_ms=5000):
         },
         "/async_lab/control/{control_id}": {
             "get": _operation(
-                "A server control: its state (pending, done, refused, failed, expired) and result",
+                "A server control: its state (pending, running, done, refused, failed, expired) and result",
                 "200",
                 _ref("Control"),
                 read + ("404",),

@@ -11,12 +11,17 @@ An action never reaches a process that is not, right now, a forked child of
 the node's Odoo master: same PID *and* create time as the registry recorded
 (a reused PID is another process), parent PID the master's, the master's
 command line (a fork keeps it; the websocket process and any other program
-have their own), never the master itself.
+have their own; with the optional ``setproctitle`` package installed, Odoo
+renames each worker ``odoo: WorkerHTTP <pid>``, which names its own PID),
+never the master itself.
 """
 
+import re
 import signal
 
 import psutil
+
+from .processes import WORKER_CLASS_ROLES
 
 #: action -> (label, what it needs: "pid" or "node").
 ACTIONS = {
@@ -38,6 +43,11 @@ SIGNALS = {
 PENDING_TIMEOUT = 60
 #: A create time is the same within this (psutil's float from /proc).
 CREATE_TIME_TOLERANCE = 0.01
+
+
+#: The title Odoo gives a worker when ``setproctitle`` is installed
+#: (``odoo/service/server.py``, ``Worker.setproctitle``): its class and PID.
+WORKER_TITLE = re.compile(r"^odoo: (Worker\w+) (\d+)(?:\s|$)")
 
 
 class Refused(Exception):
@@ -85,11 +95,88 @@ def population_after(action, population, configured, max_extra):
     return population
 
 
-def check_master(master, *, expected_pid, expected_create_time, own_parent, own_cmdline):
+def worker_title(cmdline):
+    """``(class name, PID)`` of a worker that Odoo renamed with setproctitle, or None.
+
+    >>> worker_title(["odoo: WorkerHTTP 4242 "]), worker_title(["odoo: WorkerCron 7 mydb"])
+    (('WorkerHTTP', 4242), ('WorkerCron', 7))
+    >>> worker_title(["odoo-bin", "-c", "odoo.conf"]) is None
+    True
+    """
+    match = WORKER_TITLE.match(" ".join(cmdline or ()))
+    return match and (match.group(1), int(match.group(2)))
+
+
+def runs_master_code(proc, master_cmdline):
+    """Whether ``proc`` (``{"pid", "cmdline"}``) looks like a fork of the master:
+    the master's command line, or Odoo's worker title naming its own PID.
+
+    >>> argv = ["odoo-bin", "-c", "x"]
+    >>> runs_master_code({"pid": 11, "cmdline": argv}, argv)
+    True
+    >>> runs_master_code({"pid": 11, "cmdline": ["odoo: WorkerHTTP 11 "]}, argv)
+    True
+    >>> runs_master_code({"pid": 11, "cmdline": ["odoo: WorkerHTTP 12 "]}, argv)
+    False
+    >>> runs_master_code({"pid": 11, "cmdline": ["sleep", "60"]}, argv)
+    False
+    """
+    if proc["cmdline"] == master_cmdline:
+        return True
+    title = worker_title(proc["cmdline"])
+    return bool(title) and title[0] in WORKER_CLASS_ROLES and title[1] == proc["pid"]
+
+
+def http_workers_now(children, master, registered, leaving=()):
+    """``(surely, at_most)``: the HTTP workers among ``master``'s children right now.
+
+    ``children`` are :func:`describe` dicts of the master's children;
+    ``registered`` lists ``(pid, create_time, role)`` of the registry's live
+    rows of this node; ``leaving`` the PIDs already told to stop. A child
+    whose role is neither in its title nor in the registry yet (forked a
+    moment ago) may be an HTTP worker: it counts in ``at_most`` only. The
+    floor of one HTTP worker is checked on ``surely``, the cap on ``at_most``:
+    both err on the safe side.
+
+    >>> master = {"pid": 10, "cmdline": ["odoo"]}
+    >>> kids = [{"pid": p, "create_time": float(p), "status": "sleeping", "cmdline": ["odoo"]} for p in (11, 12, 13)]
+    >>> kids.append({"pid": 14, "create_time": 14.0, "status": "sleeping", "cmdline": ["odoo", "gevent"]})
+    >>> http_workers_now(kids, master, [(11, 11.0, "http"), (12, 12.0, "cron")])
+    (1, 2)
+    >>> http_workers_now(kids, master, [(11, 11.0, "http"), (12, 12.0, "cron")], leaving=[11])
+    (0, 1)
+    >>> titled = [dict(kids[0], cmdline=["odoo: WorkerHTTP 11 "]), dict(kids[1], cmdline=["odoo: WorkerCron 12 db"])]
+    >>> http_workers_now(titled, master, [])
+    (1, 1)
+    """
+    known = {}
+    for pid, create_time, role in registered:
+        known[pid] = (create_time, role)
+    surely = at_most = 0
+    for child in children:
+        if not child or child.get("status") == "zombie" or child["pid"] in leaving:
+            continue
+        if not runs_master_code(child, master["cmdline"]):
+            continue  # the websocket (gevent) process, or another program
+        title = worker_title(child["cmdline"])
+        role = WORKER_CLASS_ROLES.get(title[0]) if title else None
+        if role is None and child["pid"] in known:
+            create_time, registered_role = known[child["pid"]]
+            if abs(create_time - child["create_time"]) <= CREATE_TIME_TOLERANCE:
+                role = registered_role
+        if role == "http":
+            surely += 1
+        if role in ("http", None):
+            at_most += 1
+    return surely, at_most
+
+
+def check_master(master, *, expected_pid, expected_create_time, own_parent, own_cmdline, own_pid=None):
     """Refuse unless ``master`` is the recorded master, alive, and the parent of the acting process.
 
     ``master`` is ``{"pid", "create_time", "status", "cmdline"}`` (psutil), or None if gone.
-    A child of the master shares its command line (fork without exec).
+    A child of the master shares its command line (fork without exec), or
+    carries Odoo's worker title with its own PID (``own_pid``).
 
     >>> m = {"pid": 10, "create_time": 5.0, "status": "sleeping", "cmdline": ["odoo", "-c", "x"]}
     >>> argv = ["odoo", "-c", "x"]
@@ -106,7 +193,7 @@ def check_master(master, *, expected_pid, expected_create_time, own_parent, own_
         raise Refused("master %s is not the recorded one (another start time): its PID was reused" % pid)
     if own_parent != pid:
         raise Refused("master %s is not the master of the process acting (its parent is %s)" % (pid, own_parent))
-    if master["cmdline"] != own_cmdline:
+    if not runs_master_code({"pid": own_pid, "cmdline": own_cmdline}, master["cmdline"]):
         raise Refused("master %s does not run this Odoo server's command line" % pid)
 
 
@@ -139,7 +226,7 @@ def check_target(target, *, expected_pid, expected_create_time, master):
         raise Refused(
             "PID %s is not a child of master %s (its parent is %s)" % (expected_pid, master["pid"], target["ppid"])
         )
-    if target["cmdline"] != master["cmdline"]:
+    if not runs_master_code(target, master["cmdline"]):
         raise Refused("PID %s does not run the master's command line: not a forked Odoo worker" % expected_pid)
 
 

@@ -37,9 +37,12 @@ CONTROL_LOCK = 0x4A5C
 MAX_PID = 4194304
 #: Actions one heartbeat carries out at most.
 ACTIONS_PER_BEAT = 5
+#: Actions that change a node's HTTP worker count: one at a time per node.
+POPULATION_ACTIONS = ("add_http_worker", "remove_http_worker")
 
 STATES = [
     ("pending", "Pending"),
+    ("running", "Running"),
     ("done", "Done"),
     ("refused", "Refused"),
     ("failed", "Failed"),
@@ -217,7 +220,7 @@ class AsyncLabControl(models.Model):
         """The HTTP worker count the master aims at: its configured one, plus
         the workers added and minus those removed through these controls
         (plus the pending ones with ``pending``)."""
-        states = ("done", "pending") if pending else ("done",)
+        states = ("done", "pending", "running") if pending else ("done",)
         self.flush_model()
         self.env.cr.execute(
             """SELECT count(*) FILTER (WHERE action = 'add_http_worker'),
@@ -264,42 +267,88 @@ class AsyncLabControl(models.Model):
     # ------------------------------------------------------------------
     # Carrying out, in the node's own processes
     # ------------------------------------------------------------------
+    # Three steps, each its own transaction in a heartbeat
+    # (process_tracker.ProcessTracker.beat): the claim commits the rows as
+    # *running* before any signal, the signals are sent once (never in a
+    # transaction that a retry would run again), then the outcome is
+    # recorded. A row left *running* (its process died in between) ends
+    # *failed* with an unknown outcome, never signalled twice.
     @api.model
     def _run_pending(self, host, master_pid, now=None):
-        """Carry out this node's pending actions (called by a worker's heartbeat,
-        in a transaction of its own at READ COMMITTED). Return how many were handled."""
+        """The three steps in one transaction (tests, and the shell). Return how many were handled."""
+        ids = self._claim_pending(host, master_pid, now)
+        for rec in self.browse(ids):
+            rec._record(rec._act())
+        return len(ids)
+
+    @api.model
+    def _claim_pending(self, host, master_pid, now=None):
+        """Expire what waited too long, then mark this node's next pending actions
+        *running* for this process; return their ids.
+
+        One process of a node claims at a time (an advisory lock), and at most
+        one change of the HTTP worker count per claim, none while another is
+        still running: the next one counts the workers after it.
+        """
         cr = self.env.cr
         now = now or time.time()
-        # Rows that no process of their node picked up in time (no row another process is acting on).
+        self.flush_model()
+        # The database's clock, not this host's: requested_at came from another node's.
         cr.execute(
-            """UPDATE async_lab_control SET state = 'expired', done_at = %s, error = %s
-                WHERE id IN (SELECT id FROM async_lab_control WHERE state = 'pending' AND requested_at < %s
+            """UPDATE async_lab_control
+                  SET state = CASE state WHEN 'pending' THEN 'expired' ELSE 'failed' END,
+                      done_at = now() AT TIME ZONE 'UTC',
+                      error = CASE state WHEN 'pending' THEN %s ELSE %s END
+                WHERE id IN (SELECT id FROM async_lab_control
+                              WHERE (state = 'pending'
+                                     AND requested_at < now() AT TIME ZONE 'UTC' - %s * interval '1 s')
+                                 OR (state = 'running'
+                                     AND started_at < now() AT TIME ZONE 'UTC' - %s * interval '1 s')
                                 FOR UPDATE SKIP LOCKED)""",
             [
-                to_datetime(now),
                 "No process of the node picked it up within %d s (the node stopped reporting)."
                 % control.PENDING_TIMEOUT,
-                to_datetime(now - control.PENDING_TIMEOUT),
+                "Outcome unknown: the process carrying it out stopped before recording it "
+                "(see the process tree, and the server's log).",
+                control.PENDING_TIMEOUT,
+                control.PENDING_TIMEOUT,
             ],
         )
         cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [CONTROL_LOCK, "%s:%s" % (host, master_pid)])
         if not cr.fetchone()[0]:
-            return 0  # another process of this node is acting
+            return []  # another process of this node is claiming
         cr.execute(
-            """SELECT id FROM async_lab_control
+            """SELECT id, action FROM async_lab_control
                 WHERE state = 'pending' AND host = %s AND master_pid = %s
                 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
             [host, master_pid, ACTIONS_PER_BEAT],
         )
-        ids = [row[0] for row in cr.fetchall()]
-        for rec in self.browse(ids):
-            rec._carry_out(now)
-        return len(ids)
+        rows = cr.fetchall()
+        cr.execute(
+            """SELECT 1 FROM async_lab_control WHERE state = 'running' AND host = %s AND master_pid = %s
+                  AND action IN ('add_http_worker', 'remove_http_worker')""",
+            [host, master_pid],
+        )
+        count_changing = bool(cr.fetchone())
+        ids = []
+        for row_id, action in rows:
+            if action in POPULATION_ACTIONS:
+                if count_changing:
+                    continue  # the next claim takes it
+                count_changing = True
+            ids.append(row_id)
+        if ids:
+            self.browse(ids).write({"state": "running", "started_at": to_datetime(now), "executed_by_pid": os.getpid()})
+            self.flush_model()
+        self.invalidate_model(["state", "done_at", "error"])  # the expiry above
+        return ids
 
-    def _carry_out(self, now):
-        """Check the processes again, then signal; record what happened."""
+    def _act(self):
+        """Check the processes again, then signal: the values that record the outcome.
+
+        Called once per claimed row, in a transaction that is never retried.
+        """
         self.ensure_one()
-        self.write({"started_at": to_datetime(now), "executed_by_pid": os.getpid()})
         own = os.getpid()
         try:
             master = self._checked_master()
@@ -307,10 +356,15 @@ class AsyncLabControl(models.Model):
                 self._checked_target(self.pid, self.create_time, master)
                 if self.pid == own and self.action == "kill":
                     # Record it first: this very process is about to die.
-                    self._done(_("SIGKILL sent to PID %(pid)s (this process): the master forks a new one.", pid=own))
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    self._record(
+                        self._outcome(
+                            _("SIGKILL sent to PID %(pid)s (this process): the master forks a new one.", pid=own)
+                        )
+                    )
+                    # pylint: disable-next=invalid-commit
+                    self.env.cr.commit()  # the record must outlive this process, killed on the next line
                 os.kill(self.pid, control.SIGNALS[self.action][1])
-                message = (
+                return self._outcome(
                     _(
                         "SIGINT sent to PID %(pid)s: it finishes its request, then the master forks a new one.",
                         pid=self.pid,
@@ -318,22 +372,33 @@ class AsyncLabControl(models.Model):
                     if self.action == "recycle"
                     else _("SIGKILL sent to PID %(pid)s: the master forks a new one.", pid=self.pid)
                 )
-            else:
-                message = self._change_population(master)
+            return self._change_population(master)
         except control.Refused as exc:
-            self.write({"state": "refused", "error": str(exc), "done_at": utcnow()})
             _logger.warning("server control %s (%s) refused: %s", self.id, self.action, exc)
-            return
+            return {"state": "refused", "error": str(exc)}
         except OSError as exc:
-            self.write({"state": "failed", "error": str(exc), "done_at": utcnow()})
             _logger.warning("server control %s (%s) failed: %s", self.id, self.action, exc)
-            return
-        self._done(message)
+            return {"state": "failed", "error": str(exc)}
 
-    def _done(self, message):
-        self.write({"state": "done", "result": message, "done_at": utcnow()})
-        self.env["async_lab.stats"]._notify_dashboard("control", {"control_id": self.id})
-        _logger.info("server control %s by %s: %s (%s)", self.id, self.user_id.login, self.action, message)
+    @staticmethod
+    def _outcome(message, **vals):
+        return dict(vals, state="done", result=message)
+
+    def _record(self, outcome):
+        """Write the outcome of a running action (once: a recorded one stays as it is)."""
+        self.ensure_one()
+        self.flush_recordset()
+        self.env.cr.execute("SELECT state FROM async_lab_control WHERE id = %s FOR UPDATE", [self.id])
+        row = self.env.cr.fetchone()
+        if not row or row[0] != "running":
+            return False
+        self.write(dict(outcome, done_at=utcnow()))
+        if outcome["state"] == "done":
+            self.env["async_lab.stats"]._notify_dashboard("control", {"control_id": self.id})
+            _logger.info(
+                "server control %s by %s: %s (%s)", self.id, self.user_id.login, self.action, outcome["result"]
+            )
+        return True
 
     def _checked_master(self):
         """The node's master, as the checks read it, if it is the recorded one and this process's parent."""
@@ -350,6 +415,7 @@ class AsyncLabControl(models.Model):
             expected_create_time=self.master_create_time,
             own_parent=own_parent,
             own_cmdline=own_cmdline,
+            own_pid=os.getpid(),
         )
         return master
 
@@ -366,43 +432,79 @@ class AsyncLabControl(models.Model):
             target = None
         control.check_target(target, expected_pid=pid, expected_create_time=create_time, master=master)
 
-    def _change_population(self, master):
-        configured = config["workers"]
-        population = self._population(
-            self.host, self.master_pid, configured, master_create_time=self.master_create_time
-        )
-        after = control.population_after(self.action, population, configured, self._max_extra())
-        if self.action == "add_http_worker":
-            os.kill(self.master_pid, signal.SIGTTIN)
-            return _(
-                "SIGTTIN sent to master %(pid)s: %(before)s → %(after)s HTTP workers.",
-                pid=self.master_pid,
-                before=population,
-                after=after,
-            )
-        victim = self._victim(master)
-        # The master lowers its target count first, so it does not replace the worker that leaves.
-        os.kill(self.master_pid, signal.SIGTTOU)
-        os.kill(victim.pid, signal.SIGINT)
-        self.write({"pid": victim.pid, "create_time": victim.create_time, "worker_id": victim.id})
-        return _(
-            "SIGTTOU sent to master %(pid)s, SIGINT to HTTP worker %(victim)s: %(before)s → %(after)s HTTP workers.",
-            pid=self.master_pid,
-            victim=victim.pid,
-            before=population,
-            after=after,
-        )
-
-    def _victim(self, master):
-        """The HTTP worker a removal stops: an idle one first, the youngest first, not one already leaving."""
-        leaving = self.search(
+    def _leaving(self):
+        """PIDs of this node already told to stop (recycled, killed or removed) in the last minute."""
+        return self.search(
             [
                 ("host", "=", self.host),
+                ("master_pid", "=", self.master_pid),
                 ("action", "in", ("recycle", "kill", "remove_http_worker")),
                 ("state", "=", "done"),
                 ("done_at", ">", utcnow() - timedelta(seconds=control.PENDING_TIMEOUT)),
             ]
         ).mapped("pid")
+
+    def _http_workers_now(self, master):
+        """``(surely, at_most)`` HTTP workers of the master right now (``lib/control.http_workers_now``):
+        its children as psutil sees them, the registry's roles for them."""
+        try:
+            children = [control.describe(child) for child in psutil.Process(master["pid"]).children()]
+        except psutil.Error as exc:
+            raise control.Refused("master %s is not running" % master["pid"]) from exc
+        rows = self.env["async_lab.worker"].search_read(
+            [("host", "=", self.host), ("master_pid", "=", self.master_pid), ("state", "!=", "gone")],
+            ["pid", "create_time", "role"],
+        )
+        registered = [(r["pid"], r["create_time"], r["role"]) for r in rows]
+        return control.http_workers_now(children, master, registered, leaving=self._leaving())
+
+    def _change_population(self, master):
+        """SIGTTIN, or SIGTTOU then SIGINT to one HTTP worker, within the caps, as counted now.
+
+        The count is the master's real HTTP children at this moment, not the
+        sum of past actions: a reload resets the master's count, and another
+        database's controls change it too.
+        """
+        configured = config["workers"]
+        surely, at_most = self._http_workers_now(master)
+        if self.action == "add_http_worker":
+            after = control.population_after(self.action, at_most, configured, self._max_extra())
+            os.kill(self.master_pid, signal.SIGTTIN)
+            return self._outcome(
+                _(
+                    "SIGTTIN sent to master %(pid)s: %(before)s → %(after)s HTTP workers.",
+                    pid=self.master_pid,
+                    before=at_most,
+                    after=after,
+                )
+            )
+        after = control.population_after(self.action, surely, configured, self._max_extra())
+        victim = self._victim(master)
+        # The master lowers its target count first, so it does not replace the worker that leaves.
+        os.kill(self.master_pid, signal.SIGTTOU)
+        try:
+            os.kill(victim.pid, signal.SIGINT)
+        except OSError:
+            # The master's count went down but no worker left: raise it back.
+            os.kill(self.master_pid, signal.SIGTTIN)
+            raise
+        return self._outcome(
+            _(
+                "SIGTTOU sent to master %(pid)s, SIGINT to HTTP worker %(victim)s: "
+                "%(before)s → %(after)s HTTP workers.",
+                pid=self.master_pid,
+                victim=victim.pid,
+                before=surely,
+                after=after,
+            ),
+            pid=victim.pid,
+            create_time=victim.create_time,
+            worker_id=victim.id,
+        )
+
+    def _victim(self, master):
+        """The HTTP worker a removal stops: an idle one first, the youngest first, not one already leaving."""
+        leaving = self._leaving()
         candidates = self.env["async_lab.worker"].search(
             [
                 ("host", "=", self.host),

@@ -11,6 +11,7 @@ servers are in tests/integration/test_control.py.
 
 import json
 import os
+import signal
 import socket
 import subprocess
 from datetime import timedelta
@@ -20,7 +21,7 @@ import psutil
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
-from odoo.tools import mute_logger
+from odoo.tools import config, mute_logger
 
 from ..lib import control
 from ..lib.times import utcnow
@@ -200,6 +201,106 @@ class TestControl(AsyncLabCase):
         rec.sudo().write({"state": "done"})
         self.assertEqual(Control._population(host, master, 2), 3)
         self.assertEqual(Control._population(host, master, 2, master_create_time=rec.master_create_time - 9), 2)
+
+    # -- claim, act, record: a signal is sent once ------------------------------------------------
+    def claim(self):
+        return self.env["async_lab.control"].sudo()._claim_pending(socket.gethostname(), os.getpid())
+
+    def test_a_claim_marks_running_and_takes_one_count_change_at_a_time(self):
+        add = self.Control.create({"action": "add_http_worker", "node": self.node})
+        remove = self.Control.create({"action": "remove_http_worker", "node": self.node})
+        kill = self.Control.create({"action": "kill", "pid": self.child.pid})
+        self.assertEqual(self.claim(), [add.id, kill.id])
+        self.assertEqual((add.state, kill.state, remove.state), ("running", "running", "pending"))
+        self.assertEqual(add.executed_by_pid, os.getpid())
+        self.assertTrue(add.started_at)
+        # The removal waits until the addition is recorded: it counts the workers after it.
+        self.assertEqual(self.claim(), [])
+        add.sudo()._record({"state": "done", "result": "test"})
+        self.assertEqual(self.claim(), [remove.id])
+
+    def test_an_outcome_is_recorded_once(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        self.assertFalse(rec.sudo()._record({"state": "done", "result": "not claimed"}))  # still pending
+        self.claim()
+        self.assertTrue(rec.sudo()._record({"state": "refused", "error": "first"}))
+        self.assertFalse(rec.sudo()._record({"state": "done", "result": "second"}))
+        self.assertEqual((rec.state, rec.error, rec.result), ("refused", "first", False))
+        self.assertTrue(rec.done_at)
+
+    def test_a_running_action_whose_process_died_ends_failed_not_signalled_again(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        self.claim()
+        rec.sudo().write({"started_at": utcnow() - timedelta(seconds=control.PENDING_TIMEOUT + 5)})
+        rec.flush_recordset()
+        self.env["async_lab.control"].sudo()._claim_pending("another host", 1)
+        rec.invalidate_recordset()
+        self.assertEqual(rec.state, "failed")
+        self.assertIn("Outcome unknown", rec.error)
+        self.assertIsNone(self.child.poll())
+
+    # -- the HTTP worker count, as the master's children show it at the moment of acting ---------
+    def act_on_count(self, action, surely, at_most, kill_error=None):
+        """Carry out ``action`` with the live count (surely, at_most), signals recorded, not sent."""
+        rec = self.Control.create({"action": action, "node": self.node})
+        Control = type(self.env["async_lab.control"])
+        sent = []
+
+        def kill(pid, sig):
+            sent.append((pid, sig))
+            if kill_error and pid != os.getpid():
+                raise kill_error
+
+        victim = self.env["async_lab.worker"].search([("pid", "=", self.child.pid)])
+        with (
+            patch.object(Control, "_http_workers_now", return_value=(surely, at_most)),
+            patch.object(Control, "_victim", return_value=victim),
+            patch("odoo.addons.async_lab.models.async_lab_control.os.kill", side_effect=kill),
+            patch.dict(config.options, {"workers": 2}),
+        ):
+            self.run_pending(acting_as_child_of=os.getpid())
+        return rec, sent
+
+    def test_an_addition_counts_the_live_workers_against_the_cap(self):
+        self.env["ir.config_parameter"].sudo().set_param(MAX_EXTRA_PARAM, "2")
+        rec, sent = self.act_on_count("add_http_worker", 2, 2)
+        self.assertEqual(rec.state, "done", rec.error)
+        self.assertEqual(sent, [(os.getpid(), signal.SIGTTIN)])
+        self.assertIn("2 → 3 HTTP workers", rec.result)
+        # The records allow one more (2 + 1 done); the master's children say 4 already
+        # (one forked a moment ago, not in the registry yet, counts).
+        rec, sent = self.act_on_count("add_http_worker", 3, 4)
+        self.assertEqual(rec.state, "refused")
+        self.assertIn("already runs 4 HTTP workers", rec.error)
+        self.assertEqual(sent, [])
+
+    def test_a_removal_keeps_one_worker_that_surely_runs(self):
+        # The records say 2 configured; the master runs 1 (a reload reset it): refused.
+        rec, sent = self.act_on_count("remove_http_worker", 1, 2)
+        self.assertEqual(rec.state, "refused")
+        self.assertIn("keeps at least one", rec.error)
+        self.assertEqual(sent, [])
+        rec, sent = self.act_on_count("remove_http_worker", 2, 2)
+        self.assertEqual(rec.state, "done", rec.error)
+        self.assertEqual(sent, [(os.getpid(), signal.SIGTTOU), (self.child.pid, signal.SIGINT)])
+        self.assertEqual(rec.pid, self.child.pid)
+
+    def test_a_removal_whose_worker_cannot_be_stopped_gives_the_master_its_count_back(self):
+        rec, sent = self.act_on_count("remove_http_worker", 2, 2, kill_error=ProcessLookupError(3, "No such process"))
+        self.assertEqual(rec.state, "failed")
+        self.assertEqual(
+            sent, [(os.getpid(), signal.SIGTTOU), (self.child.pid, signal.SIGINT), (os.getpid(), signal.SIGTTIN)]
+        )
+
+    def test_live_count_reads_the_masters_children_and_the_registry(self):
+        rec = self.Control.create({"action": "add_http_worker", "node": self.node})
+        master = control.describe(psutil.Process(os.getpid()))
+        # The sleep child is in the registry as an HTTP worker, but does not run the master's code.
+        self.assertEqual(rec.sudo()._http_workers_now(master), (0, 0))
+        with patch.object(control, "runs_master_code", return_value=True):
+            surely, at_most = rec.sudo()._http_workers_now(master)
+        self.assertGreaterEqual(surely, 1)
+        self.assertGreaterEqual(at_most, surely)
 
 
 @tagged("post_install", "-at_install")

@@ -67,7 +67,7 @@ def wait_done(server, session, created):
         resp = session.get(server.url + created["status_url"], timeout=30)
         assert resp.status_code == 200, resp.text
         status = resp.json()
-        return status["state"] != "pending" and status
+        return status["state"] not in ("pending", "running") and status
 
     status = server.wait_for(finished, timeout=SETTLE, what="control %s carried out" % created["id"])
     assert status["state"] == "done", status
