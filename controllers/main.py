@@ -118,7 +118,20 @@ def bearer_user():
     return uid
 
 
-def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, bearer=False, **kw):
+def check_caller(groups, *, signed, bearer):
+    """The caller's session or API key, and group: ApiError 401 or 403 otherwise."""
+    uid = bearer and bearer_user()
+    if uid:
+        request.update_env(user=uid)
+    if request.env.user._is_public() and not signed:
+        raise ApiError(401, "unauthorized", "Log in first: this API needs an Odoo session.")
+    user = request.env.user
+    if groups and not user._is_public() and not any(user.has_group(g) for g in groups):
+        names = " or ".join(request.env.ref(g).full_name for g in groups)
+        raise ApiError(403, "forbidden", "This needs the %s group." % names)
+
+
+def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, bearer=False, on_refused=None, **kw):
     """An http route answering JSON, whose errors are 4xx JSON, never a 500.
 
     ``group`` is the group the caller needs (a tuple: any one of them);
@@ -130,25 +143,25 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, beare
     without a session such as Prometheus. ``query`` names the query
     parameters the route takes: any
     other is a 400. On any error the transaction is rolled back, so bad
-    input loses nothing and writes nothing.
+    input loses nothing and writes nothing; then ``on_refused(status,
+    message)``, if given, may record the refusal of a logged-in caller (a
+    4xx but 401), which is committed with the error response.
     """
     allowed_query = IGNORED_QUERY | set(query)
     groups = group if isinstance(group, tuple) else (group,) if group else ()
+
+    def refuse(status, code, message):
+        request.env.cr.rollback()
+        if on_refused and status != 401 and not request.env.user._is_public():
+            on_refused(status, message)
+        return error_response(status, code, message)
 
     def decorator(func):
         @http.route(route, type="http", auth="public", methods=methods, csrf=False, save_session=False, **kw)
         @functools.wraps(func)
         def wrapper(self, *args, **kwargs):
             try:
-                uid = bearer and bearer_user()
-                if uid:
-                    request.update_env(user=uid)
-                if request.env.user._is_public() and not signed:
-                    raise ApiError(401, "unauthorized", "Log in first: this API needs an Odoo session.")
-                user = request.env.user
-                if groups and not user._is_public() and not any(user.has_group(g) for g in groups):
-                    names = " or ".join(request.env.ref(g).full_name for g in groups)
-                    raise ApiError(403, "forbidden", "This needs the %s group." % names)
+                check_caller(groups, signed=signed, bearer=bearer)
                 unknown = sorted(set(request.httprequest.args) - allowed_query)
                 if unknown:
                     raise ApiError(
@@ -161,23 +174,17 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, beare
                 query_args = {key: request.httprequest.args.get(key) for key in query}
                 return func(self, *args, **path_args, **query_args)
             except ApiError as exc:
-                request.env.cr.rollback()
-                return error_response(exc.status, exc.code, exc.message)
+                return refuse(exc.status, exc.code, exc.message)
             except TooManyLabJobs as exc:
-                request.env.cr.rollback()
-                return error_response(429, "too_many_jobs", str(exc))
+                return refuse(429, "too_many_jobs", str(exc))
             except BurstRunning as exc:
-                request.env.cr.rollback()
-                return error_response(409, "conflict", str(exc))
+                return refuse(409, "conflict", str(exc))
             except AccessError as exc:
-                request.env.cr.rollback()
-                return error_response(403, "forbidden", str(exc))
+                return refuse(403, "forbidden", str(exc))
             except ControlError as exc:
-                request.env.cr.rollback()
-                return error_response(exc.http_status, "not_found" if exc.http_status == 404 else "refused", str(exc))
+                return refuse(exc.http_status, "not_found" if exc.http_status == 404 else "refused", str(exc))
             except (ValidationError, UserError, workloads.WorkloadError) as exc:
-                request.env.cr.rollback()
-                return error_response(400, "invalid", str(exc))
+                return refuse(400, "invalid", str(exc))
             except (psycopg2.Error, werkzeug.exceptions.HTTPException):
                 raise  # Odoo retries concurrency errors, and answers HTTP exceptions itself
             except Exception:  # a bug: still logged, and still the API's error shape
@@ -209,6 +216,27 @@ def json_depth(value):
     return depth
 
 
+#: Where json_body keeps the request's parsed body (the stream is read once).
+BODY_KEY = "async_lab.json_body"
+
+
+def record_refused_control(status, message):
+    """Keep a refused server control in the log (who, what, why), as an action carried out is.
+
+    Only a request that names a known action: one that does not is bad
+    input, answered and not recorded.
+    """
+    try:
+        body = json_body()  # read once: json_body keeps it for the request
+    except ApiError:
+        return
+    if body.get("action") not in control.ACTIONS:
+        return
+    request.env["async_lab.control"].sudo()._record_refusal(
+        body["action"], body.get("node"), body.get("pid"), "HTTP %s: %s" % (status, message), request.env.uid
+    )
+
+
 def json_body():
     """The request's JSON object; only ``application/json`` is accepted.
 
@@ -218,6 +246,8 @@ def json_body():
     are read, whatever Content-Length says (a chunked body has none).
     """
     httprequest = request.httprequest
+    if BODY_KEY in httprequest.environ:
+        return httprequest.environ[BODY_KEY]
     if httprequest.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     too_large = ApiError(413, "too_large", "The body is limited to %d bytes." % MAX_BODY_BYTES)
@@ -238,6 +268,7 @@ def json_body():
         raise ApiError(400, "invalid", "The body must be a JSON object.")
     if json_depth(body) > MAX_JSON_DEPTH:
         raise ApiError(400, "invalid_json", "The body nests deeper than %d levels." % MAX_JSON_DEPTH)
+    httprequest.environ[BODY_KEY] = body
     return body
 
 
@@ -382,7 +413,7 @@ class AsyncLabController(http.Controller):
             raise ApiError(404, "not_found", "No user-impact experiment %s." % experiment_id)
         return request.make_json_response(experiment.api_impact_status())
 
-    @api_route("/async_lab/control", methods=["POST"], group=GROUP_MANAGER)
+    @api_route("/async_lab/control", methods=["POST"], group=GROUP_MANAGER, on_refused=record_refused_control)
     def control_create(self):
         """Ask the node that owns a process to signal it (or its master); answer 202, poll."""
         body = json_body()

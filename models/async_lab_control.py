@@ -69,8 +69,9 @@ class AsyncLabControl(models.Model):
     )
     state = fields.Selection(STATES, default="pending", required=True, readonly=True, index=True)
     node = fields.Char(readonly=True, help="The node (one Odoo master) as the dashboard and the advisor name it.")
-    host = fields.Char(required=True, readonly=True, index=True)
-    master_pid = fields.Integer("Master PID", required=True, readonly=True, group_operator=False)
+    # Empty only on a request refused before its node was known (_record_refusal).
+    host = fields.Char(readonly=True, index=True)
+    master_pid = fields.Integer("Master PID", readonly=True, group_operator=False)
     master_create_time = fields.Float(readonly=True, group_operator=False)
     pid = fields.Integer("PID", readonly=True, group_operator=False, help="The worker signalled.")
     create_time = fields.Float("Process create time", readonly=True, group_operator=False)
@@ -181,6 +182,27 @@ class AsyncLabControl(models.Model):
             requested_at=fields.Datetime.now(),
             state="pending",
         )
+
+    @api.model
+    def _record_refusal(self, action, node, pid, error, uid):
+        """Keep a request the API refused (``POST /async_lab/control``: 400, 403, 404, 409), done at once.
+
+        A plain INSERT, never ``create``: the row skips the checks that
+        refused it, and nothing can ever carry it out (it is not *pending*).
+        """
+        pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid <= MAX_PID else None
+        node = node[:200] if isinstance(node, str) else None
+        self.env.cr.execute(
+            """INSERT INTO async_lab_control (action, state, node, pid, user_id, requested_at, done_at, error,
+                                              create_uid, write_uid, create_date, write_date)
+               VALUES (%s, 'refused', %s, %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', %s,
+                       %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+               RETURNING id""",
+            [action, node, pid, uid, error[:1000], uid, uid],
+        )
+        row_id = self.env.cr.fetchone()[0]
+        _logger.warning("server control %s (%s) by uid %s refused: %s", row_id, action, uid, error)
+        return self.browse(row_id)
 
     @api.model
     def _target(self, Worker, pid, node):

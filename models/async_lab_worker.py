@@ -209,7 +209,7 @@ class AsyncLabWorker(models.Model):
             ON CONFLICT (host, pid, create_time) DO UPDATE SET %(sets)s,
                 state = EXCLUDED.state, gone_at = EXCLUDED.gone_at, write_date = EXCLUDED.write_date
              WHERE async_lab_worker.state != 'gone'
-            RETURNING id
+            RETURNING id, xmax = 0
             """,
                 cols=SQL(", ").join(SQL.identifier(c) for c in columns),
                 vals=SQL(", ").join(
@@ -233,7 +233,15 @@ class AsyncLabWorker(models.Model):
         # when it wrote its last note) changes nothing, so Gone At stays its
         # last moment seen alive. Then there is no id to return.
         found = self.env.cr.fetchone()
+        if found and found[1]:
+            # A process the registry did not know (xmax = 0: inserted): open
+            # dashboards show it at once, not at their next poll.
+            self._notify_processes_changed("new", row["pid"])
         return found and found[0]
+
+    def _notify_processes_changed(self, change, pid):
+        """Tell open dashboards that the process tree changed (a process came or went)."""
+        self.env["async_lab.stats"]._notify_dashboard("processes", {"change": change, "pid": pid})
 
     @api.model
     def _heartbeat(self, snap):
@@ -374,6 +382,7 @@ class AsyncLabWorker(models.Model):
                     "exit_reason = %s WHERE id = %s",
                     [to_datetime(now), reason, row["id"]],
                 )
+                self._notify_processes_changed("gone", row["pid"])
             elif not row["self_reported"]:
                 self._upsert(
                     dict(

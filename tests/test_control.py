@@ -345,14 +345,30 @@ class TestControlApi(HttpCase):
                 self.assertIn(message, resp.json()["error"]["message"])
         self.assertEqual(self.url_open("/async_lab/control/999999").status_code, 404)
         self.assertEqual(self.url_open("/async_lab/control/99999999999").status_code, 404)
-        self.assertFalse(self.env["async_lab.control"].search([]))
+        # Every refused request that named an action is in the log, refused, and never carried out.
+        refused = self.env["async_lab.control"].search([], order="id")
+        self.assertEqual(
+            [(r.action, r.pid, r.state, r.error.split(":")[0]) for r in refused],
+            [
+                ("kill", 5, "refused", "HTTP 400"),
+                ("kill", 0, "refused", "HTTP 400"),
+                ("kill", 1, "refused", "HTTP 404"),
+                ("kill", os.getpid(), "refused", "HTTP 409"),
+                ("add_http_worker", 0, "refused", "HTTP 404"),
+            ],
+        )
+        self.assertEqual(refused.user_id.login, "lab_ctl_manager")
+        self.assertFalse(refused.filtered("host"))
 
     def test_users_get_403(self):
         self.authenticate("lab_ctl_user", "lab_ctl_user")
         resp = self.post({"action": "kill", "pid": self.child.pid})
         self.assertEqual(resp.status_code, 403, resp.text)
         self.assertEqual(resp.json()["error"]["code"], "forbidden")
-        self.assertFalse(self.env["async_lab.control"].search([]))
+        refused = self.env["async_lab.control"].search([])
+        self.assertEqual((refused.action, refused.pid, refused.state), ("kill", self.child.pid, "refused"))
+        self.assertEqual(refused.user_id.login, "lab_ctl_user")
+        self.assertIn("HTTP 403: This needs the", refused.error)
         self.assertIsNone(self.child.poll())
 
     def test_anonymous_gets_401(self):

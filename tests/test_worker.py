@@ -46,6 +46,27 @@ class TestWorkerRegistry(TransactionCase):
         self.assertEqual(len(self.find("elsewhere", 4242)), 1)
         self.assertEqual((row.requests, row.rss_mb, row.first_seen), (9, 120.0, first_seen))
 
+    def test_dashboards_hear_of_a_process_that_comes_or_goes(self):
+        sent = []
+        self.patch(
+            type(self.env["async_lab.stats"]),
+            "_notify_dashboard",
+            lambda _self, kind, payload=None: sent.append((kind, payload)),
+        )
+        self.Worker._heartbeat(self.snap())
+        self.assertIn(("processes", {"change": "new", "pid": 4242}), sent)
+        sent.clear()
+        self.Worker._heartbeat(self.snap(requests=9))  # a known process: nothing new
+        self.assertEqual([s for s in sent if s[0] == "processes"], [])
+        # A local process that vanished: gone, and said so.
+        dead = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time() - 50, master_pid=None)
+        self.Worker._upsert(dead, self_reported=True)
+        sent.clear()
+        me = self.snap(host=self.host, pid=os.getpid(), create_time=self.me.create_time(), master_pid=os.getpid())
+        self.Worker._upsert(me, self_reported=True)
+        self.Worker._sweep_host(me, force=True)
+        self.assertIn(("processes", {"change": "gone", "pid": os.getpid()}), sent)
+
     def test_reused_pid_is_another_process(self):
         self.Worker._heartbeat(self.snap())
         self.Worker._heartbeat(self.snap(create_time=2000.0))

@@ -158,7 +158,19 @@ def test_refused_actions_signal_nothing(make_server, db_cursor):
     assert resp.status_code == 409 and "at least one" in resp.json()["error"]["message"]
     assert http_children(server) == {worker} and psutil.pid_exists(server.pid)
     db_cursor.execute("SELECT count(*) FROM async_lab_control WHERE master_pid = %s", [server.pid])
-    assert db_cursor.fetchone()[0] == 0
+    assert db_cursor.fetchone()[0] == 0  # nothing reached the node
+    # Each refusal is in the log all the same: who, what, why.
+    db_cursor.execute(
+        """SELECT c.action, c.pid, u.login, split_part(c.error, ':', 1) FROM async_lab_control c
+             JOIN res_users u ON u.id = c.user_id
+            WHERE c.state = 'refused' AND c.master_pid IS NULL ORDER BY c.id DESC LIMIT 4"""
+    )
+    assert db_cursor.fetchall()[::-1] == [
+        ("kill", worker, "control_user", "HTTP 403"),
+        ("kill", os.getpid(), "control_manager", "HTTP 404"),
+        ("kill", server.pid, "control_manager", "HTTP 409"),
+        ("remove_http_worker", None, "control_manager", "HTTP 409"),
+    ]
 
 
 def test_an_action_travels_to_the_node_that_owns_the_process(make_server, db_cursor):
