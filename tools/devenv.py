@@ -113,11 +113,13 @@ def download_source():
         with urllib.request.urlopen(ODOO_TARBALL_URL, timeout=30) as resp, open(archive, "wb") as out:
             shutil.copyfileobj(resp, out)
         with tarfile.open(archive) as tar:
-            tar.extractall(partial / "x")  # noqa: S202 (official archive)
+            # Extracted as is: the official source archive (or ODOO_SRC_URL's).
+            tar.extractall(partial / "x")
         (top,) = (partial / "x").iterdir()
         top.rename(DOWNLOADED_SRC)
         return DOWNLOADED_SRC
-    except Exception as exc:  # noqa: BLE001 -- every failure has the same cure
+    # Any failure of the download has the same cure: the git clone below.
+    except Exception as exc:
         errors.append("%s: %s" % (ODOO_TARBALL_URL, exc))
     finally:
         shutil.rmtree(partial, ignore_errors=True)
