@@ -1142,7 +1142,7 @@ conf, db, module, out = sys.argv[1:]
 config.parse_config(["-c", conf, "-d", db, "--log-level=warn"])
 registry = odoo.modules.registry.Registry.new(db)
 # Only the addon's own files: not .venv, nor .dev (which links back here).
-from odoo.addons.async_lab.lib.i18n import addon_walk  # noqa: E402
+from odoo.addons.async_lab.lib.i18n import addon_walk
 
 translate.os.walk = addon_walk(os.walk)
 buf = io.BytesIO()
@@ -1157,7 +1157,7 @@ with open(out, "w") as fh:
 
 # Each language follows the template, as msgmerge would: new strings come
 # with an empty msgstr (a test lists them), removed ones are dropped.
-import polib  # noqa: E402  (Odoo's own dependency)
+import polib  # Odoo's own dependency
 
 pot = polib.pofile(out, wrapwidth=78)
 order = {entry.msgid: index for index, entry in enumerate(pot)}
