@@ -23,10 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-
-from odoo_server import OdooServer, db_params, end_bench, ensure_modules  # noqa: E402
+# The integration tests' server helpers (tests/integration/odoo_server.py), shared by the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from odoo_server import REPO, OdooServer, db_params, end_bench, ensure_modules
 
 
 def channels(root):

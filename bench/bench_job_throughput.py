@@ -54,17 +54,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-INTEGRATION = REPO / "tests" / "integration"
-GOAL = 0.95
-ADMIN_UID = 2
-WORKLOAD = {"workload": "noop", "params": {}}
-DEFAULT_CHANNELS = "root:3,root.async_lab:3,root.async_lab.io:3,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
-FINISHED = ("done", "failed", "cancelled")
-SIDES = ("bursts", "bare")
-
-sys.path.insert(0, str(INTEGRATION))
-from odoo_server import (  # noqa: E402
+# The integration tests' server helpers (tests/integration/odoo_server.py), shared by the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from odoo_server import (
     OdooServer,
     add_database_options,
     bench_database,
@@ -75,6 +67,13 @@ from odoo_server import (  # noqa: E402
     load_registry,
     run_bench,
 )
+
+GOAL = 0.95
+ADMIN_UID = 2
+WORKLOAD = {"workload": "noop", "params": {}}
+DEFAULT_CHANNELS = "root:3,root.async_lab:3,root.async_lab.io:3,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
+FINISHED = ("done", "failed", "cancelled")
+SIDES = ("bursts", "bare")
 
 
 # -- enqueueing ---------------------------------------------------------------------------

@@ -37,10 +37,9 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-
-from odoo_server import OdooServer, db_params, ensure_modules  # noqa: E402
+# The integration tests' server helpers (tests/integration/odoo_server.py), shared by the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from odoo_server import REPO, OdooServer, db_params, ensure_modules
 
 PRESETS = ("io_sleep", "io_http", "cpu_gil", "cpu_nogil")
 #: measured ÷ theoretical speedup to reach

@@ -68,10 +68,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-INTEGRATION = REPO / "tests" / "integration"
-sys.path.insert(0, str(INTEGRATION))
-from odoo_server import (  # noqa: E402
+# The integration tests' server helpers (tests/integration/odoo_server.py), shared by the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from odoo_server import (
+    REPO,
     OdooServer,
     db_params,
     drop_database,

@@ -73,9 +73,9 @@ from pathlib import Path
 
 from psycopg2 import sql
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from odoo_server import (  # noqa: E402
+# The integration tests' server helpers (tests/integration/odoo_server.py), shared by the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from odoo_server import (
     add_database_options,
     bench_database,
     connect,

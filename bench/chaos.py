@@ -50,10 +50,12 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
+# The integration tests' server helpers (tests/integration/odoo_server.py), shared by the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from odoo_server import REPO, OdooServer, add_database_options, bench_database, connect, db_params, end_bench
+
+# devenv (tools/), imported where used: this checkout's PostgreSQL cluster.
 sys.path.insert(0, str(REPO / "tools"))
-from odoo_server import OdooServer, add_database_options, bench_database, connect, db_params, end_bench  # noqa: E402
 
 CHANNELS = "root:4,root.async_lab:4,root.async_lab.io:2,root.async_lab.cpu:1,root.async_lab.serial:1:sequential"
 CPU_PYTHON_PER_SECOND = 10_000_000  # loop iterations, roughly, on a slow core

@@ -39,9 +39,9 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from odoo_server import OdooServer, add_database_options, bench_database, connect, db_params, end_bench  # noqa: E402
+# The integration tests' server helpers (tests/integration/odoo_server.py), shared by the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from odoo_server import REPO, OdooServer, add_database_options, bench_database, connect, db_params, end_bench
 
 LOCUST_VENV = REPO / ".dev" / "locust"
 LOCUST = LOCUST_VENV / "bin" / "locust"

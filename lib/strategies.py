@@ -227,7 +227,8 @@ def _outcome(function, *args):
     measure, not a crash."""
     try:
         return function(*args)
-    except Exception as error:  # noqa: BLE001 # pylint: disable=broad-exception-caught
+    # Any exception: whatever the task raised is its outcome.
+    except Exception as error:
         return error
 
 

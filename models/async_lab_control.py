@@ -383,8 +383,9 @@ class AsyncLabControl(models.Model):
                             _("SIGKILL sent to PID %(pid)s (this process): the master forks a new one.", pid=own)
                         )
                     )
+                    # The record must outlive this process, killed on the next line.
                     # pylint: disable-next=invalid-commit
-                    self.env.cr.commit()  # the record must outlive this process, killed on the next line
+                    self.env.cr.commit()
                 os.kill(self.pid, control.SIGNALS[self.action][1])
                 return self._outcome(
                     _(

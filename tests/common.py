@@ -310,13 +310,26 @@ def register_node(cleanup, env, *, workers=2):
     Worker = env["async_lab.worker"]
     host, master, now = socket.gethostname(), os.getpid(), time.time()
     Worker._upsert(
-        {"host": host, "pid": master, "master_pid": master, "role": "master", "now": now,
-         "create_time": psutil.Process(master).create_time()},
+        {
+            "host": host,
+            "pid": master,
+            "master_pid": master,
+            "role": "master",
+            "now": now,
+            "create_time": psutil.Process(master).create_time(),
+        },
         self_reported=False,
-    )  # fmt: skip
+    )
     Worker._upsert(
-        {"host": host, "pid": child.pid, "master_pid": master, "role": "http", "now": now,
-         "create_time": psutil.Process(child.pid).create_time(), "server_config": dict(NODE_CONF, workers=workers)},
+        {
+            "host": host,
+            "pid": child.pid,
+            "master_pid": master,
+            "role": "http",
+            "now": now,
+            "create_time": psutil.Process(child.pid).create_time(),
+            "server_config": dict(NODE_CONF, workers=workers),
+        },
         self_reported=True,
-    )  # fmt: skip
+    )
     return child

@@ -36,7 +36,7 @@ class _SlowHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args):  # pylint: disable=arguments-differ
+    def log_message(self, *args):
         """Keep the test log quiet."""
 
 

@@ -113,11 +113,13 @@ def download_source():
         with urllib.request.urlopen(ODOO_TARBALL_URL, timeout=30) as resp, open(archive, "wb") as out:
             shutil.copyfileobj(resp, out)
         with tarfile.open(archive) as tar:
-            tar.extractall(partial / "x")  # noqa: S202 (official archive)
+            # Extracted as is: the official source archive (or ODOO_SRC_URL's).
+            tar.extractall(partial / "x")
         (top,) = (partial / "x").iterdir()
         top.rename(DOWNLOADED_SRC)
         return DOWNLOADED_SRC
-    except Exception as exc:  # noqa: BLE001 -- every failure has the same cure
+    # Any failure of the download has the same cure: the git clone below.
+    except Exception as exc:
         errors.append("%s: %s" % (ODOO_TARBALL_URL, exc))
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -1140,7 +1142,7 @@ conf, db, module, out = sys.argv[1:]
 config.parse_config(["-c", conf, "-d", db, "--log-level=warn"])
 registry = odoo.modules.registry.Registry.new(db)
 # Only the addon's own files: not .venv, nor .dev (which links back here).
-from odoo.addons.async_lab.lib.i18n import addon_walk  # noqa: E402
+from odoo.addons.async_lab.lib.i18n import addon_walk
 
 translate.os.walk = addon_walk(os.walk)
 buf = io.BytesIO()
@@ -1155,7 +1157,7 @@ with open(out, "w") as fh:
 
 # Each language follows the template, as msgmerge would: new strings come
 # with an empty msgstr (a test lists them), removed ones are dropped.
-import polib  # noqa: E402  (Odoo's own dependency)
+import polib  # Odoo's own dependency
 
 pot = polib.pofile(out, wrapwidth=78)
 order = {entry.msgid: index for index, entry in enumerate(pot)}

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from odoo_server import REPO, OdooServer, connect, db_params, drop_database, odoo_setup  # noqa: E402
+from odoo_server import REPO, OdooServer, connect, db_params, drop_database, odoo_setup
 
 
 @pytest.fixture(scope="session")

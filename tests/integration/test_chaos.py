@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from chaos import CHANNELS, Chaos, own_cluster  # noqa: E402
+from chaos import CHANNELS, Chaos, own_cluster
 
 
 def test_jobs_and_process_map_survive_kills_and_restarts(make_server, db_params):

@@ -219,7 +219,8 @@ def click(browser, selector):
 
 def test_dashboard_buttons_with_a_confirmation(make_server, db_cursor):
     """A manager adds an HTTP worker and kills one from the process tree; a User sees no button."""
-    from cdp import Chromium  # noqa: PLC0415 (only this test needs a browser)
+    # Imported here: only this test needs a browser.
+    from cdp import Chromium
 
     server = make_server(workers=1, max_cron_threads=0)
     admin = server.session()

@@ -17,7 +17,7 @@ from cdp import Chromium
 from odoo_server import REPO, free_port
 
 sys.path.insert(0, str(REPO / "tools"))
-import devenv  # noqa: E402
+import devenv
 
 DASHBOARD = "/web#action=async_lab.async_lab_dashboard_action"
 #: After this, the page's timers of POLL_INTERVAL or more (the dashboard's

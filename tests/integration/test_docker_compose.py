@@ -17,7 +17,7 @@ import pytest
 from odoo_server import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
-import devenv  # noqa: E402
+import devenv
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 #: Reads YAML on stdin, writes it as JSON: run by the validator's own Python

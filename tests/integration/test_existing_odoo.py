@@ -37,7 +37,8 @@ OTHER_JOBS = """
 class UserServer(OdooServer):
     """A server started from the user's own config file, as is."""
 
-    def __init__(self, conf_path, db, port, logfile):  # pylint: disable=super-init-not-called
+    # Not OdooServer.__init__, which writes a config of its own: this server runs the user's file as is.
+    def __init__(self, conf_path, db, port, logfile):
         self.conf_path, self.db, self.port, self.logfile = conf_path, db, port, logfile
         self.proc = None
 

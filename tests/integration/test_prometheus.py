@@ -79,7 +79,8 @@ def start_prometheus(tmp_path):
             "    authorization:\n      type: Bearer\n      credentials: %s\n"
             "    static_configs:\n      - targets: ['%s']\n" % (key, target)
         )
-        log = open(tmp_path / "prometheus.log", "w")  # noqa: SIM115 (closed with the process)
+        # Not a with block: the log stays open for the process, and is closed with it.
+        log = open(tmp_path / "prometheus.log", "w")
         proc = subprocess.Popen(
             [
                 prometheus(),

@@ -22,7 +22,7 @@ import pytest
 from odoo_server import BASE_COMMAND_OPTIONS, REPO, drop_database, module_states
 
 sys.path.insert(0, str(REPO / "tools"))
-import devenv  # noqa: E402
+import devenv
 
 PREFIX = "odoo/addons/async_lab/"
 #: What the top of the addon may hold in the wheel. A new file or folder at
