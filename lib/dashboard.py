@@ -35,6 +35,10 @@ the order of :data:`ROLE_ORDER`:
 ROLE_ORDER = ("master", "threaded", "http", "cron", "jobrunner", "gevent")
 #: Seconds a vanished process stays on the map, fading out.
 GONE_VISIBLE = 120
+#: Seconds the master of a node that went silent stays on the map, "stopped reporting".
+SILENT_NODE_VISIBLE = 3600
+#: Exit reasons of a master that stopped on its own (not silent).
+MASTER_STOPS = ("server_stop", "server_reload")
 #: Seconds a process counts as new (highlighted on the map).
 NEW_FOR = 30
 _STATE_ORDER = {"alive": 0, "stale": 1, "gone": 2}
@@ -163,7 +167,9 @@ def annotate_nodes(hosts, labels, runner_keys):
     ``labels``: ``{(host, master_pid): label}`` of the nodes that report (the
     advisor's); ``runner_keys``: the ``(host, master_pid)`` whose job runner
     holds queue_job's lock. A server still on the map none of whose processes
-    is alive stopped reporting (its processes are all stale).
+    is alive stopped reporting: its processes are all stale, or its master is
+    gone without a stop of its own (a node that vanished, shown for
+    SILENT_NODE_VISIBLE).
 
     >>> (host,) = process_map([_example_row(1, 100, "master"), _example_row(2, 101, "http", state="stale")], [], 10)
     >>> annotate_nodes([host], {("h", 100): "blue"}, {("h", 100)})
@@ -174,6 +180,15 @@ def annotate_nodes(hosts, labels, runner_keys):
     >>> annotate_nodes([host], {}, set())
     >>> host["servers"][0]["node"], host["servers"][0]["stopped_reporting"]
     ('h (master 100)', True)
+    >>> silent = _example_row(1, 100, "master", state="gone", exit_reason="killed")
+    >>> (host,) = process_map([silent], [], 10)
+    >>> annotate_nodes([host], {}, set())
+    >>> host["servers"][0]["stopped_reporting"]
+    True
+    >>> (host,) = process_map([dict(silent, exit_reason="server_stop")], [], 10)
+    >>> annotate_nodes([host], {}, set())
+    >>> host["servers"][0]["stopped_reporting"]
+    False
     """
     for host in hosts:
         for server in host["servers"]:
@@ -182,7 +197,9 @@ def annotate_nodes(hosts, labels, runner_keys):
             live = [p for p in processes if p["state"] in ("alive", "stale")]
             server["node"] = labels.get(key) or "%s (master %s)" % key
             server["holds_runner_lock"] = key in runner_keys
-            server["stopped_reporting"] = bool(live) and not any(p["state"] == "alive" for p in live)
+            master = server["master"]
+            vanished = master["state"] == "gone" and master.get("exit_reason") not in MASTER_STOPS
+            server["stopped_reporting"] = not any(p["state"] == "alive" for p in live) and (bool(live) or vanished)
 
 
 def runner_threads(rows):

@@ -186,13 +186,15 @@ class AsyncLabAdvisor(models.AbstractModel):
         }
 
     @api.model
-    def _runner_nodes(self, nodes):
+    def _runner_nodes(self, nodes, certain=False):
         """Labels of the nodes whose job runner serves this database.
 
         The one whose runner process holds queue_job's advisory lock (its
         connection's ``application_name`` is Odoo's ``odoo-<pid>``); when no
         holder is known that way, those with a runner process alive (another
-        node's runner only stands by, waiting for the lock).
+        node's runner only stands by, waiting for the lock). ``certain``
+        (the dashboard's *job runner* badge) keeps that guess only when one
+        node runs a runner: of several, it cannot tell which holds the lock.
         """
         self.env.cr.execute(
             SQL(
@@ -212,7 +214,10 @@ class AsyncLabAdvisor(models.AbstractModel):
         rows = self.env.cr.fetchall()
         label_of = {(node["host"], node["master_pid"]): label for label, node in nodes.items()}
         holders = sorted({label_of[h, m] for h, m, holds in rows if holds and (h, m) in label_of})
-        return holders or sorted({label_of[h, m] for h, m, _holds in rows if (h, m) in label_of})
+        running = sorted({label_of[h, m] for h, m, _holds in rows if (h, m) in label_of})
+        if holders or (certain and len(running) > 1):
+            return holders
+        return running
 
     @api.model
     def _matching_impact(self, nodes, runner_nodes):

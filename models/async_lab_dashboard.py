@@ -90,15 +90,20 @@ class AsyncLabDashboard(models.AbstractModel):
     # ------------------------------------------------------------------
     @api.model
     def _process_rows(self, now):
-        """Live and stale processes, plus those gone long enough ago to fade out."""
+        """Live and stale processes, plus those gone long enough ago to fade out,
+        and for an hour the master of a node that went silent (gone without
+        a stop of its own): the tree says it stopped reporting."""
         self.env.cr.execute(
             """SELECT id, host, pid, master_pid, role, state, exit_reason, rss_mb, cpu_percent,
                       cpu_seconds, requests, jobs, crons, threads, replaces_id,
                       extract(epoch FROM started_at) AS started_at,
                       extract(epoch FROM gone_at) AS gone_at
                  FROM async_lab_worker
-                WHERE state != 'gone' OR gone_at >= %s""",
-            [now - timedelta(seconds=dashboard.GONE_VISIBLE)],
+                WHERE state != 'gone' OR gone_at >= %s
+                   OR (role = 'master' AND gone_at >= %s
+                       AND exit_reason IS DISTINCT FROM 'server_stop'
+                       AND exit_reason IS DISTINCT FROM 'server_reload')""",
+            [now - timedelta(seconds=dashboard.GONE_VISIBLE), now - timedelta(seconds=dashboard.SILENT_NODE_VISIBLE)],
         )
         rows = self.env.cr.dictfetchall()
         for row in rows:
@@ -114,7 +119,7 @@ class AsyncLabDashboard(models.AbstractModel):
         hosts = dashboard.process_map(rows, self._recent_respawns(now), to_epoch(now))
         Advisor = self.env["async_lab.advisor"]
         nodes = Advisor._nodes()
-        runners = set(Advisor._runner_nodes(nodes))
+        runners = set(Advisor._runner_nodes(nodes, certain=True))
         labels = {(node["host"], node["master_pid"]): label for label, node in nodes.items()}
         dashboard.annotate_nodes(hosts, labels, {key for key, label in labels.items() if label in runners})
         return hosts

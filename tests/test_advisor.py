@@ -192,6 +192,18 @@ class TestAdvisorModel(AsyncLabCase):
         codes = {f["code"] for f in advice["findings"] if f["host"] == "standby-host"}
         self.assertFalse(codes & {"root_capacity_ge_workers", "channel_above_parent"}, advice["findings"])
 
+    def test_without_a_known_lock_holder_the_badge_guesses_only_a_lone_runner(self):
+        for pid, role in ((101, "http"), (102, "jobrunner")):
+            self.report("blue", pid, 100, role=role)
+        nodes = self.Advisor._nodes()
+        self.assertEqual(self.Advisor._runner_nodes(nodes, certain=True), ["blue"])
+        for pid, role in ((201, "http"), (202, "jobrunner")):
+            self.report("green", pid, 200, role=role)
+        nodes = self.Advisor._nodes()
+        # Two runners, neither seen holding the lock: the advisor weighs both, the badge names none.
+        self.assertEqual(self.Advisor._runner_nodes(nodes), ["blue", "green"])
+        self.assertEqual(self.Advisor._runner_nodes(nodes, certain=True), [])
+
     def test_the_user_impact_is_cited_only_when_measured_on_the_same_setting(self):
         self.report("host", 101, 100, workers=3, channels="root:3")
         Experiment = type(self.env["async_lab.experiment"])

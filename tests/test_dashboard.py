@@ -17,7 +17,7 @@ from odoo.addons.web.tests.test_js import qunit_error_checker
 from ..lib import dashboard as lib_dashboard
 from ..lib import theory
 from ..models import async_lab_dashboard
-from .common import AsyncLabCase, BurstJobRunner, assert_doctests
+from .common import AsyncLabCase, BurstJobRunner, assert_doctests, heartbeat_snapshot
 
 IO = "root.async_lab.io"
 SERIAL = "root.async_lab.serial"
@@ -252,6 +252,24 @@ class TestDashboardData(AsyncLabCase):
         self.assertNotIn("flaky", names)  # its "attempt" parameter is not a burst field
         io_sleep = form["workloads"][names.index("io_sleep")]
         self.assertEqual((io_sleep["channel"], [p["name"] for p in io_sleep["params"]]), (IO, ["ms"]))
+
+    def test_a_node_that_went_silent_stays_on_the_map_as_stopped_reporting(self):
+        Worker = self.env["async_lab.worker"]
+        now = time.time()
+        for host, reason in (("vanished", "killed"), ("stopped", "server_stop")):
+            Worker._upsert(
+                heartbeat_snapshot(self.env, host=host, pid=7000, master_pid=7000, role="master", now=now - 900),
+                self_reported=False,
+            )
+            self.env.cr.execute(
+                "UPDATE async_lab_worker SET state = 'gone', gone_at = last_seen, exit_reason = %s WHERE host = %s",
+                [reason, host],
+            )
+        Worker.invalidate_model()
+        hosts = {h["host"]: h for h in self.Dashboard.get_data(window=60)["processes"]}
+        self.assertNotIn("stopped", hosts)  # it said it stopped: gone from the map after GONE_VISIBLE
+        (server,) = hosts["vanished"]["servers"]
+        self.assertEqual((server["master"]["pid"], server["stopped_reporting"]), (7000, True))
 
 
 @tagged("post_install", "-at_install")
