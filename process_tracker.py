@@ -420,7 +420,13 @@ def carry_out_controls(registry, host, master_pid):
     transaction that is never retried (a retry after a failed commit would
     signal again); the outcome is then recorded, retried like any write.
     """
-    ids = in_own_transaction(registry, lambda cr: control_model(cr)._claim_pending(host, master_pid))
+    try:
+        master_create_time = psutil.Process(master_pid).create_time()
+    except psutil.Error:
+        return  # no master to act for
+    ids = in_own_transaction(
+        registry, lambda cr: control_model(cr)._claim_pending(host, master_pid, master_create_time=master_create_time)
+    )
     for control_id in ids:
         outcome = in_own_transaction(registry, lambda cr, i=control_id: control_model(cr).browse(i)._act(), attempts=1)
         in_own_transaction(registry, lambda cr, i=control_id, o=outcome: control_model(cr).browse(i)._record(o))

@@ -304,13 +304,16 @@ class AsyncLabControl(models.Model):
         return len(ids)
 
     @api.model
-    def _claim_pending(self, host, master_pid, now=None):
+    def _claim_pending(self, host, master_pid, now=None, master_create_time=None):
         """Expire what waited too long, then mark this node's next pending actions
         *running* for this process; return their ids.
 
         One process of a node claims at a time (an advisory lock), and at most
         one change of the HTTP worker count per claim, none while another is
-        still running: the next one counts the workers after it.
+        still running: the next one counts the workers after it. With
+        ``master_create_time``, rows of another master that has the same host
+        name and PID (two containers sharing the host's network, each with
+        its master as PID 1) are left to it.
         """
         cr = self.env.cr
         now = now or time.time()
@@ -342,8 +345,16 @@ class AsyncLabControl(models.Model):
         cr.execute(
             """SELECT id, action FROM async_lab_control
                 WHERE state = 'pending' AND host = %s AND master_pid = %s
+                  AND (%s::float IS NULL OR abs(master_create_time - %s) < %s)
                 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
-            [host, master_pid, ACTIONS_PER_BEAT],
+            [
+                host,
+                master_pid,
+                master_create_time,
+                master_create_time,
+                control.CREATE_TIME_TOLERANCE,
+                ACTIONS_PER_BEAT,
+            ],
         )
         rows = cr.fetchall()
         cr.execute(

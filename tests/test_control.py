@@ -219,6 +219,14 @@ class TestControl(AsyncLabCase):
         add.sudo()._record({"state": "done", "result": "test"})
         self.assertEqual(self.claim(), [remove.id])
 
+    def test_another_master_with_the_same_host_and_pid_leaves_the_row_alone(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        Control = self.env["async_lab.control"].sudo()
+        host, pid = socket.gethostname(), os.getpid()
+        self.assertEqual(Control._claim_pending(host, pid, master_create_time=rec.master_create_time + 30), [])
+        self.assertEqual(rec.state, "pending")
+        self.assertEqual(Control._claim_pending(host, pid, master_create_time=rec.master_create_time), [rec.id])
+
     def test_an_outcome_is_recorded_once(self):
         rec = self.Control.create({"action": "kill", "pid": self.child.pid})
         self.assertFalse(rec.sudo()._record({"state": "done", "result": "not claimed"}))  # still pending
