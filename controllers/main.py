@@ -417,10 +417,12 @@ class AsyncLabController(http.Controller):
     def control_create(self):
         """Ask the node that owns a process to signal it (or its master); answer 202, poll."""
         body = json_body()
-        check_body(body, {"action", "node", "pid"}, strings=("action", "node"))
+        check_body(body, {"action", "node", "pid", "burst_id"}, strings=("action", "node"))
         if not body.get("action"):
             raise ApiError(400, "invalid", "action is required; one of: %s" % ", ".join(control.ACTIONS))
-        record = request.env["async_lab.control"].api_request(body["action"], body.get("node"), body.get("pid"))
+        record = request.env["async_lab.control"].api_request(
+            body["action"], body.get("node"), body.get("pid"), body.get("burst_id")
+        )
         return request.make_json_response(
             {"id": record.id, "status_url": "/async_lab/control/%d" % record.id}, status=202
         )

@@ -234,6 +234,13 @@ def spec(max_io_ms=5000):
                     "maximum": MAX_PID,
                     "description": "The HTTP or cron worker to recycle or kill",
                 },
+                "burst_id": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 2**31 - 1,
+                    "description": "The burst whose jobs to requeue (failed and cancelled ones) or cancel (those "
+                    "still to run): done at once, the status is done",
+                },
             },
         },
         "ControlCreated": {
@@ -249,9 +256,11 @@ def spec(max_io_ms=5000):
                 "action": {"type": "string", "enum": list(control.ACTIONS)},
                 "state": {"type": "string", "enum": ["pending", "running", "done", "refused", "failed", "expired"]},
                 "node": nullable_str,
-                "host": {"type": "string"},
-                "master_pid": {"type": "integer"},
+                "host": nullable_str,
+                "master_pid": nullable_int,
                 "pid": nullable_int,
+                "burst_id": nullable_int,
+                "job_count": nullable_int,
                 "requested_by": nullable_str,
                 "requested_at": nullable_str,
                 "started_at": nullable_str,
@@ -413,7 +422,8 @@ def spec(max_io_ms=5000):
         "/async_lab/control": {
             "post": _operation(
                 "Signal a node's master or one of its workers: add or remove an HTTP worker, recycle or kill a "
-                "worker. The node that owns the process carries it out within seconds; poll the status URL",
+                "worker. The node that owns the process carries it out within seconds; poll the status URL. "
+                "Or requeue or cancel a burst's jobs, done at once",
                 "202",
                 _ref("ControlCreated"),
                 ("400", "401", "403", "404", "409", "413", "415"),

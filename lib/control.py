@@ -23,13 +23,18 @@ import psutil
 
 from .processes import WORKER_CLASS_ROLES
 
-#: action -> (label, what it needs: "pid" or "node").
+#: action -> (label, what it needs: "pid", "node" or "burst").
 ACTIONS = {
     "add_http_worker": ("Add an HTTP worker", "node"),
     "remove_http_worker": ("Remove an HTTP worker", "node"),
     "recycle": ("Recycle (finish the request, then be replaced)", "pid"),
     "kill": ("Kill (SIGKILL: the master respawns it)", "pid"),
+    # A burst's jobs: done at once in the database, by whichever node takes the request.
+    "requeue_jobs": ("Requeue a burst's failed and cancelled jobs", "burst"),
+    "cancel_jobs": ("Cancel a burst's jobs still to run", "burst"),
 }
+#: Actions on a burst's jobs (no process is signalled).
+BURST_ACTIONS = tuple(action for action, (_label, needs) in ACTIONS.items() if needs == "burst")
 #: Roles a recycle or a kill may target: the master forks them again.
 TARGET_ROLES = ("http", "cron")
 #: Signal of each action, and to whom it goes.

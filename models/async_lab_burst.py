@@ -567,24 +567,37 @@ class AsyncLabBurst(models.Model):
         return ids
 
     def action_cancel(self):
-        """Cancel every job of the bursts still to run, but the running ones (Managers)."""
-        self._check_manager()
-        reason = _("Cancelled by %(user)s (Async Lab burst)", user=self.env.user.name)
-        count = len(self._cancel_jobs("async_lab_burst_id = ANY(%s)", [self.ids], reason))
-        _logger.info("bursts %s: %d jobs cancelled by %s", self.ids, count, self.env.user.login)
+        """Cancel every job of the bursts still to run, but the running ones (Managers); logged."""
+        for burst in self:
+            burst._jobs_action("cancel_jobs")
         return True
 
     def action_requeue(self):
-        """Requeue the bursts' failed and cancelled jobs, with queue_job's own ``requeue`` (Managers)."""
-        self._check_manager()
-        jobs = (
-            self.env["queue.job"]
-            .sudo()
-            .search([("async_lab_burst_id", "in", self.ids), ("state", "in", ("failed", "cancelled"))])
-        )
-        jobs.requeue()
-        _logger.info("bursts %s: %d jobs requeued by %s", self.ids, len(jobs), self.env.user.login)
+        """Requeue the bursts' failed and cancelled jobs, with queue_job's own ``requeue`` (Managers); logged."""
+        for burst in self:
+            burst._jobs_action("requeue_jobs")
         return True
+
+    def _jobs_action(self, action):
+        """Cancel (``cancel_jobs``) or requeue (``requeue_jobs``) this burst's jobs now, and
+        record it in the server control log; return that record."""
+        self.ensure_one()
+        self._check_manager()
+        if action == "cancel_jobs":
+            reason = _("Cancelled by %(user)s (Async Lab burst)", user=self.env.user.name)
+            count = len(self._cancel_jobs("async_lab_burst_id = %s", [self.id], reason))
+            message = _("%(count)s jobs of burst %(burst)s cancelled.", count=count, burst=self.name)
+        else:
+            jobs = (
+                self.env["queue.job"]
+                .sudo()
+                .search([("async_lab_burst_id", "=", self.id), ("state", "in", ("failed", "cancelled"))])
+            )
+            jobs.requeue()
+            count = len(jobs)
+            message = _("%(count)s jobs of burst %(burst)s requeued.", count=count, burst=self.name)
+        _logger.info("burst %s: %s, %d jobs, by %s", self.id, action, count, self.env.user.login)
+        return self.env["async_lab.control"].sudo()._log_burst_action(action, self, count, message)
 
     def action_reset(self):
         """Cancel the bursts' jobs still to run, then delete their jobs: back to draft (Managers).

@@ -21,7 +21,7 @@ import psutil
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import config
+from odoo.tools import SQL, config
 
 from ..lib import control
 from ..lib.groups import GROUP_MANAGER
@@ -85,12 +85,14 @@ class AsyncLabControl(models.Model):
     result = fields.Char(readonly=True)
     error = fields.Char(readonly=True)
     respawn_id = fields.Many2one("async_lab.respawn", compute="_compute_respawn_id")
+    burst_id = fields.Many2one("async_lab.burst", readonly=True, ondelete="set null", index="btree_not_null")
+    job_count = fields.Integer("Jobs", readonly=True, group_operator=False, help="Jobs requeued or cancelled.")
 
-    @api.depends("action", "pid", "node")
+    @api.depends("action", "pid", "node", "burst_id")
     def _compute_name(self):
         labels = dict(self._fields["action"].selection)
         for rec in self:
-            rec.name = "%s %s" % (labels.get(rec.action, rec.action), rec.pid or rec.node or "")
+            rec.name = "%s %s" % (labels.get(rec.action, rec.action), rec.pid or rec.node or rec.burst_id.name or "")
 
     def _compute_respawn_id(self):
         Respawn = self.env["async_lab.respawn"]
@@ -114,6 +116,13 @@ class AsyncLabControl(models.Model):
         action, node, pid = vals.get("action"), vals.get("node"), vals.get("pid")
         if action not in control.ACTIONS:
             raise ValidationError(_("action must be one of: %(actions)s", actions=", ".join(control.ACTIONS)))
+        if action in control.BURST_ACTIONS:
+            raise ValidationError(
+                _(
+                    "%(action)s is done at once: use the burst's buttons or POST /async_lab/control with a burst_id",
+                    action=action,
+                )
+            )
         if node is not None and not isinstance(node, str):
             raise ValidationError(_("node must be a string (a node's name, as the dashboard shows it)"))
         if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
@@ -192,17 +201,29 @@ class AsyncLabControl(models.Model):
         """
         pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid <= MAX_PID else None
         node = node[:200] if isinstance(node, str) else None
+        record = self._insert_log(action=action, state="refused", node=node, pid=pid, error=error[:1000], uid=uid)
+        _logger.warning("server control %s (%s) by uid %s refused: %s", record.id, action, uid, error)
+        return record
+
+    @api.model
+    def _insert_log(self, *, action, state, uid, **values):
+        """Insert a row of the log that no node carries out (never *pending*), done now."""
+        columns = ["action", "state", "user_id", *values]
+        self.flush_model()
         self.env.cr.execute(
-            """INSERT INTO async_lab_control (action, state, node, pid, user_id, requested_at, done_at, error,
-                                              create_uid, write_uid, create_date, write_date)
-               VALUES (%s, 'refused', %s, %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', %s,
-                       %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-               RETURNING id""",
-            [action, node, pid, uid, error[:1000], uid, uid],
+            SQL(
+                """INSERT INTO async_lab_control (%s, requested_at, done_at, create_uid, write_uid,
+                                                  create_date, write_date)
+                   VALUES (%s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', %s, %s,
+                           now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+                   RETURNING id""",
+                SQL(", ").join(SQL.identifier(c) for c in columns),
+                SQL(", ").join(SQL("%s", v) for v in [action, state, uid, *values.values()]),
+                uid,
+                uid,
+            )
         )
-        row_id = self.env.cr.fetchone()[0]
-        _logger.warning("server control %s (%s) by uid %s refused: %s", row_id, action, uid, error)
-        return self.browse(row_id)
+        return self.browse(self.env.cr.fetchone()[0])
 
     @api.model
     def _target(self, Worker, pid, node):
@@ -256,9 +277,33 @@ class AsyncLabControl(models.Model):
         return configured + added - removed
 
     @api.model
-    def api_request(self, action, node=None, pid=None):
-        """``POST /async_lab/control``: the recorded request (202, to poll)."""
+    def api_request(self, action, node=None, pid=None, burst_id=None):
+        """``POST /async_lab/control``: the recorded request (202, to poll).
+
+        A process action waits for its node; an action on a burst's jobs is
+        done at once, and recorded done.
+        """
+        if action in control.BURST_ACTIONS:
+            if node is not None or pid is not None:
+                raise ValidationError(_("%(action)s takes a burst_id, not a node or a pid", action=action))
+            if burst_id is None:
+                raise ValidationError(_("burst_id is required for %(action)s", action=action))
+            if isinstance(burst_id, bool) or not isinstance(burst_id, int) or not 0 < burst_id < 2**31:
+                raise ValidationError(_("burst_id must be a burst's id, a positive integer"))
+            burst = self.env["async_lab.burst"].browse(burst_id).exists()
+            if not burst:
+                raise ControlError(_("No burst %(id)s.", id=burst_id), 404)
+            return burst._jobs_action(action)
+        if burst_id is not None:
+            raise ValidationError(_("%(action)s takes a node or a pid, not a burst_id", action=action))
         return self.create({"action": action, "node": node, "pid": pid})
+
+    @api.model
+    def _log_burst_action(self, action, burst, count, message):
+        """Record an action on a burst's jobs, done: who, which burst, how many jobs, when."""
+        return self._insert_log(
+            action=action, state="done", burst_id=burst.id, job_count=count, result=message, uid=self.env.uid
+        )
 
     def api_status(self):
         self.ensure_one()
@@ -266,10 +311,12 @@ class AsyncLabControl(models.Model):
             "id": self.id,
             "action": self.action,
             "state": self.state,
-            "node": self.node,
-            "host": self.host,
-            "master_pid": self.master_pid,
+            "node": self.node or None,
+            "host": self.host or None,
+            "master_pid": self.master_pid or None,
             "pid": self.pid or None,
+            "burst_id": self.burst_id.id or None,
+            "job_count": self.job_count if self.burst_id or self.action in control.BURST_ACTIONS else None,
             "requested_by": self.user_id.login,
             "requested_at": fields.Datetime.to_string(self.requested_at) if self.requested_at else None,
             "started_at": fields.Datetime.to_string(self.started_at) if self.started_at else None,

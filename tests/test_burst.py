@@ -158,6 +158,13 @@ class TestBurstEnqueue(AsyncLabCase):
         jobs = self.env["queue.job"].browse(ids)
         jobs.invalidate_recordset()
         self.assertEqual(jobs.mapped("state"), ["pending", "pending", "done"])
+        # In the server control log, as a process action is.
+        log = self.env["async_lab.control"].search([("burst_id", "=", burst.id)])
+        self.assertEqual((log.action, log.state, log.job_count, log.user_id), ("requeue_jobs", "done", 2, self.manager))
+        self.assertIn("2 jobs of burst", log.result)
+        burst.with_user(self.manager).action_cancel()
+        log = self.env["async_lab.control"].search([("burst_id", "=", burst.id)], order="id desc", limit=1)
+        self.assertEqual((log.action, log.job_count), ("cancel_jobs", 2))
 
     def test_launching_a_running_burst_is_refused(self):
         burst = self.Burst.create({"workload": "io_sleep", "ms": 1, "job_count": 3})

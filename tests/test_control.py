@@ -368,6 +368,37 @@ class TestControlApi(HttpCase):
         self.assertEqual(refused.user_id.login, "lab_ctl_manager")
         self.assertFalse(refused.filtered("host"))
 
+    def test_a_bursts_jobs_are_requeued_or_cancelled_at_once(self):
+        burst = self.env["async_lab.burst"].create({"workload": "noop", "job_count": 3})
+        burst.action_launch()
+        jobs = burst.job_ids.sorted("id")
+        jobs[0].state, jobs[1].state = "failed", "done"
+        jobs.flush_recordset()
+        self.authenticate("lab_ctl_manager", "lab_ctl_manager")
+        resp = self.post({"action": "requeue_jobs", "burst_id": burst.id})
+        self.assertEqual(resp.status_code, 202, resp.text)
+        status = self.url_open(resp.json()["status_url"]).json()
+        self.assertEqual(
+            (status["state"], status["burst_id"], status["job_count"], status["host"]), ("done", burst.id, 1, None)
+        )
+        resp = self.post({"action": "cancel_jobs", "burst_id": burst.id})
+        self.assertEqual(self.url_open(resp.json()["status_url"]).json()["job_count"], 2)
+        jobs.invalidate_recordset()
+        self.assertEqual(jobs.mapped("state"), ["cancelled", "done", "cancelled"])
+        for body, status_code, message in (
+            ({"action": "requeue_jobs"}, 400, "burst_id is required"),
+            ({"action": "requeue_jobs", "burst_id": burst.id, "pid": 5}, 400, "takes a burst_id, not a node"),
+            ({"action": "requeue_jobs", "burst_id": "1"}, 400, "burst_id must be"),
+            ({"action": "requeue_jobs", "burst_id": 999999}, 404, "No burst 999999"),
+            ({"action": "kill", "pid": self.child.pid, "burst_id": burst.id}, 400, "not a burst_id"),
+        ):
+            with self.subTest(body=body):
+                resp = self.post(body)
+                self.assertEqual(resp.status_code, status_code, resp.text)
+                self.assertIn(message, resp.json()["error"]["message"])
+        with self.assertRaisesRegex(ValidationError, "is done at once"):
+            self.env["async_lab.control"].create({"action": "cancel_jobs"})
+
     def test_users_get_403(self):
         self.authenticate("lab_ctl_user", "lab_ctl_user")
         resp = self.post({"action": "kill", "pid": self.child.pid})
