@@ -142,6 +142,34 @@ def histogram_quantile(fraction, counts):
     return (lower + (upper - lower) * max(rank - below, 0) / count, lower, upper)
 
 
+def runner_host(pid, backend_start, runners):
+    """``(host, pid)`` of the job runner that holds queue_job's lock, or ``(None, pid)``.
+
+    ``pid`` comes from the lock holder's ``application_name`` (Odoo's
+    ``odoo-<pid>``; None if ODOO_PGAPPNAME renamed it), ``backend_start``
+    is when its connection opened (epoch seconds); ``runners`` are the live
+    runner rows of the registry, ``{"host", "pid", "started_at"}``. Two hosts
+    may each have a runner with that PID (containers): the one started
+    before the connection opened is the holder; if both were, no host is
+    named rather than the wrong one. Without a PID, a lone runner is it.
+    (A host is listed once: two rows of one host with that PID are one
+    runner and its restart.)
+
+    >>> runners = [{"host": "a", "pid": 7, "started_at": 100.0}, {"host": "b", "pid": 7, "started_at": 500.0}]
+    >>> runner_host(7, 200.0, runners), runner_host(7, 600.0, runners), runner_host(8, 600.0, runners)
+    (('a', 7), (None, 7), (None, 8))
+    >>> runner_host(None, 600.0, runners[1:]), runner_host(None, 600.0, runners)
+    (('b', 7), (None, None))
+    """
+    if pid is None:
+        return (runners[0]["host"], runners[0]["pid"]) if len(runners) == 1 else (None, None)
+    hosts = {r["host"]: r["started_at"] for r in runners if r["pid"] == pid}
+    if len(hosts) > 1 and backend_start is not None:
+        # Only then: the hosts' clocks and the database's may differ a little.
+        hosts = {host: started for host, started in hosts.items() if started is None or started <= backend_start}
+    return (next(iter(hosts)) if len(hosts) == 1 else None), pid
+
+
 def cumulative(counts):
     """``(le, cumulative count)`` pairs of a histogram whose ``counts`` are per bucket.
 

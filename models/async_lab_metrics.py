@@ -570,11 +570,12 @@ class AsyncLabMetrics(models.AbstractModel):
 
         PostgreSQL knows the backend that holds the lock; Odoo names its
         connections ``odoo-<pid>`` (unless ODOO_PGAPPNAME says otherwise),
-        which gives the runner's PID, and the runner's heartbeat its host.
+        which gives the runner's PID, and the runner's heartbeat its host
+        (``lib/metrics.runner_host``: two hosts with that PID, or none).
         """
         cr = self.env.cr
         cr.execute(
-            """SELECT a.application_name
+            """SELECT a.application_name, extract(epoch FROM a.backend_start)
                  FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -585,16 +586,18 @@ class AsyncLabMetrics(models.AbstractModel):
         if not found:
             return {"up": False, "host": None, "pid": None}
         match = re.fullmatch(r"odoo-(\d+)", found[0] or "")
-        pid = int(match.group(1)) if match else None
-        host = None
-        if pid:
-            cr.execute(
-                """SELECT host FROM async_lab_worker
-                    WHERE pid = %s AND state = 'alive' AND role IN ('jobrunner', 'threaded')
-                    ORDER BY last_seen DESC LIMIT 1""",
-                [pid],
-            )
-            host = (cr.fetchone() or [None])[0]
+        cr.execute(
+            """SELECT host, pid, extract(epoch FROM started_at) AS started_at FROM async_lab_worker
+                WHERE state = 'alive' AND (role = 'jobrunner'
+                      OR (role = 'threaded' AND threads @> '[{"role": "jobrunner"}]'::jsonb))"""
+        )
+        runners = [
+            dict(r, started_at=float(r["started_at"]) if r["started_at"] is not None else None)
+            for r in cr.dictfetchall()
+        ]
+        host, pid = metrics.runner_host(
+            int(match.group(1)) if match else None, float(found[1]) if found[1] is not None else None, runners
+        )
         return {"up": True, "host": host, "pid": pid}
 
     @api.model
