@@ -153,7 +153,11 @@ def api_route(route, *, methods, group=GROUP_USER, query=(), signed=False, beare
     def refuse(status, code, message):
         request.env.cr.rollback()
         if on_refused and status != 401 and not request.env.user._is_public():
-            on_refused(status, message)
+            try:
+                with request.env.cr.savepoint():
+                    on_refused(status, message)
+            except Exception:  # recording the refusal must never change the answer
+                _logger.exception("%s: the refusal could not be recorded", request.httprequest.path)
         return error_response(status, code, message)
 
     def decorator(func):
@@ -230,10 +234,11 @@ def record_refused_control(status, message):
         body = json_body()  # read once: json_body keeps it for the request
     except ApiError:
         return
-    if body.get("action") not in control.ACTIONS:
+    action = body.get("action")
+    if not isinstance(action, str) or action not in control.ACTIONS:
         return
     request.env["async_lab.control"].sudo()._record_refusal(
-        body["action"], body.get("node"), body.get("pid"), "HTTP %s: %s" % (status, message), request.env.uid
+        action, body.get("node"), body.get("pid"), "HTTP %s: %s" % (status, message), request.env.uid
     )
 
 

@@ -50,6 +50,15 @@ STATES = [
 ]
 
 
+def printable(text):
+    """``text`` as PostgreSQL stores it: no NUL character (a request may hold any).
+
+    >>> printable("a\\x00b") == "a\\ufffdb"
+    True
+    """
+    return text.replace("\x00", "\ufffd")
+
+
 class ControlError(UserError):
     """A request the API answers with ``http_status`` (404: no such node or process; 409: refused)."""
 
@@ -200,8 +209,9 @@ class AsyncLabControl(models.Model):
         refused it, and nothing can ever carry it out (it is not *pending*).
         """
         pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid <= MAX_PID else None
-        node = node[:200] if isinstance(node, str) else None
-        record = self._insert_log(action=action, state="refused", node=node, pid=pid, error=error[:1000], uid=uid)
+        node = printable(node[:200]) if isinstance(node, str) else None
+        error = printable(error[:1000])
+        record = self._insert_log(action=action, state="refused", node=node, pid=pid, error=error, uid=uid)
         _logger.warning("server control %s (%s) by uid %s refused: %s", record.id, action, uid, error)
         return record
 

@@ -409,6 +409,12 @@ class TestControlApi(HttpCase):
         self.assertEqual(refused.user_id.login, "lab_ctl_user")
         self.assertIn("HTTP 403: This needs the", refused.error)
         self.assertIsNone(self.child.poll())
+        # A body no manager could send either is still a 403, and not recorded (no known action).
+        self.assertEqual(self.post({"action": {}, "node": "", "pid": 1}).status_code, 403)
+        # Any string is kept as PostgreSQL can store it.
+        self.assertEqual(self.post({"action": "kill", "node": "a\x00b", "pid": 1}).status_code, 403)
+        refused = self.env["async_lab.control"].search([], order="id desc", limit=1)
+        self.assertEqual((refused.action, refused.node), ("kill", "a\ufffdb"))
 
     def test_anonymous_gets_401(self):
         self.assertEqual(self.post({"action": "kill", "pid": self.child.pid}).status_code, 401)
