@@ -4,7 +4,7 @@
     "name": "Async Lab",
     "summary": "See and measure how Odoo does concurrent work: "
     "processes, workers, queue_job channels and concurrency experiments",
-    "version": "17.0.1.6.0",
+    "version": "17.0.1.7.0",
     "category": "Technical",
     "website": "https://github.com/async-lab/async_lab",
     "author": "Async Lab contributors",

@@ -428,7 +428,16 @@ def carry_out_controls(registry, host, master_pid):
         registry, lambda cr: control_model(cr)._claim_pending(host, master_pid, master_create_time=master_create_time)
     )
     for control_id in ids:
-        outcome = in_own_transaction(registry, lambda cr, i=control_id: control_model(cr).browse(i)._act(), attempts=1)
+        try:
+            outcome = in_own_transaction(
+                registry, lambda cr, i=control_id: control_model(cr).browse(i)._act(), attempts=1
+            )
+        except Exception as exc:  # one action's failure leaves the others of the beat to run
+            _logger.exception("server control %s could not be carried out", control_id)
+            outcome = {
+                "state": "failed",
+                "error": "Failed while carrying it out: %s" % (str(exc).strip() or type(exc).__name__),
+            }
         in_own_transaction(registry, lambda cr, i=control_id, o=outcome: control_model(cr).browse(i)._record(o))
 
 

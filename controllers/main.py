@@ -227,9 +227,12 @@ BODY_KEY = "async_lab.json_body"
 def record_refused_control(status, message):
     """Keep a refused server control in the log (who, what, why), as an action carried out is.
 
-    Only a request that names a known action: one that does not is bad
-    input, answered and not recorded.
+    Only a request of an Async Lab user (a User trying a Manager's lever)
+    that names a known action: one that does not is bad input, answered and
+    not recorded, and other users' requests are answered only.
     """
+    if not request.env.user.has_group(GROUP_USER):
+        return
     try:
         body = json_body()  # read once: json_body keeps it for the request
     except ApiError:

@@ -132,12 +132,24 @@ def runs_master_code(proc, master_cmdline):
     return bool(title) and title[0] in WORKER_CLASS_ROLES and title[1] == proc["pid"]
 
 
-def http_workers_now(children, master, registered, leaving=()):
+def was_removed(pid, create_time, removed):
+    """Whether the process ``(pid, create_time)`` is one that a removal told to stop.
+
+    >>> was_removed(11, 6.0, [(11, 6.001)]), was_removed(11, 9.0, [(11, 6.0)])
+    (True, False)
+    """
+    return any(p == pid and abs(c - create_time) <= CREATE_TIME_TOLERANCE for p, c in removed)
+
+
+def http_workers_now(children, master, registered, removed=()):
     """``(surely, at_most)``: the HTTP workers among ``master``'s children right now.
 
     ``children`` are :func:`describe` dicts of the master's children;
     ``registered`` lists ``(pid, create_time, role)`` of the registry's live
-    rows of this node; ``leaving`` the PIDs already told to stop. A child
+    rows of this node; ``removed`` the ``(pid, create_time)`` that removals
+    told to stop (the master no longer counts them, though they may still
+    finish a request). A recycled or killed worker still counts: the master
+    replaces it. A child
     whose role is neither in its title nor in the registry yet (forked a
     moment ago) may be an HTTP worker: it counts in ``at_most`` only. The
     floor of one HTTP worker is checked on ``surely``, the cap on ``at_most``:
@@ -148,7 +160,7 @@ def http_workers_now(children, master, registered, leaving=()):
     >>> kids.append({"pid": 14, "create_time": 14.0, "status": "sleeping", "cmdline": ["odoo", "gevent"]})
     >>> http_workers_now(kids, master, [(11, 11.0, "http"), (12, 12.0, "cron")])
     (1, 2)
-    >>> http_workers_now(kids, master, [(11, 11.0, "http"), (12, 12.0, "cron")], leaving=[11])
+    >>> http_workers_now(kids, master, [(11, 11.0, "http"), (12, 12.0, "cron")], removed=[(11, 11.0)])
     (0, 1)
     >>> titled = [dict(kids[0], cmdline=["odoo: WorkerHTTP 11 "]), dict(kids[1], cmdline=["odoo: WorkerCron 12 db"])]
     >>> http_workers_now(titled, master, [])
@@ -159,7 +171,7 @@ def http_workers_now(children, master, registered, leaving=()):
         known[pid] = (create_time, role)
     surely = at_most = 0
     for child in children:
-        if not child or child.get("status") == "zombie" or child["pid"] in leaving:
+        if not child or child.get("status") == "zombie" or was_removed(child["pid"], child["create_time"], removed):
             continue
         if not runs_master_code(child, master["cmdline"]):
             continue  # the websocket (gevent) process, or another program

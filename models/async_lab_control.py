@@ -4,10 +4,11 @@
 
 The request is validated against the process registry and recorded
 (``create``), then it travels through the database: the node that owns the
-process picks it up in its own heartbeat (``_run_pending``, a
-``FOR UPDATE SKIP LOCKED`` of its node's pending rows), checks the processes
-again with psutil at that moment (``lib/control.py``), sends the signal and
-records the result. Nothing here signals a process of another node.
+process picks it up in its own heartbeat (``process_tracker.carry_out_controls``:
+``_claim_pending``, a ``FOR UPDATE SKIP LOCKED`` of its node's pending rows,
+then ``_act`` and ``_record``), checks the processes again with psutil at
+that moment (``lib/control.py``), sends the signal and records the result.
+Nothing here signals a process of another node.
 """
 
 import logging
@@ -25,13 +26,13 @@ from odoo.tools import SQL, config
 
 from ..lib import control
 from ..lib.groups import GROUP_MANAGER
-from ..lib.times import to_datetime, utcnow
+from ..lib.times import utcnow
 
 _logger = logging.getLogger(__name__)
 
 #: ir.config_parameter: HTTP workers a node may run above its configured ``workers``.
 MAX_EXTRA_PARAM = "async_lab.control_max_extra_http_workers"
-#: Namespace of the advisory lock that lets one process of a node act at a time.
+#: Namespace of the advisory lock that lets one process of a node claim at a time.
 CONTROL_LOCK = 0x4A5C
 #: The largest PID Linux gives (pid_max's ceiling, 2**22).
 MAX_PID = 4194304
@@ -118,7 +119,14 @@ class AsyncLabControl(models.Model):
         """Validate each request against the registry; only ``action``, ``node`` and ``pid`` are taken."""
         if not self.env.su and not self.env.user.has_group(GROUP_MANAGER):
             raise AccessError(_("Only Async Lab managers may control the server."))
-        return super().create([self._prepare(vals) for vals in vals_list])
+        records = super().create([self._prepare(vals) for vals in vals_list])
+        # The database's clock, which every node's expiry compares with (not this host's).
+        records.flush_recordset()
+        self.env.cr.execute(
+            "UPDATE async_lab_control SET requested_at = now() AT TIME ZONE 'UTC' WHERE id IN %s", [tuple(records.ids)]
+        )
+        records.invalidate_recordset(["requested_at"])
+        return records
 
     @api.model
     def _prepare(self, vals):
@@ -171,8 +179,17 @@ class AsyncLabControl(models.Model):
                 )
             extra = {}
         master = Worker.search(
-            [("host", "=", host), ("pid", "=", master_pid), ("role", "=", "master"), ("state", "!=", "gone")], limit=1
+            [("host", "=", host), ("pid", "=", master_pid), ("role", "=", "master"), ("state", "!=", "gone")]
         )
+        if len(master) > 1:
+            raise ControlError(
+                _(
+                    "Two live masters have PID %(pid)s on host %(host)s (containers sharing a host name?): "
+                    "give each its own async_lab_node, or its own host name.",
+                    pid=master_pid,
+                    host=host,
+                )
+            )
         if not master:
             raise ControlError(
                 _(
@@ -180,10 +197,8 @@ class AsyncLabControl(models.Model):
                     pid=master_pid,
                 )
             )
-        if not extra:  # a node's HTTP worker count: the pending requests count
-            population = self._population(
-                host, master_pid, configured, pending=True, master_create_time=master.create_time
-            )
+        if not extra:  # a node's HTTP worker count as the registry sees it, and the requests on their way
+            population = self._population(host, master_pid, master.create_time)
             try:
                 control.population_after(action, population, configured, self._max_extra())
             except control.Refused as exc:
@@ -197,7 +212,6 @@ class AsyncLabControl(models.Model):
             master_create_time=master.create_time,
             master_worker_id=master.id,
             user_id=self.env.uid,
-            requested_at=fields.Datetime.now(),
             state="pending",
         )
 
@@ -269,22 +283,28 @@ class AsyncLabControl(models.Model):
         return self.env["ir.config_parameter"]._async_lab_int(MAX_EXTRA_PARAM)
 
     @api.model
-    def _population(self, host, master_pid, configured, *, pending=False, master_create_time=None):
-        """The HTTP worker count the master aims at: its configured one, plus
-        the workers added and minus those removed through these controls
-        (plus the pending ones with ``pending``)."""
-        states = ("done", "pending", "running") if pending else ("done",)
+    def _population(self, host, master_pid, master_create_time):
+        """The HTTP worker count a request is checked against: the master's
+        live HTTP workers in the registry, plus the additions and minus the
+        removals not carried out yet. (The node counts its real children
+        again when it acts.)"""
         self.flush_model()
         self.env.cr.execute(
-            """SELECT count(*) FILTER (WHERE action = 'add_http_worker'),
-                      count(*) FILTER (WHERE action = 'remove_http_worker')
-                 FROM async_lab_control
-                WHERE host = %s AND master_pid = %s AND state IN %s
-                  AND (%s::float IS NULL OR abs(master_create_time - %s) < %s)""",
-            [host, master_pid, states, master_create_time, master_create_time, control.CREATE_TIME_TOLERANCE],
+            """SELECT (SELECT count(*) FROM async_lab_worker
+                        WHERE host = %(host)s AND master_pid = %(master)s AND role = 'http' AND state != 'gone')
+                    + (SELECT count(*) FILTER (WHERE action = 'add_http_worker')
+                            - count(*) FILTER (WHERE action = 'remove_http_worker')
+                         FROM async_lab_control
+                        WHERE host = %(host)s AND master_pid = %(master)s AND state IN ('pending', 'running')
+                          AND abs(master_create_time - %(created)s) < %(tolerance)s)""",
+            {
+                "host": host,
+                "master": master_pid,
+                "created": master_create_time,
+                "tolerance": control.CREATE_TIME_TOLERANCE,
+            },
         )
-        added, removed = self.env.cr.fetchone()
-        return configured + added - removed
+        return self.env.cr.fetchone()[0]
 
     @api.model
     def api_request(self, action, node=None, pid=None, burst_id=None):
@@ -347,7 +367,7 @@ class AsyncLabControl(models.Model):
     # Carrying out, in the node's own processes
     # ------------------------------------------------------------------
     # Three steps, each its own transaction in a heartbeat
-    # (process_tracker.ProcessTracker.beat): the claim commits the rows as
+    # (process_tracker.carry_out_controls): the claim commits the rows as
     # *running* before any signal, the signals are sent once (never in a
     # transaction that a retry would run again), then the outcome is
     # recorded. A row left *running* (its process died in between) ends
@@ -400,7 +420,7 @@ class AsyncLabControl(models.Model):
         if not cr.fetchone()[0]:
             return []  # another process of this node is claiming
         cr.execute(
-            """SELECT id, action FROM async_lab_control
+            """SELECT id, action, pid FROM async_lab_control
                 WHERE state = 'pending' AND host = %s AND master_pid = %s
                   AND (%s::float IS NULL OR abs(master_create_time - %s) < %s)
                 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
@@ -413,7 +433,8 @@ class AsyncLabControl(models.Model):
                 ACTIONS_PER_BEAT,
             ],
         )
-        rows = cr.fetchall()
+        # A kill of this very process last: the others are carried out first.
+        rows = sorted(cr.fetchall(), key=lambda row: row[2] == os.getpid())
         cr.execute(
             """SELECT 1 FROM async_lab_control WHERE state = 'running' AND host = %s AND master_pid = %s
                   AND action IN ('add_http_worker', 'remove_http_worker')""",
@@ -421,15 +442,19 @@ class AsyncLabControl(models.Model):
         )
         count_changing = bool(cr.fetchone())
         ids = []
-        for row_id, action in rows:
+        for row_id, action, _pid in rows:
             if action in POPULATION_ACTIONS:
                 if count_changing:
                     continue  # the next claim takes it
                 count_changing = True
             ids.append(row_id)
         if ids:
-            self.browse(ids).write({"state": "running", "started_at": to_datetime(now), "executed_by_pid": os.getpid()})
-            self.flush_model()
+            cr.execute(
+                """UPDATE async_lab_control SET state = 'running', started_at = now() AT TIME ZONE 'UTC',
+                          executed_by_pid = %s WHERE id IN %s""",
+                [os.getpid(), tuple(ids)],
+            )
+            self.invalidate_model(["state", "started_at", "executed_by_pid"])
         self.invalidate_model(["state", "done_at", "error"])  # the expiry above
         return ids
 
@@ -440,12 +465,16 @@ class AsyncLabControl(models.Model):
         """
         self.ensure_one()
         own = os.getpid()
+        # Still this process's to carry out (the lock keeps the expiry off the row while it signals).
+        self.env.cr.execute("SELECT state, executed_by_pid FROM async_lab_control WHERE id = %s FOR UPDATE", [self.id])
+        if self.env.cr.fetchone() != ("running", own):
+            return None
         try:
             master = self._checked_master()
             if self.action in ("recycle", "kill"):
                 self._checked_target(self.pid, self.create_time, master)
                 if self.pid == own and self.action == "kill":
-                    # Record it first: this very process is about to die.
+                    # Record it first: this very process is about to die (its last action: claimed last).
                     self._record(
                         self._outcome(
                             _("SIGKILL sent to PID %(pid)s (this process): the master forks a new one.", pid=own)
@@ -476,8 +505,13 @@ class AsyncLabControl(models.Model):
         return dict(vals, state="done", result=message)
 
     def _record(self, outcome):
-        """Write the outcome of a running action (once: a recorded one stays as it is)."""
+        """Write the outcome of a running action (once: a recorded one stays as it is).
+
+        ``outcome`` None: :meth:`_act` found the row no longer this process's, and did nothing.
+        """
         self.ensure_one()
+        if outcome is None:
+            return False
         self.flush_recordset()
         self.env.cr.execute("SELECT state FROM async_lab_control WHERE id = %s FOR UPDATE", [self.id])
         row = self.env.cr.fetchone()
@@ -523,13 +557,32 @@ class AsyncLabControl(models.Model):
             target = None
         control.check_target(target, expected_pid=pid, expected_create_time=create_time, master=master)
 
-    def _leaving(self):
-        """PIDs of this node already told to stop (recycled, killed or removed) in the last minute."""
+    def _removed(self):
+        """``(pid, create_time)`` of the HTTP workers removals of this master told to stop.
+
+        Such a worker may still finish its request (up to ``limit_time_real``)
+        but the master no longer counts it: it is never counted again, nor
+        stopped twice, as long as it lives (a reused PID is another process).
+        """
+        rows = self.search_read(
+            [
+                ("host", "=", self.host),
+                ("master_pid", "=", self.master_pid),
+                ("action", "=", "remove_http_worker"),
+                ("state", "=", "done"),
+                ("pid", "!=", 0),
+            ],
+            ["pid", "create_time"],
+        )
+        return [(r["pid"], r["create_time"]) for r in rows]
+
+    def _recently_signalled(self):
+        """PIDs of this master recycled or killed in the last minute: the master replaces them."""
         return self.search(
             [
                 ("host", "=", self.host),
                 ("master_pid", "=", self.master_pid),
-                ("action", "in", ("recycle", "kill", "remove_http_worker")),
+                ("action", "in", ("recycle", "kill")),
                 ("state", "=", "done"),
                 ("done_at", ">", utcnow() - timedelta(seconds=control.PENDING_TIMEOUT)),
             ]
@@ -547,7 +600,7 @@ class AsyncLabControl(models.Model):
             ["pid", "create_time", "role"],
         )
         registered = [(r["pid"], r["create_time"], r["role"]) for r in rows]
-        return control.http_workers_now(children, master, registered, leaving=self._leaving())
+        return control.http_workers_now(children, master, registered, removed=self._removed())
 
     def _change_population(self, master):
         """SIGTTIN, or SIGTTOU then SIGINT to one HTTP worker, within the caps, as counted now.
@@ -595,17 +648,19 @@ class AsyncLabControl(models.Model):
 
     def _victim(self, master):
         """The HTTP worker a removal stops: an idle one first, the youngest first, not one already leaving."""
-        leaving = self._leaving()
+        removed = self._removed()
         candidates = self.env["async_lab.worker"].search(
             [
                 ("host", "=", self.host),
                 ("master_pid", "=", self.master_pid),
                 ("role", "=", "http"),
                 ("state", "=", "alive"),
-                ("pid", "not in", leaving),
+                ("pid", "not in", self._recently_signalled()),
             ]
         )
         for worker in candidates.sorted(lambda w: (bool(w.busy_since), -w.create_time)):
+            if control.was_removed(worker.pid, worker.create_time, removed):
+                continue  # told to stop already, still finishing its request
             try:
                 self._checked_target(worker.pid, worker.create_time, master)
             except control.Refused:

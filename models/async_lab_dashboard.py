@@ -100,7 +100,7 @@ class AsyncLabDashboard(models.AbstractModel):
                       extract(epoch FROM gone_at) AS gone_at
                  FROM async_lab_worker
                 WHERE state != 'gone' OR gone_at >= %s
-                   OR (role = 'master' AND gone_at >= %s
+                   OR (role IN ('master', 'threaded') AND gone_at >= %s
                        AND exit_reason IS DISTINCT FROM 'server_stop'
                        AND exit_reason IS DISTINCT FROM 'server_reload')""",
             [now - timedelta(seconds=dashboard.GONE_VISIBLE), now - timedelta(seconds=dashboard.SILENT_NODE_VISIBLE)],

@@ -233,10 +233,10 @@ class AsyncLabWorker(models.Model):
         # when it wrote its last note) changes nothing, so Gone At stays its
         # last moment seen alive. Then there is no id to return.
         found = self.env.cr.fetchone()
-        if found and found[1]:
-            # A process the registry did not know (xmax = 0: inserted): open
-            # dashboards show it at once, not at their next poll.
-            self._notify_processes_changed("new", row["pid"])
+        if found and (found[1] or final):
+            # A process the registry did not know (xmax = 0: inserted), or one
+            # that ends: open dashboards show it at once, not at their next poll.
+            self._notify_processes_changed("gone" if final else "new", row["pid"])
         return found and found[0]
 
     def _notify_processes_changed(self, change, pid):
@@ -321,6 +321,7 @@ class AsyncLabWorker(models.Model):
                  WHERE id IN %s""",
                 [reason, master_pid, to_datetime(now), master_pid, to_datetime(now), tuple(ids)],
             )
+            self._notify_processes_changed("gone", master_pid)
         self.invalidate_model()
 
     # ------------------------------------------------------------------
@@ -573,6 +574,8 @@ class AsyncLabWorker(models.Model):
                     "exit_reason = COALESCE(exit_reason, %s) WHERE id = %s",
                     [state, state == "gone", "killed" if state == "gone" else None, row["id"]],
                 )
+                if state == "gone":
+                    self._notify_processes_changed("gone", row["pid"])
         for other in sorted(hosts):
             self._pair_respawns(other, now)
 
@@ -587,5 +590,11 @@ class AsyncLabWorker(models.Model):
             "DELETE FROM async_lab_respawn WHERE respawned_at < %s",
             [to_datetime(now) - timedelta(days=RESPAWN_RETENTION_DAYS)],
         )
+        # The server control log, as long as the respawns (never an action still on its way).
+        cr.execute(
+            "DELETE FROM async_lab_control WHERE state NOT IN ('pending', 'running') AND requested_at < %s",
+            [to_datetime(now) - timedelta(days=RESPAWN_RETENTION_DAYS)],
+        )
         self.invalidate_model()
         self.env["async_lab.respawn"].invalidate_model()
+        self.env["async_lab.control"].invalidate_model()

@@ -123,8 +123,9 @@ class TestControl(AsyncLabCase):
 
     def test_http_worker_caps(self):
         self.env["ir.config_parameter"].sudo().set_param(MAX_EXTRA_PARAM, "1")
+        # The registry's one HTTP worker, plus the additions on their way: 2 configured + 1 is the cap.
         self.Control.create({"action": "add_http_worker", "node": self.node})
-        # The pending one counts: 2 configured + 1 is the cap.
+        self.Control.create({"action": "add_http_worker", "node": self.node})
         with self.assertRaisesRegex(ControlError, "plus the 1 more allowed"):
             self.Control.create({"action": "add_http_worker", "node": self.node})
         self.Control.create({"action": "remove_http_worker", "node": self.node})  # 3 -> 2
@@ -192,15 +193,25 @@ class TestControl(AsyncLabCase):
         self.assertEqual(rec.state, "expired")
         self.assertIn("stopped reporting", rec.error)
 
-    def test_population_counts_what_was_done(self):
+    def test_population_counts_the_registry_and_the_requests_on_their_way(self):
         Control = self.env["async_lab.control"]
         host, master = socket.gethostname(), os.getpid()
         rec = self.Control.create({"action": "add_http_worker", "node": self.node})
-        self.assertEqual(Control._population(host, master, 2), 2)
-        self.assertEqual(Control._population(host, master, 2, pending=True), 3)
+        created = rec.master_create_time
+        self.assertEqual(Control._population(host, master, created), 2)  # 1 in the registry, 1 pending
+        rec.sudo().write({"state": "running"})
+        self.assertEqual(Control._population(host, master, created), 2)
+        # Done: its worker counts once it reports, not the record (a reload resets the master's count).
         rec.sudo().write({"state": "done"})
-        self.assertEqual(Control._population(host, master, 2), 3)
-        self.assertEqual(Control._population(host, master, 2, master_create_time=rec.master_create_time - 9), 2)
+        self.assertEqual(Control._population(host, master, created), 1)
+        rec.sudo().write({"state": "pending"})
+        self.assertEqual(Control._population(host, master, created - 9), 1)  # another master's request
+
+    def test_requested_at_is_the_databases_clock(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        requested_at = rec.requested_at
+        self.env.cr.execute("SELECT now() AT TIME ZONE 'UTC'")
+        self.assertEqual(requested_at.replace(microsecond=0), self.env.cr.fetchone()[0].replace(microsecond=0))
 
     # -- claim, act, record: a signal is sent once ------------------------------------------------
     def claim(self):
@@ -250,8 +261,9 @@ class TestControl(AsyncLabCase):
     # -- the HTTP worker count, as the master's children show it at the moment of acting ---------
     def act_on_count(self, action, surely, at_most, kill_error=None):
         """Carry out ``action`` with the live count (surely, at_most), signals recorded, not sent."""
-        rec = self.Control.create({"action": action, "node": self.node})
         Control = type(self.env["async_lab.control"])
+        with patch.object(Control, "_population", return_value=2):  # the registry's count passes: the node decides
+            rec = self.Control.create({"action": action, "node": self.node})
         sent = []
 
         def kill(pid, sig):
@@ -309,6 +321,28 @@ class TestControl(AsyncLabCase):
             surely, at_most = rec.sudo()._http_workers_now(master)
         self.assertGreaterEqual(surely, 1)
         self.assertGreaterEqual(at_most, surely)
+        # A worker a removal told to stop no longer counts, however long it takes to finish.
+        removal = self.Control.create({"action": "remove_http_worker", "node": self.node})
+        removal.sudo().write(
+            {
+                "state": "done",
+                "pid": self.child.pid,
+                "create_time": psutil.Process(self.child.pid).create_time(),
+                "done_at": utcnow() - timedelta(hours=1),
+            }
+        )
+        with patch.object(control, "runs_master_code", return_value=True):
+            self.assertEqual(rec.sudo()._http_workers_now(master), (surely - 1, at_most - 1))
+
+    def test_a_row_no_longer_running_for_this_process_is_not_acted_on(self):
+        rec = self.Control.create({"action": "kill", "pid": self.child.pid})
+        self.claim()
+        rec.sudo().write({"executed_by_pid": os.getpid() + 1})  # another process claimed it
+        rec.flush_recordset()
+        self.assertIsNone(rec.sudo()._act())
+        self.assertFalse(rec.sudo()._record(None))
+        self.assertEqual(rec.state, "running")
+        self.assertIsNone(self.child.poll())
 
 
 @tagged("post_install", "-at_install")

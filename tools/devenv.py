@@ -847,7 +847,8 @@ def may_install_packages():
 
     ``ASYNC_LAB_NO_APT=1`` turns it off (the tool then only says what is missing).
     """
-    return os.geteuid() == 0 and bool(shutil.which("apt-get")) and not os.environ.get("ASYNC_LAB_NO_APT")
+    no_apt = os.environ.get("ASYNC_LAB_NO_APT", "").strip().lower() not in ("", "0", "false", "no")
+    return os.geteuid() == 0 and bool(shutil.which("apt-get")) and not no_apt
 
 
 def ensure_system_tools(tools):
