@@ -166,9 +166,7 @@ def http_workers_now(children, master, registered, removed=()):
     >>> http_workers_now(titled, master, [])
     (1, 1)
     """
-    known = {}
-    for pid, create_time, role in registered:
-        known[pid] = (create_time, role)
+    known = {pid: (create_time, role) for pid, create_time, role in registered}
     surely = at_most = 0
     for child in children:
         if not child or child.get("status") == "zombie" or was_removed(child["pid"], child["create_time"], removed):

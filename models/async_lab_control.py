@@ -346,7 +346,7 @@ class AsyncLabControl(models.Model):
             "master_pid": self.master_pid or None,
             "pid": self.pid or None,
             "burst_id": self.burst_id.id or None,
-            "job_count": self.job_count if self.burst_id or self.action in control.BURST_ACTIONS else None,
+            "job_count": self.job_count if self.action in control.BURST_ACTIONS else None,
             "requested_by": self.user_id.login,
             "requested_at": fields.Datetime.to_string(self.requested_at) if self.requested_at else None,
             "started_at": fields.Datetime.to_string(self.started_at) if self.started_at else None,
@@ -437,8 +437,8 @@ class AsyncLabControl(models.Model):
         rows = sorted(cr.fetchall(), key=lambda row: row[2] == os.getpid())
         cr.execute(
             """SELECT 1 FROM async_lab_control WHERE state = 'running' AND host = %s AND master_pid = %s
-                  AND action IN ('add_http_worker', 'remove_http_worker')""",
-            [host, master_pid],
+                  AND action IN %s""",
+            [host, master_pid, POPULATION_ACTIONS],
         )
         count_changing = bool(cr.fetchone())
         ids = []
@@ -588,9 +588,9 @@ class AsyncLabControl(models.Model):
             ]
         ).mapped("pid")
 
-    def _http_workers_now(self, master):
+    def _http_workers_now(self, master, removed):
         """``(surely, at_most)`` HTTP workers of the master right now (``lib/control.http_workers_now``):
-        its children as psutil sees them, the registry's roles for them."""
+        its children as psutil sees them, the registry's roles for them, without the ``removed`` ones."""
         try:
             children = [control.describe(child) for child in psutil.Process(master["pid"]).children()]
         except psutil.Error as exc:
@@ -600,7 +600,7 @@ class AsyncLabControl(models.Model):
             ["pid", "create_time", "role"],
         )
         registered = [(r["pid"], r["create_time"], r["role"]) for r in rows]
-        return control.http_workers_now(children, master, registered, removed=self._removed())
+        return control.http_workers_now(children, master, registered, removed=removed)
 
     def _change_population(self, master):
         """SIGTTIN, or SIGTTOU then SIGINT to one HTTP worker, within the caps, as counted now.
@@ -610,7 +610,8 @@ class AsyncLabControl(models.Model):
         database's controls change it too.
         """
         configured = config["workers"]
-        surely, at_most = self._http_workers_now(master)
+        removed = self._removed()
+        surely, at_most = self._http_workers_now(master, removed)
         if self.action == "add_http_worker":
             after = control.population_after(self.action, at_most, configured, self._max_extra())
             os.kill(self.master_pid, signal.SIGTTIN)
@@ -623,7 +624,7 @@ class AsyncLabControl(models.Model):
                 )
             )
         after = control.population_after(self.action, surely, configured, self._max_extra())
-        victim = self._victim(master)
+        victim = self._victim(master, removed)
         # The master lowers its target count first, so it does not replace the worker that leaves.
         os.kill(self.master_pid, signal.SIGTTOU)
         try:
@@ -646,9 +647,9 @@ class AsyncLabControl(models.Model):
             worker_id=victim.id,
         )
 
-    def _victim(self, master):
-        """The HTTP worker a removal stops: an idle one first, the youngest first, not one already leaving."""
-        removed = self._removed()
+    def _victim(self, master, removed):
+        """The HTTP worker a removal stops: an idle one first, the youngest first, not one already
+        leaving (recycled or killed a moment ago, or one of the ``removed``)."""
         candidates = self.env["async_lab.worker"].search(
             [
                 ("host", "=", self.host),

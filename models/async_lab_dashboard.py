@@ -101,9 +101,12 @@ class AsyncLabDashboard(models.AbstractModel):
                  FROM async_lab_worker
                 WHERE state != 'gone' OR gone_at >= %s
                    OR (role IN ('master', 'threaded') AND gone_at >= %s
-                       AND exit_reason IS DISTINCT FROM 'server_stop'
-                       AND exit_reason IS DISTINCT FROM 'server_reload')""",
-            [now - timedelta(seconds=dashboard.GONE_VISIBLE), now - timedelta(seconds=dashboard.SILENT_NODE_VISIBLE)],
+                       AND (exit_reason IS NULL OR exit_reason NOT IN %s))""",
+            [
+                now - timedelta(seconds=dashboard.GONE_VISIBLE),
+                now - timedelta(seconds=dashboard.SILENT_NODE_VISIBLE),
+                dashboard.MASTER_STOPS,
+            ],
         )
         rows = self.env.cr.dictfetchall()
         for row in rows:

@@ -184,12 +184,16 @@ class TestControl(AsyncLabCase):
         self.assertEqual(self.env["async_lab.control"].sudo()._run_pending(socket.gethostname(), os.getpid() + 1), 0)
         self.assertEqual(rec.state, "pending")
 
+    def expire(self, rec, since):
+        """Put ``rec``'s ``since`` (requested_at or started_at) past the timeout, then let any node claim."""
+        rec.sudo().write({since: utcnow() - timedelta(seconds=control.PENDING_TIMEOUT + 5)})
+        rec.flush_recordset()
+        self.env["async_lab.control"].sudo()._claim_pending("another host", 1)
+        rec.invalidate_recordset()
+
     def test_pending_too_long_expires(self):
         rec = self.Control.create({"action": "kill", "pid": self.child.pid})
-        rec.sudo().write({"requested_at": utcnow() - timedelta(seconds=control.PENDING_TIMEOUT + 5)})
-        rec.flush_recordset()
-        self.env["async_lab.control"].sudo()._run_pending("another host", 1)
-        rec.invalidate_recordset()
+        self.expire(rec, "requested_at")
         self.assertEqual(rec.state, "expired")
         self.assertIn("stopped reporting", rec.error)
 
@@ -250,10 +254,7 @@ class TestControl(AsyncLabCase):
     def test_a_running_action_whose_process_died_ends_failed_not_signalled_again(self):
         rec = self.Control.create({"action": "kill", "pid": self.child.pid})
         self.claim()
-        rec.sudo().write({"started_at": utcnow() - timedelta(seconds=control.PENDING_TIMEOUT + 5)})
-        rec.flush_recordset()
-        self.env["async_lab.control"].sudo()._claim_pending("another host", 1)
-        rec.invalidate_recordset()
+        self.expire(rec, "started_at")
         self.assertEqual(rec.state, "failed")
         self.assertIn("Outcome unknown", rec.error)
         self.assertIsNone(self.child.poll())
@@ -316,9 +317,9 @@ class TestControl(AsyncLabCase):
         rec = self.Control.create({"action": "add_http_worker", "node": self.node})
         master = control.describe(psutil.Process(os.getpid()))
         # The sleep child is in the registry as an HTTP worker, but does not run the master's code.
-        self.assertEqual(rec.sudo()._http_workers_now(master), (0, 0))
+        self.assertEqual(rec.sudo()._http_workers_now(master, rec.sudo()._removed()), (0, 0))
         with patch.object(control, "runs_master_code", return_value=True):
-            surely, at_most = rec.sudo()._http_workers_now(master)
+            surely, at_most = rec.sudo()._http_workers_now(master, rec.sudo()._removed())
         self.assertGreaterEqual(surely, 1)
         self.assertGreaterEqual(at_most, surely)
         # A worker a removal told to stop no longer counts, however long it takes to finish.
@@ -332,7 +333,7 @@ class TestControl(AsyncLabCase):
             }
         )
         with patch.object(control, "runs_master_code", return_value=True):
-            self.assertEqual(rec.sudo()._http_workers_now(master), (surely - 1, at_most - 1))
+            self.assertEqual(rec.sudo()._http_workers_now(master, rec.sudo()._removed()), (surely - 1, at_most - 1))
 
     def test_a_row_no_longer_running_for_this_process_is_not_acted_on(self):
         rec = self.Control.create({"action": "kill", "pid": self.child.pid})
